@@ -1,0 +1,1 @@
+"""avzsl.data_manifests: benchmark split files (data only) for UCF-GZSL, ActivityNet-GZSL and VGGSound-GZSL."""

@@ -1,0 +1,1 @@
+"""avzsl.pipeline: stages, command-line tools, feature cache I/O, run directories, resume and distribution."""
