@@ -1,0 +1,45 @@
+"""User-facing errors of the command-line tools: one clear line naming the file and the reason, exit code 2."""
+
+from __future__ import annotations
+
+import errno
+import logging
+
+from avzsl.pipeline.cache import CacheError
+from avzsl.pipeline.checkpoint import CheckpointCorruptError
+from avzsl.pipeline.lock import LockedError
+from avzsl.pipeline.splits import SplitError
+
+_logger = logging.getLogger("avzsl")
+
+
+class UserError(RuntimeError):
+    """Bad input or state that the user can fix; the message says what and where."""
+
+
+# ValueError covers invalid option combinations raised by config validation; OSError covers missing files,
+# permissions and a full disk (reported without a traceback, the cache stays consistent through atomic writes).
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    UserError,
+    CacheError,
+    SplitError,
+    LockedError,
+    CheckpointCorruptError,
+    ValueError,
+    OSError,
+)
+
+
+def report_user_error(exc: BaseException) -> int:
+    """Log ``exc`` as one error line (no traceback) and return exit code 2."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        message = f"disk full while writing {exc.filename or ''}: free some space and run the same command again"
+    elif isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
+        message = f"permission denied: {exc.filename or exc}"
+    elif isinstance(exc, OSError) and exc.errno == errno.ENOENT:
+        message = f"not found: {exc.filename or exc}"
+    else:
+        message = str(exc)
+    _logger.error("%s", message)
+    _logger.debug("details", exc_info=exc)
+    return 2

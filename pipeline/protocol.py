@@ -1,0 +1,255 @@
+"""Run the whole two-stage protocol in a run directory, and evaluate a finished run.
+
+This module holds the run-directory policy (config guard, lock, status, result files); the per-epoch work is in
+:mod:`avzsl.pipeline.train`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from avzsl.model.config import ModelConfig
+from avzsl.model.networks import CoordinateGeneralize
+from avzsl.pipeline.atomic import atomic_write_text
+from avzsl.pipeline.cache import load_features, read_cache_info, read_class_table, weights_are_random
+from avzsl.pipeline.checkpoint import load_checkpoint, save_checkpoint
+from avzsl.pipeline.errors import UserError
+from avzsl.pipeline.splits import Splits, load_splits
+from avzsl.pipeline.stage_data import ProtocolData, build_protocol_data, write_missing_report
+from avzsl.pipeline.train import MODEL_FORMAT, MODEL_FORMAT_VERSION, StageTrainer, evaluate_part
+from avzsl.pipeline.train_config import TrainConfig
+
+_logger = logging.getLogger(__name__)
+
+RANDOM_WEIGHTS_WARNING = (
+    "this cache was extracted with RANDOM encoder weights (--random-weights): numbers are for testing the pipeline, "
+    "not comparable with published results"
+)
+
+
+class RunConfigError(UserError):
+    """The run directory holds a run with a different configuration, or is not a run directory."""
+
+
+def load_run_splits(cfg: TrainConfig) -> Splits:
+    """The split definition of a run: a folder, or a built-in benchmark."""
+    if cfg.splits is not None:
+        return load_splits(Path(cfg.splits))
+    from avzsl.data_manifests import benchmark_splits
+
+    return benchmark_splits(cfg.benchmark, cfg.split_variant)
+
+
+def load_protocol_data(cfg: TrainConfig) -> tuple[ProtocolData, dict[str, Any]]:
+    """Load the cache once and assemble the four protocol parts; warns when the cache has random weights."""
+    info = read_cache_info(Path(cfg.cache))
+    if weights_are_random(info):
+        _logger.warning(RANDOM_WEIGHTS_WARNING)
+    splits = load_run_splits(cfg)
+    features = load_features(Path(cfg.cache))
+    table = read_class_table(Path(cfg.cache))
+    data = build_protocol_data(splits, features, table)
+    return data, info
+
+
+def with_feature_dims(cfg: TrainConfig, data: ProtocolData) -> TrainConfig:
+    """``cfg`` with the model's input sizes taken from the data (features and class embeddings)."""
+    model = replace(
+        cfg.model,
+        audio_dim=int(data.train1.audio.shape[1]),
+        visual_dim=int(data.train1.visual.shape[1]),
+        text_dim=int(data.train1.class_emb.shape[1]),
+    )
+    return replace(cfg, model=model)
+
+
+def check_run_config(run_dir: Path, cfg: TrainConfig, overwrite: bool) -> str:
+    """Guard the run directory; returns ``"new"``, ``"resume"`` or ``"complete"``.
+
+    A different configuration in an existing run directory is refused unless ``overwrite``; then the old run's
+    files are removed.
+    """
+    path = run_dir / "config.json"
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise RunConfigError(f"{path}: corrupt run configuration ({exc}); use --overwrite to start again") from exc
+        if old.get("hash") != cfg.result_hash():
+            if not overwrite:
+                raise RunConfigError(
+                    f"{run_dir} holds a run with a different configuration (hash {old.get('hash')} vs "
+                    f"{cfg.result_hash()}); choose another --out or pass --overwrite to replace it"
+                )
+            _logger.warning("--overwrite: removing the previous run in %s", run_dir)
+            for name in ("stage1", "stage2"):
+                for file in (run_dir / name).glob("*"):
+                    file.unlink()
+            for name in ("model.pt", "metrics.json", "status.json", "missing_videos.csv"):
+                (run_dir / name).unlink(missing_ok=True)
+        elif _status(run_dir) == "complete":
+            return "complete"
+        else:
+            return "resume"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"hash": cfg.result_hash(), "config": cfg.to_dict()}
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return "new"
+
+
+def _status(run_dir: Path) -> str:
+    path = run_dir / "status.json"
+    if not path.is_file():
+        return "running"
+    try:
+        return json.loads(path.read_text()).get("state", "running")
+    except json.JSONDecodeError:
+        return "running"
+
+
+def read_run_config(run_dir: Path) -> TrainConfig:
+    """The configuration stored in a run directory."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise RunConfigError(f"{run_dir}: not an avzsl run directory (no config.json)")
+    return TrainConfig.from_dict(json.loads(path.read_text())["config"])
+
+
+def run_stage1(cfg: TrainConfig, data: ProtocolData, run_dir: Path, device: torch.device) -> dict[str, Any]:
+    """Stage 1, or its stored result when already finished: ``{"epoch": e*, "gamma": gamma*, S, U, H, ZSL}``."""
+    result_path = run_dir / "stage1" / "result.json"
+    if result_path.is_file():
+        return json.loads(result_path.read_text())
+    trainer = StageTrainer(cfg, 1, data.train1, run_dir / "stage1", device, val=data.val)
+    trainer.resume()
+    trainer.run(cfg.epochs)
+    assert trainer.best is not None
+    atomic_write_text(result_path, json.dumps(trainer.best, indent=2, sort_keys=True) + "\n")
+    _logger.info(
+        "stage 1: best epoch %d, gamma %.4g, val H %.2f",
+        trainer.best["epoch"],
+        trainer.best["gamma"],
+        trainer.best["H"] * 100,
+    )
+    return trainer.best
+
+
+def run_stage2(
+    cfg: TrainConfig,
+    data: ProtocolData,
+    run_dir: Path,
+    device: torch.device,
+    best: dict[str, Any],
+    info: dict[str, Any],
+) -> None:
+    """Stage 2: retrain from scratch on stage_2_train for e* epochs and save ``model.pt``."""
+    model_path = run_dir / "model.pt"
+    if model_path.is_file():
+        return
+    trainer = StageTrainer(cfg, 2, data.train2, run_dir / "stage2", device)
+    trainer.resume()
+    trainer.run(int(best["epoch"]))
+    save_checkpoint(
+        model_path,
+        {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "model_config": cfg.model.to_dict(),
+            "state_dict": {k: v.cpu() for k, v in trainer.model.state_dict().items()},
+            "gamma": float(best["gamma"]),
+            "epoch": int(best["epoch"]),
+            "seen_classes": list(data.train2.classes),
+            "config_hash": cfg.result_hash(),
+            "cache_info": json.dumps(info, sort_keys=True),
+        },
+    )
+
+
+def load_run_model(run_dir: Path) -> tuple[CoordinateGeneralize, dict[str, Any]]:
+    """The trained stage-2 model of a run (eval mode) and its metadata."""
+    path = Path(run_dir) / "model.pt"
+    if not path.is_file():
+        raise RunConfigError(f"{run_dir}: no trained model yet (model.pt missing); run avzsl-train first")
+    state = load_checkpoint(path)
+    if state.get("format") != MODEL_FORMAT:
+        raise RunConfigError(f"{path}: not an avzsl model file")
+    model = CoordinateGeneralize(ModelConfig.from_dict(state["model_config"]))
+    model.load_state_dict(state["state_dict"])
+    model.eval()
+    return model, state
+
+
+def evaluate_run(run_dir: Path, data: ProtocolData | None = None, device: torch.device | None = None) -> dict[str, Any]:
+    """Evaluate a trained run on the test split with the stage-1 gamma; writes ``RUN/metrics.json``.
+
+    Returns:
+        ``{"S", "U", "H", "ZSL"}`` (x100, rounded to 2 decimals), ``beta`` (gamma*), ``epoch`` (e*),
+        per-class accuracies by class name, and the raw fractions.
+    """
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    model, state = load_run_model(run_dir)
+    if data is None:
+        data, _ = load_protocol_data(cfg)
+    device = device or torch.device("cpu")
+    model.to(device)
+    test = data.test.to(device)
+    result = evaluate_part(model, test, cfg.eval_batch_size, gamma=float(state["gamma"]))
+    m = result.metrics
+    classes = test.classes
+
+    def by_name(per_class: dict[Any, float]) -> dict[str, float]:
+        return {classes[int(k)]: round(float(v) * 100, 2) for k, v in per_class.items()}
+
+    metrics = {
+        "S": round(m["S"] * 100, 2),
+        "U": round(m["U"] * 100, 2),
+        "H": round(m["H"] * 100, 2),
+        "ZSL": round(m["ZSL"] * 100, 2),
+        "beta": float(state["gamma"]),
+        "epoch": int(state["epoch"]),
+        "per_class_seen": by_name(m.get("per_class_seen", {})),
+        "per_class_unseen": by_name(m.get("per_class_unseen", {})),
+        "fractions": {k: float(m[k]) for k in ("S", "U", "H", "ZSL")},
+        "num_test_videos": len(test),
+        "config_hash": cfg.result_hash(),
+        "calibration": "gamma subtracted from seen-class scores p (probabilities); chosen on stage-1 validation",
+    }
+    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return metrics
+
+
+def train_run(cfg: TrainConfig, run_dir: Path, device: torch.device, overwrite: bool = False) -> dict[str, Any]:
+    """Run (or resume, or confirm) the whole protocol; returns the test metrics.
+
+    The caller holds the run directory's lock.
+    """
+    run_dir = Path(run_dir)
+    data, info = load_protocol_data(cfg)
+    cfg = with_feature_dims(cfg, data)
+    state = check_run_config(run_dir, cfg, overwrite)
+    if state == "complete":
+        _logger.info("%s is up to date: the run finished earlier with this configuration", run_dir)
+        return json.loads((run_dir / "metrics.json").read_text())
+    if state == "resume":
+        _logger.info("resuming the run in %s", run_dir)
+    if data.missing:
+        report = run_dir / "missing_videos.csv"
+        write_missing_report(data, report)
+        _logger.warning(
+            "%d video(s) of the split files are not in the cache (%s); listed in %s",
+            data.num_missing,
+            ", ".join(f"{k}: {len(v)}" for k, v in sorted(data.missing.items())),
+            report,
+        )
+    best = run_stage1(cfg, data, run_dir, device)
+    run_stage2(cfg, data, run_dir, device, best, info)
+    metrics = evaluate_run(run_dir, data, device)
+    atomic_write_text(run_dir / "status.json", json.dumps({"state": "complete", "hash": cfg.result_hash()}) + "\n")
+    return metrics

@@ -1,0 +1,173 @@
+"""Assemble in-memory tensors for each part of the two-stage GZSL protocol from a cache and a split definition.
+
+The protocol (avgzsl_conventions.md §5) needs four sets:
+
+============  =========================================  ============================================
+part          samples                                    candidate classes
+============  =========================================  ============================================
+``train1``    stage_1_train                              stage_1_train classes (seen)
+``val``       stage_1_val_seen + stage_1_val_unseen      stage_1_train (seen) + stage_1_val_unseen
+``train2``    stage_2_train                              stage_2_train classes (seen)
+``test``      stage_2_test_seen + stage_2_test_unseen    stage_2_train (seen) + stage_2_test_unseen
+============  =========================================  ============================================
+
+Labels come from the split's video list; class-name matching is case-insensitive. Split videos that the cache
+lacks are collected (never silently ignored) so the caller can report them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from avzsl.pipeline.cache import ClassTable, FeatureTable
+from avzsl.pipeline.splits import SplitError, Splits, StageSplit, match_videos
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PartData:
+    """Samples and candidate classes of one protocol part.
+
+    Attributes:
+        audio: ``(N, D_A)`` float32.
+        visual: ``(N, D_V)`` float32.
+        labels: ``(N,)`` int64 column index into ``classes``.
+        classes: candidate class names (seen first, then unseen).
+        seen: ``(C,)`` bool, True for seen (training) classes.
+        class_emb: ``(C, D_W)`` float32 class-name embeddings.
+        video_ids: the ``N`` cache ids.
+    """
+
+    audio: torch.Tensor
+    visual: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    seen: torch.Tensor
+    class_emb: torch.Tensor
+    video_ids: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def to(self, device: torch.device | str) -> PartData:
+        """A copy with the tensors on ``device``."""
+        return PartData(
+            self.audio.to(device),
+            self.visual.to(device),
+            self.labels.to(device),
+            self.classes,
+            self.seen.to(device),
+            self.class_emb.to(device),
+            self.video_ids,
+        )
+
+
+@dataclass
+class ProtocolData:
+    """The four protocol parts plus the split videos missing from the cache."""
+
+    train1: PartData
+    val: PartData
+    train2: PartData
+    test: PartData
+    missing: dict[str, list[str]]
+    ambiguous: dict[str, list[str]]
+
+    @property
+    def num_missing(self) -> int:
+        return sum(len(v) for v in self.missing.values())
+
+
+def _rows(stage: StageSplit, features: FeatureTable) -> tuple[list[str], list[str], list[str], list[str]]:
+    match = match_videos(stage.videos_of_listed_classes(), features.video_ids)
+    return list(match.video_ids), list(match.labels), list(match.missing), list(match.ambiguous)
+
+
+def _part(
+    stages: Sequence[StageSplit],
+    seen_classes: Sequence[str],
+    unseen_classes: Sequence[str],
+    features: FeatureTable,
+    position: dict[str, int],
+    class_table: ClassTable,
+    missing: dict[str, list[str]],
+    ambiguous: dict[str, list[str]],
+) -> PartData:
+    classes = list(seen_classes) + [c for c in unseen_classes if c.lower() not in {s.lower() for s in seen_classes}]
+    column = {c.lower(): i for i, c in enumerate(classes)}
+    ids: list[str] = []
+    labels: list[int] = []
+    for stage in stages:
+        vids, labs, miss, amb = _rows(stage, features)
+        if miss:
+            missing[stage.name] = miss
+        if amb:
+            ambiguous[stage.name] = amb
+        for vid, lab in zip(vids, labs, strict=True):
+            if lab.lower() not in column:
+                raise SplitError(f"{stage.name}: video {vid} has label {lab!r}, which is not a candidate class")
+            ids.append(vid)
+            labels.append(column[lab.lower()])
+    rows = torch.as_tensor([position[v] for v in ids], dtype=torch.long)
+    seen = torch.zeros(len(classes), dtype=torch.bool)
+    seen[: len(seen_classes)] = True
+    return PartData(
+        audio=features.audio.index_select(0, rows),
+        visual=features.visual.index_select(0, rows),
+        labels=torch.as_tensor(labels, dtype=torch.long),
+        classes=classes,
+        seen=seen,
+        class_emb=torch.from_numpy(class_table.lookup(classes)).float(),
+        video_ids=ids,
+    )
+
+
+def build_protocol_data(splits: Splits, features: FeatureTable, class_table: ClassTable) -> ProtocolData:
+    """Build the four protocol parts.
+
+    Args:
+        splits: the six stage splits.
+        features: all cached features (ids must be unique).
+        class_table: class-name embeddings covering every class used by the splits.
+    """
+    position = {vid: i for i, vid in enumerate(features.video_ids)}
+    missing: dict[str, list[str]] = {}
+    ambiguous: dict[str, list[str]] = {}
+    s = splits.stages
+    train1_cls = s["stage_1_train"].classes
+    train2_cls = s["stage_2_train"].classes
+    args = (features, position, class_table, missing, ambiguous)
+    data = ProtocolData(
+        train1=_part([s["stage_1_train"]], train1_cls, [], *args),
+        val=_part([s["stage_1_val_seen"], s["stage_1_val_unseen"]], train1_cls, s["stage_1_val_unseen"].classes, *args),
+        train2=_part([s["stage_2_train"]], train2_cls, [], *args),
+        test=_part(
+            [s["stage_2_test_seen"], s["stage_2_test_unseen"]], train2_cls, s["stage_2_test_unseen"].classes, *args
+        ),
+        missing=missing,
+        ambiguous=ambiguous,
+    )
+    for name in ("train1", "val", "train2", "test"):
+        if len(getattr(data, name)) == 0:
+            raise SplitError(f"protocol part {name!r} has no video in the cache: check --splits against the cache ids")
+    if ambiguous:
+        count = sum(len(v) for v in ambiguous.values())
+        raise SplitError(
+            f"{count} split video name(s) match several cache videos by file stem (e.g. "
+            f"{next(iter(ambiguous.values()))[:3]}); give the cache ids in the split files"
+        )
+    return data
+
+
+def write_missing_report(data: ProtocolData, path: Path) -> None:
+    """Write ``stage_split,filename`` rows for split videos absent from the cache."""
+    lines = ["stage_split,filename"]
+    for stage, names in sorted(data.missing.items()):
+        lines.extend(f"{stage},{name}" for name in names)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
