@@ -186,3 +186,72 @@ def match_videos(rows: Sequence[tuple[str, str]], cache_ids: Sequence[str]) -> V
             continue
         labels.append(label)
     return VideoMatch(tuple(ids), tuple(labels), tuple(missing), tuple(ambiguous))
+
+
+def write_protocol_splits(
+    out_dir: Path,
+    class_videos: dict[str, Sequence[str]],
+    seen: Sequence[str],
+    val_unseen: Sequence[str],
+    test_unseen: Sequence[str],
+    seed: int = 0,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+) -> Path:
+    """Write a split folder in the reference format for a new dataset (demo, synthetic data, user collections).
+
+    Mirrors the benchmark structure: videos of ``seen`` classes are divided into stage_1_train, stage_1_val_seen and
+    stage_2_test_seen; videos of ``val_unseen`` classes go to stage_1_val_unseen, except a ``test_fraction`` held out
+    for stage_2_test_seen (they are seen in stage 2); stage_2_train = stage_1_train + stage_1_val_seen +
+    stage_1_val_unseen; ``test_unseen`` classes are never trained on.
+
+    Args:
+        out_dir: folder to create.
+        class_videos: video ids per class.
+        seen, val_unseen, test_unseen: disjoint class lists.
+        seed: seed of the per-class shuffles.
+    """
+    import random
+
+    groups = [set(seen), set(val_unseen), set(test_unseen)]
+    if groups[0] & groups[1] or groups[0] & groups[2] or groups[1] & groups[2]:
+        raise SplitError("seen, val_unseen and test_unseen classes must be disjoint")
+    rng = random.Random(seed)
+    rows: dict[str, list[tuple[str, str]]] = {name: [] for name in STAGE_SPLITS}
+
+    def cut(videos: Sequence[str], fraction: float) -> tuple[list[str], list[str]]:
+        items = sorted(videos)
+        rng.shuffle(items)
+        k = max(1, round(len(items) * fraction)) if len(items) > 2 else 0
+        return items[k:], items[:k]
+
+    for cls in seen:
+        rest, test = cut(class_videos[cls], test_fraction)
+        train, val = cut(rest, val_fraction)
+        rows["stage_1_train"] += [(v, cls) for v in train]
+        rows["stage_1_val_seen"] += [(v, cls) for v in val]
+        rows["stage_2_test_seen"] += [(v, cls) for v in test]
+    for cls in val_unseen:
+        val, test = cut(class_videos[cls], test_fraction)
+        rows["stage_1_val_unseen"] += [(v, cls) for v in val]
+        rows["stage_2_test_seen"] += [(v, cls) for v in test]
+    for cls in test_unseen:
+        rows["stage_2_test_unseen"] += [(v, cls) for v in sorted(class_videos[cls])]
+    rows["stage_2_train"] = rows["stage_1_train"] + rows["stage_1_val_seen"] + rows["stage_1_val_unseen"]
+    classes = {
+        "stage_1_train": list(seen),
+        "stage_1_val_seen": list(seen),
+        "stage_1_val_unseen": list(val_unseen),
+        "stage_2_train": list(seen) + list(val_unseen),
+        "stage_2_test_seen": list(seen) + list(val_unseen),
+        "stage_2_test_unseen": list(test_unseen),
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in STAGE_SPLITS:
+        (out_dir / f"{name}.txt").write_text("".join(c + "\n" for c in classes[name]), encoding="utf-8")
+        with (out_dir / f"{name}.csv").open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["filename", "label"])
+            writer.writerows(rows[name])
+    return out_dir

@@ -1,0 +1,18 @@
+"""Shared fixtures: small synthetic feature caches (real HDF5 files) built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from avzsl.pipeline.synthetic import SyntheticSpec, make_synthetic_cache
+
+
+@pytest.fixture(scope="session")
+def synthetic_cache(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A synthetic cache of 16 classes (8 seen, 4 val-unseen, 4 test-unseen) x 20 videos, and its split folder."""
+    root = tmp_path_factory.mktemp("synthetic")
+    cache, splits = root / "cache", root / "splits"
+    make_synthetic_cache(cache, splits, SyntheticSpec())
+    return cache, splits
