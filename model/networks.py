@@ -1,0 +1,181 @@
+"""The "Coordinate and Generalize" network (paper section 4, eq. 1-4 and 6).
+
+Data flow for a batch of B videos and C candidate classes::
+
+    v (B, D_V) --psi_V--> m_v (B, D_V)      a (B, D_A) --psi_A--> m_a (B, D_A)          eq. 1
+    c_v, c_a = ATT((v * m_v) || (a * m_a))   each (B, att_dim)                           eq. 2
+    logits_v = f_v(c_v) . f_w(w)^T / tau     (B, C);  p_v = softmax(logits_v)            eq. 3
+    logits_a = f_a(c_a) . f_w(w)^T / tau     (B, C);  p_a = softmax(logits_a)            eq. 4
+    p = beta p_v + (1 - beta) p_a            (B, C)                                      eq. 6
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from avzsl.model.config import ModelConfig
+
+
+class MaskGenerator(nn.Module):
+    """psi_V / psi_A of eq. 1: Linear-ReLU-Linear-Sigmoid, one mask value in (0, 1) per feature element."""
+
+    def __init__(self, in_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, in_dim), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map features (B, in_dim) to a soft mask (B, in_dim)."""
+        return self.net(x)
+
+
+class AttentionFusion(nn.Module):
+    """ATT of eq. 2: a Transformer encoder layer over two tokens, one per modality.
+
+    The concatenation (v * m_v) || (a * m_a) is read as a sequence of two tokens: each modality is projected to
+    a token of size att_dim, and multi-head self-attention lets each token attend to both. The first output token
+    is c_v, the second c_a. (Attention over the 1024-d concatenation as a single token would be degenerate: the
+    softmax over one key is 1, so the block would collapse to an MLP and could not produce two outputs.)
+    Post-norm layout as in Vaswani et al.: x = LN(x + MHA(x)); x = LN(x + FF(x)).
+    """
+
+    def __init__(self, visual_dim: int, audio_dim: int, att_dim: int, heads: int, ff: int, dropout: float) -> None:
+        super().__init__()
+        self.proj_v = nn.Linear(visual_dim, att_dim)
+        self.proj_a = nn.Linear(audio_dim, att_dim)
+        self.attn = nn.MultiheadAttention(att_dim, heads, dropout=dropout, batch_first=True)
+        self.drop1 = nn.Dropout(dropout)
+        self.norm1 = nn.LayerNorm(att_dim)
+        self.ff = nn.Sequential(nn.Linear(att_dim, ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ff, att_dim))
+        self.drop2 = nn.Dropout(dropout)
+        self.norm2 = nn.LayerNorm(att_dim)
+
+    def forward(self, visual: torch.Tensor, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fuse masked visual (B, D_V) and audio (B, D_A) features into (c_v, c_a), each (B, att_dim)."""
+        # The separate input projections already tell the tokens apart, so no modality embedding is added.
+        x = torch.stack((self.proj_v(visual), self.proj_a(audio)), dim=1)  # (B, 2, att_dim)
+        attended, _ = self.attn(x, x, x, need_weights=False)
+        x = self.norm1(x + self.drop1(attended))
+        x = self.norm2(x + self.drop2(self.ff(x)))
+        return x[:, 0], x[:, 1]
+
+
+class EmbeddingMLP(nn.Module):
+    """f_v / f_a / f_w of eq. 3-4: Linear-ReLU-Linear into the common space."""
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map (N, in_dim) to (N, out_dim)."""
+        return self.net(x)
+
+
+def similarity_logits(emb: torch.Tensor, class_embed: torch.Tensor, tau: float) -> torch.Tensor:
+    """Logits of eq. 3/4: dot products of sample embeddings (B, E) and class embeddings (C, E), over tau -> (B, C)."""
+    return emb @ class_embed.t() / tau
+
+
+def fuse_scores(p_v: torch.Tensor, p_a: torch.Tensor, beta: float) -> torch.Tensor:
+    """Eq. 6: convex combination beta p_v + (1 - beta) p_a of two (B, C) score distributions."""
+    return beta * p_v + (1.0 - beta) * p_a
+
+
+@dataclass
+class ModelOutput:
+    """Everything one forward pass produces (B samples, C classes)."""
+
+    logits_v: torch.Tensor
+    """(B, C) visual logits f_v(c_v) . f_w(w) / tau."""
+    logits_a: torch.Tensor
+    """(B, C) audio logits f_a(c_a) . f_w(w) / tau."""
+    p_v: torch.Tensor
+    """(B, C) softmax(logits_v), eq. 3."""
+    p_a: torch.Tensor
+    """(B, C) softmax(logits_a), eq. 4."""
+    p: torch.Tensor
+    """(B, C) final similarity score, eq. 6."""
+    mask_v: torch.Tensor
+    """(B, D_V) soft visual mask m_v, eq. 1."""
+    mask_a: torch.Tensor
+    """(B, D_A) soft audio mask m_a, eq. 1."""
+    c_v: torch.Tensor
+    """(B, att_dim) learned visual feature, eq. 2."""
+    c_a: torch.Tensor
+    """(B, att_dim) learned audio feature, eq. 2."""
+    emb_v: torch.Tensor
+    """(B, embed_dim) f_v(c_v)."""
+    emb_a: torch.Tensor
+    """(B, embed_dim) f_a(c_a)."""
+    class_embed: torch.Tensor
+    """(C, embed_dim) f_w(w)."""
+
+
+class CoordinateGeneralize(nn.Module):
+    """The full model: mask generators, ATT, embedding networks and the two-branch scores (eq. 1-4, 6)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.mask_v = MaskGenerator(config.visual_dim, config.mask_hidden)
+        self.mask_a = MaskGenerator(config.audio_dim, config.mask_hidden)
+        self.att = AttentionFusion(config.visual_dim, config.audio_dim, config.att_dim, config.att_heads,
+                                   config.att_ff, config.dropout)
+        self.f_v = EmbeddingMLP(config.att_dim, config.embed_hidden, config.embed_dim)
+        self.f_a = EmbeddingMLP(config.att_dim, config.embed_hidden, config.embed_dim)
+        self.f_w = EmbeddingMLP(config.text_dim, config.embed_hidden, config.embed_dim)
+
+    def embed_classes(self, class_emb: torch.Tensor) -> torch.Tensor:
+        """f_w: class-name embeddings (C, D_W) -> (C, embed_dim). Compute once per evaluation."""
+        if class_emb.dim() != 2 or class_emb.shape[1] != self.config.text_dim:
+            raise ValueError(f"class_emb must be (C, {self.config.text_dim}) (ModelConfig.text_dim), "
+                             f"got {tuple(class_emb.shape)}")
+        return self.f_w(class_emb)
+
+    def _fused(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Eq. 1-2: returns (m_v (B, D_V), m_a (B, D_A), c_v (B, att_dim), c_a (B, att_dim))."""
+        m_v = self.mask_v(visual)
+        m_a = self.mask_a(audio)
+        c_v, c_a = self.att(visual * m_v, audio * m_a)
+        return m_v, m_a, c_v, c_a
+
+    def learned_features(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Learned features (c_a, c_v), each (B, att_dim), of audio (B, D_A) and visual (B, D_V) inputs.
+
+        Runs in the module's current mode and with the caller's grad setting (wrap in ``torch.no_grad()`` and
+        call ``eval()`` for t-SNE plots).
+        """
+        _, _, c_v, c_a = self._fused(audio, visual)
+        return c_a, c_v
+
+    def forward_embedded(self, audio: torch.Tensor, visual: torch.Tensor, class_embed: torch.Tensor) -> ModelOutput:
+        """Forward pass with class embeddings already mapped by :meth:`embed_classes`.
+
+        Args:
+            audio: (B, D_A) audio features a.
+            visual: (B, D_V) visual features v.
+            class_embed: (C, embed_dim) f_w(w) of the candidate classes.
+        """
+        m_v, m_a, c_v, c_a = self._fused(audio, visual)
+        emb_v = self.f_v(c_v)
+        emb_a = self.f_a(c_a)
+        logits_v = similarity_logits(emb_v, class_embed, self.config.tau)
+        logits_a = similarity_logits(emb_a, class_embed, self.config.tau)
+        p_v = logits_v.softmax(dim=1)
+        p_a = logits_a.softmax(dim=1)
+        p = fuse_scores(p_v, p_a, self.config.branch_beta)
+        return ModelOutput(logits_v=logits_v, logits_a=logits_a, p_v=p_v, p_a=p_a, p=p, mask_v=m_v, mask_a=m_a,
+                           c_v=c_v, c_a=c_a, emb_v=emb_v, emb_a=emb_a, class_embed=class_embed)
+
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor, class_emb: torch.Tensor) -> ModelOutput:
+        """Full forward pass.
+
+        Args:
+            audio: (B, D_A) audio features a.
+            visual: (B, D_V) visual features v.
+            class_emb: (C, D_W) class-name embeddings w of the candidate classes (training: the seen classes).
+        """
+        return self.forward_embedded(audio, visual, self.embed_classes(class_emb))
