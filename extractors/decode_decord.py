@@ -1,0 +1,138 @@
+"""decord window decoder (optional, ``pip install avzsl[decord]``): video frames through decord 0.6.0.
+
+Why audio still goes through PyAV: decord's ``AudioReader`` decodes the whole track into one float32 array before
+returning anything (memory grows with video length), resamples with its own defaults and returns floats in
+[-1, 1], while the recipe needs int16 values from a 44.1-kHz mono resample; ``AudioSegmenter`` streams that.
+
+Caveats of decord 0.6.0 (last release 2021, bundles FFmpeg 4.1):
+
+- its decode-time resize (``width``/``height``) is broken for some sizes (wrong channel count, size-mismatch
+  errors), so frames are decoded at native size and downscaled here per chunk of ``chunk_frames`` frames (memory
+  bound: ``chunk_frames`` native frames);
+- it applies +-90-degree display rotations itself (same result as PyAV + ``rotate_frames``, tested) but returns
+  4-channel garbage for 180 degrees, so such files raise ``DecodeError`` (use the PyAV decoder);
+- random access seeks to the previous key frame and decodes forward, so each per-window batch costs up to one GOP
+  of extra decoding; it reads the whole frame index when opening a file.
+
+On lossless input it returns the same frames as ``PyAVDecoder`` (tested); for frames above ``max_short_side`` the
+downscale runs on RGB instead of swscale's YUV path, so pixels can differ by a few levels.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+
+import av
+import numpy as np
+
+from avzsl.extractors.audio import AudioSegmenter
+from avzsl.extractors.decode import (
+    DecodeError,
+    Window,
+    WindowDecoder,
+    bounded_size,
+    check_schedule,
+    select_frame_indices,
+    window_end,
+)
+from avzsl.extractors.decode_pyav import DEFAULT_MAX_SHORT_SIDE
+from avzsl.extractors.probe import ProbeResult, probe_video
+from avzsl.extractors.windows import AUDIO_SAMPLES, audio_start_sample, frame_offsets, window_starts
+
+_logger = logging.getLogger(__name__)
+
+
+class DecordDecoder(WindowDecoder):
+    """Decode window frames with decord, audio with PyAV.
+
+    Args:
+        max_short_side: as in ``PyAVDecoder``.
+        allow_missing_audio: yield silent audio for files without an audio stream instead of raising.
+        chunk_frames: frames fetched per decord call (bounds memory for very large frames).
+        num_threads: decord decoding threads (0 = decord's default).
+    """
+
+    name = "decord"
+
+    def __init__(
+        self,
+        max_short_side: int | None = DEFAULT_MAX_SHORT_SIDE,
+        allow_missing_audio: bool = False,
+        chunk_frames: int = 10,
+        num_threads: int = 0,
+    ) -> None:
+        import decord  # fail at construction, not mid-run, when decord is missing
+
+        self._decord = decord
+        self.max_short_side = max_short_side
+        self.allow_missing_audio = allow_missing_audio
+        self.chunk_frames = chunk_frames
+        self.num_threads = num_threads
+
+    def iter_windows(
+        self, path: str | os.PathLike, schedule: str = "clean", probe: ProbeResult | None = None
+    ) -> Iterator[Window]:
+        """See ``WindowDecoder.iter_windows``."""
+        check_schedule(schedule)
+        spath = os.fspath(path)
+        try:
+            yield from self._iter(spath, schedule, probe)
+        except DecodeError:
+            raise
+        except (self._decord.DECORDError, av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
+            raise DecodeError(spath, f"{type(exc).__name__}: {exc}") from exc
+
+    def _iter(self, path: str, schedule: str, probe: ProbeResult | None) -> Iterator[Window]:
+        probe = probe if probe is not None else probe_video(path, min_duration_s=0.0)
+        if probe.status in ("not_a_file", "empty_file", "unreadable", "no_video"):
+            raise DecodeError(path, probe.reason or probe.status)
+        if not probe.has_audio and not self.allow_missing_audio:
+            raise DecodeError(path, "no audio stream")
+        starts = window_starts(probe.duration_s, probe.fps, probe.frame_count, schedule)
+        if not starts:
+            return
+        rotation = round(probe.rotation / 90) % 4  # quarter turns counter-clockwise
+        if rotation == 2:
+            raise DecodeError(path, "decord 0.6.0 mis-decodes 180-degree rotated video; use the 'pyav' decoder")
+        reader = self._decord.VideoReader(path, ctx=self._decord.cpu(0), num_threads=self.num_threads)
+        n = len(reader)
+        if n == 0:
+            raise DecodeError(path, "decord found no video frames")
+        # Frame start times, relative to the first frame (same origin as PyAVDecoder).
+        times = reader.get_frame_timestamp(np.arange(n))[:, 0].astype(np.float64)
+        times -= times[0]
+        offsets = frame_offsets(probe.fps)
+        audio = AudioSegmenter(path) if probe.has_audio else None
+        try:
+            for i, s in enumerate(starts):
+                idx = select_frame_indices(times, s, probe.fps, offsets)
+                # decord already applies +-90-degree display rotations.
+                frames = self._fetch(reader, idx)
+                wav = audio.segment(audio_start_sample(s)) if audio is not None else np.zeros(AUDIO_SAMPLES, np.int16)
+                yield Window(i, s, window_end(s), frames, wav, times[idx])
+        finally:
+            if audio is not None:
+                audio.close()
+            del reader
+
+    def _fetch(self, reader, idx: np.ndarray) -> np.ndarray:
+        """Frames ``idx`` as uint8 (len(idx), H', W', 3), downscaled to ``max_short_side`` chunk by chunk."""
+        uniq, inverse = np.unique(idx, return_inverse=True)  # repeated indices (fps < 30) decode once
+        out: list[np.ndarray] = []
+        for lo in range(0, len(uniq), self.chunk_frames):
+            batch = reader.get_batch(uniq[lo : lo + self.chunk_frames].tolist()).asnumpy()
+            out.extend(self._downscale(f) for f in batch)
+        frames = np.stack(out)[inverse]
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"decord returned frames of shape {frames.shape}, expected (T, H, W, 3)")
+        return frames
+
+    def _downscale(self, rgb: np.ndarray) -> np.ndarray:
+        height, width = rgb.shape[:2]
+        w, h = bounded_size(width, height, self.max_short_side)
+        if (w, h) == (width, height):
+            return rgb
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        return frame.reformat(width=w, height=h, interpolation="BILINEAR").to_ndarray()
