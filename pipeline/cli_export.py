@@ -1,0 +1,67 @@
+"""``avzsl-export``: write an avzsl feature cache in another project's layout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from avzsl.pipeline.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.logs import setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="avzsl-export",
+        description="Export an avzsl feature cache to another layout (see docs/avca_interop.md).",
+    )
+    sub = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    avca = sub.add_parser(
+        "avca",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="the AVCA / TCAF release layout",
+        description=(
+            "Write OUT/features/<method>/{audio,video}/<stage_split>/<ClassName>.h5 ('data' (n, D) float32, "
+            "'video_urls' fixed-length S80 bytes as in the AVCA release, variable-length UTF-8 only for longer or "
+            "non-ASCII names) for every stage split of the split folder, and the class-table embeddings as "
+            "OUT/features/<method>/text/<name>.npy (np.save of a dict, a pickle, as the AVCA loader expects). "
+            "Split rows are matched to cache video ids; rows with no cached video are skipped and reported."
+        ),
+    )
+    avca.add_argument("--cache", required=True, type=Path, help="avzsl feature cache")
+    avca.add_argument("--out", required=True, type=Path, help="AVCA dataset folder to create (must be empty or absent)")
+    avca.add_argument("--splits", type=Path, default=None,
+                      help="reference-format split folder (stage_*.txt + stage_*.csv); default CACHE/splits/avca, "
+                           "written by avzsl-import")
+    avca.add_argument("--features", default="main_features", help="feature method folder name under OUT/features")
+    avca.add_argument("--dataset", choices=("ucf", "activitynet", "vggsound"), type=str.lower,
+                      help="name the embedding file as the AVCA loader expects for this benchmark "
+                           "(word_embeddings_<ds>_normed.npy); default: the imported file's name, else "
+                           "word_embeddings_normed.npy")
+    avca.add_argument("--overwrite", action="store_true",
+                      help="write into a non-empty --out, replacing OUT/features/<method>")
+    avca.add_argument("--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code (0 ok, 2 user error)."""
+    args = build_parser().parse_args(argv)
+    setup_logging(verbose=args.verbose)
+    from avzsl.pipeline.avca import export_avca
+
+    try:
+        report = export_avca(args.cache, args.out, splits_dir=args.splits, features=args.features,
+                             dataset=args.dataset, overwrite=args.overwrite)
+    except USER_ERRORS as exc:
+        return report_user_error(exc)
+    stages = ", ".join(f"{k} {v}" for k, v in report.stage_videos.items())
+    missing = sum(len(v) for v in report.missing.values())
+    sys.stdout.write(f"exported to {report.out_dir}: {stages}\ntext: {report.text_file}\n")
+    if missing:
+        sys.stdout.write(f"{missing} split rows had no cached video and were skipped\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
