@@ -11,6 +11,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from avzsl.pipeline.faults import crash_point
+
 
 def fsync_file(path: Path) -> None:
     """Flush a closed file's data to disk."""
@@ -48,6 +50,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(tmp)
         fsync_file(tmp)
+        crash_point(f"before-rename:{path.name}")
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
@@ -58,3 +61,18 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     atomic_write(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def remove_temporaries(directory: Path, recursive: bool = False) -> list[Path]:
+    """Delete ``*.tmp`` leftovers of interrupted atomic writes below ``directory``; returns what was removed.
+
+    Only call this while holding the directory's lock: a live writer's temporary file would be removed too.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    pattern = directory.rglob("*.tmp") if recursive else directory.glob("*.tmp")
+    removed = [p for p in pattern if p.is_file()]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed

@@ -33,7 +33,7 @@ import h5py
 import numpy as np
 import torch
 
-from avzsl.pipeline.atomic import atomic_write_text, fsync_file
+from avzsl.pipeline.atomic import atomic_write_text, fsync_file, remove_temporaries
 
 _logger = logging.getLogger(__name__)
 
@@ -191,13 +191,8 @@ def list_shards(cache_dir: Path) -> list[Path]:
 
 
 def remove_temporary_files(cache_dir: Path) -> list[Path]:
-    """Delete leftovers of interrupted writes (``*.tmp``) and return what was removed."""
-    removed = []
-    for directory in (Path(cache_dir), Path(cache_dir) / SHARD_DIR):
-        if directory.is_dir():
-            for path in directory.glob("*.tmp"):
-                path.unlink(missing_ok=True)
-                removed.append(path)
+    """Delete leftovers of interrupted writes (``*.tmp``) and return what was removed (caller holds the lock)."""
+    removed = remove_temporaries(Path(cache_dir)) + remove_temporaries(Path(cache_dir) / SHARD_DIR)
     if removed:
         _logger.info("removed %d temporary file(s) left by an interrupted run", len(removed))
     return removed

@@ -16,7 +16,7 @@ import torch
 
 from avzsl.model.config import ModelConfig
 from avzsl.model.networks import CoordinateGeneralize
-from avzsl.pipeline.atomic import atomic_write_text
+from avzsl.pipeline.atomic import atomic_write_text, remove_temporaries
 from avzsl.pipeline.cache import load_features, read_cache_info, read_class_table, weights_are_random
 from avzsl.pipeline.checkpoint import load_checkpoint, save_checkpoint
 from avzsl.pipeline.errors import UserError
@@ -239,6 +239,9 @@ def train_run(cfg: TrainConfig, run_dir: Path, device: torch.device, overwrite: 
         return json.loads((run_dir / "metrics.json").read_text())
     if state == "resume":
         _logger.info("resuming the run in %s", run_dir)
+        removed = remove_temporaries(run_dir, recursive=True)
+        if removed:
+            _logger.info("removed %d temporary file(s) of the interrupted run", len(removed))
     if data.missing:
         report = run_dir / "missing_videos.csv"
         write_missing_report(data, report)

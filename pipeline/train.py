@@ -37,6 +37,7 @@ from avzsl.model.networks import CoordinateGeneralize
 from avzsl.model.scoring import predict_scores
 from avzsl.pipeline.atomic import atomic_write_text
 from avzsl.pipeline.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from avzsl.pipeline.faults import crash_point
 from avzsl.pipeline.stage_data import PartData
 from avzsl.pipeline.train_config import TrainConfig
 
@@ -205,10 +206,10 @@ class StageTrainer:
             self.optimizer.zero_grad(set_to_none=True)
             out.total.backward()
             self.optimizer.step()
-            sums["loss"] += float(out.total)
-            sums["cls"] += float(out.cls)
-            sums["kd"] += float(out.kd)
-            sums["mask"] += float(out.mask)
+            sums["loss"] += out.total.item()
+            sums["cls"] += float(out.cls.detach())
+            sums["kd"] += float(out.kd.detach())
+            sums["mask"] += float(out.mask.detach())
             if progress is not None:
                 progress.update(1)
         return {k: v / self.steps for k, v in sums.items()}
@@ -234,6 +235,7 @@ class StageTrainer:
                 record["seconds"] = round(time.perf_counter() - started, 4)
                 self.history.append(record)
                 self._save()
+                crash_point(f"stage{self.stage}-epoch-{self.epoch}")
                 _logger.info(
                     "stage %d epoch %d/%d loss %.4f%s",
                     self.stage,

@@ -16,7 +16,9 @@ def _videos(n: int, start: int = 0, with_seq: bool = False) -> list[C.VideoFeatu
     rng = np.random.default_rng(start)
     out = []
     for i in range(start, start + n):
-        item = C.VideoFeatures(f"cls{i % 3}/v{i}.mp4", f"cls{i % 3}", rng.random(4, np.float32), rng.random(6, np.float32))
+        item = C.VideoFeatures(
+            f"cls{i % 3}/v{i}.mp4", f"cls{i % 3}", rng.random(4, np.float32), rng.random(6, np.float32)
+        )
         if with_seq:
             t = 1 + i % 3
             item.audio_seq = rng.random((t, 4), np.float32)
