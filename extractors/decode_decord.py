@@ -100,9 +100,7 @@ class DecordDecoder(WindowDecoder):
         n = len(reader)
         if n == 0:
             raise DecodeError(path, "decord found no video frames")
-        # Frame start times, relative to the first frame (same origin as PyAVDecoder).
-        times = reader.get_frame_timestamp(np.arange(n))[:, 0].astype(np.float64)
-        times -= times[0]
+        times = self._frame_times(path, reader, n)
         offsets = frame_offsets(probe.fps)
         audio = AudioSegmenter(path) if probe.has_audio else None
         try:
@@ -116,6 +114,24 @@ class DecordDecoder(WindowDecoder):
             if audio is not None:
                 audio.close()
             del reader
+
+    def _frame_times(self, path: str, reader, n: int) -> np.ndarray:
+        """Frame times (float64, (n,)) relative to the first frame, same origin and arithmetic as PyAVDecoder.
+
+        decord reports float32 timestamps (0.25 ms resolution after an hour), which can flip the frame choice
+        where a sampling target falls exactly on a frame time (variable frame rate). The exact times come from
+        demuxing the video packets with PyAV (no decoding); decord's own are the fallback when the counts differ.
+        """
+        with av.open(path, metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            pts = sorted(p.pts for p in container.demux(stream) if p.size and p.pts is not None)
+            tb = stream.time_base
+        if len(pts) == n:
+            times = np.array([float(p * tb) for p in pts])
+        else:
+            _logger.warning("%s: %d packets vs %d decord frames; using decord timestamps", path, len(pts), n)
+            times = reader.get_frame_timestamp(np.arange(n))[:, 0].astype(np.float64)
+        return times - times[0]
 
     def _fetch(self, reader, idx: np.ndarray) -> np.ndarray:
         """Frames ``idx`` as uint8 (len(idx), H', W', 3), downscaled to ``max_short_side`` chunk by chunk."""

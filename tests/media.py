@@ -27,6 +27,7 @@ __all__ = [
     "write_av",
     "write_text_as_mp4",
     "write_truncated",
+    "write_vfr",
     "write_video_only",
 ]
 
@@ -211,4 +212,30 @@ def write_text_as_mp4(path: str | Path) -> Path:
     """A text file with a video suffix."""
     path = Path(path)
     path.write_text("this is not a video\n" * 20)
+    return path
+
+
+def write_vfr(
+    path: str | Path, frame_indices: list[int], fps: int = 30, size: tuple[int, int] = (32, 32), audio_s: float = 0
+) -> Path:
+    """Lossless variable-frame-rate video: ``frame_pattern(i)`` shown at time ``i / fps`` for each listed ``i``.
+
+    Skipped indices make gaps (the previous frame stays on screen), so the stream has no single frame rate.
+    """
+    path = Path(path)
+    width, height = size
+    with av.open(str(path), mode="w") as container:
+        stream = _add_video_stream(container, fps, width, height, lossless=True, rotation=0)
+        stream.codec_context.time_base = Fraction(1, fps)
+        astream = _add_audio_stream(container, 44100, True, 1) if audio_s else None
+        for i in frame_indices:
+            frame = av.VideoFrame.from_ndarray(frame_pattern(i, height, width), format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        if astream is not None:
+            _encode_audio(container, astream, audio_tone(round(audio_s * 44100), 44100), 44100)
     return path
