@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from avzsl.pipeline.atomic import atomic_write_text, fsync_file, remove_temporaries
+from avzsl.pipeline.faults import crash_point
 
 _logger = logging.getLogger(__name__)
 
@@ -198,13 +199,20 @@ def remove_temporary_files(cache_dir: Path) -> list[Path]:
     return removed
 
 
-def write_shard(path: Path, videos: Sequence[VideoFeatures], attrs: dict[str, Any]) -> None:
+def write_shard(
+    path: Path,
+    videos: Sequence[VideoFeatures],
+    attrs: dict[str, Any],
+    video_records: Sequence[dict[str, Any]] | None = None,
+) -> None:
     """Write one shard atomically: ``path.tmp`` first, ``attrs["complete"]`` last, fsync, rename.
 
     Args:
         path: final shard path (``shard-XXXXX.h5``).
         videos: the shard's videos, in row order. All must have sequences or none.
         attrs: JSON-serialisable attributes stored on the file root (encoder spec hash, shard index, ...).
+        video_records: what happened to every input video of the shard, failures included (status, reason,
+            probe metadata); stored as JSON so the shard alone says which videos it holds and why others are absent.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,6 +236,8 @@ def write_shard(path: Path, videos: Sequence[VideoFeatures], attrs: dict[str, An
                 f.create_dataset("audio_seq", data=np.concatenate([v.audio_seq for v in videos]).astype(np.float32))
                 f.create_dataset("visual_seq", data=np.concatenate([v.visual_seq for v in videos]).astype(np.float32))
                 f.create_dataset("window_sec", data=np.concatenate([v.window_sec for v in videos]).astype(np.float32))
+            if video_records is not None:
+                f.create_dataset("video_records", data=json.dumps(list(video_records), sort_keys=True), dtype=_STR)
             for key, value in attrs.items():
                 f.attrs[key] = json.dumps(value) if isinstance(value, dict | list) else value
             f.attrs["schema_version"] = SCHEMA_VERSION
@@ -235,6 +245,7 @@ def write_shard(path: Path, videos: Sequence[VideoFeatures], attrs: dict[str, An
             f.flush()
             f.attrs["complete"] = True
         fsync_file(tmp)
+        crash_point(f"before-rename:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -280,6 +291,15 @@ def read_shard(path: Path, with_sequences: bool = False) -> list[VideoFeatures]:
             item.audio_seq, item.visual_seq, item.window_sec = seq[1][lo:hi], seq[2][lo:hi], seq[3][lo:hi]
         videos.append(item)
     return videos
+
+
+def read_video_records(path: Path) -> list[dict[str, Any]]:
+    """The per-input-video records stored in a shard (empty when the shard has none)."""
+    with h5py.File(path, "r") as f:
+        if "video_records" not in f:
+            return []
+        raw = f["video_records"][()]
+    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
 
 
 def read_shard_attrs(path: Path) -> dict[str, Any]:
@@ -358,7 +378,7 @@ def finalize(cache_dir: Path) -> int:
             classes = list(f["class_name"].asstr()[...])
             for name in ("audio_mean", "visual_mean"):
                 dim = f[name].shape[1]
-                if dims.setdefault(name, dim) != dim and len(ids):
+                if ids and dims.setdefault(name, dim) != dim:
                     raise CacheError(f"{shard}: {name} has {dim} columns, earlier shards have {dims[name]}")
         counts.append(len(ids))
         rows.extend((vid, cls, index, row) for row, (vid, cls) in enumerate(zip(ids, classes, strict=True)))

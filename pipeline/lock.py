@@ -47,11 +47,12 @@ class DirectoryLock:
     Args:
         directory: the directory to protect (created if missing).
         what: a word for messages ("cache", "run directory").
+        name: lock file name (several independent locks can guard one directory, e.g. one per rank).
     """
 
-    def __init__(self, directory: Path, what: str = "directory") -> None:
+    def __init__(self, directory: Path, what: str = "directory", name: str = LOCK_NAME) -> None:
         self.directory = Path(directory)
-        self.path = self.directory / LOCK_NAME
+        self.path = self.directory / name
         self.what = what
         self._held = False
 

@@ -1,0 +1,227 @@
+"""``avzsl-extract``: raw videos -> cached SeLaVi features and class-name embeddings (resumable, distributable)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+
+from avzsl.pipeline.errors import USER_ERRORS, UserError, report_user_error
+from avzsl.pipeline.logs import setup_logging
+
+_logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="avzsl-extract",
+        description=(
+            "Decode videos (PyAV, or decord), run the SeLaVi visual (R(2+1)D-18) and audio (ResNet-9) encoders on "
+            "1-s windows, embed the class names with word vectors (gensim), and write HDF5 feature shards. "
+            "Re-running the same command skips complete shards; bad videos are recorded in CACHE/failures.csv with "
+            "their reason and never replaced. Several processes split the shards by rank (--rank/--world-size, "
+            "torchrun or Slurm environment)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--videos", type=Path, help="videos folder: <DIR>/<ClassName>/<video> (UCF101 layout)")
+    parser.add_argument("--out", type=Path, help="cache directory to write")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        help="CSV with columns path,class_name (paths relative to --videos) for any other layout",
+    )
+    parser.add_argument(
+        "--allow-outside", action="store_true", help="let manifest paths point outside --videos (off: refused)"
+    )
+    weights = parser.add_mutually_exclusive_group()
+    weights.add_argument(
+        "--selavi-checkpoint", type=Path, help="SeLaVi checkpoint selavi_vgg_sound.pth (see docs/encoders.md)"
+    )
+    weights.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="use randomly initialised encoders (pipeline tests and demos only; the cache records it)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of --random-weights")
+    parser.add_argument("--encoder", default="selavi_vggsound", help="encoder registry name")
+    parser.add_argument("--list-encoders", action="store_true", help="list registered encoders and exit")
+    parser.add_argument(
+        "--word-vectors",
+        default=None,
+        help="word2vec (binary/text) or fastText .bin file for class names (default: bundled GloVe 6B 50-d)",
+    )
+    parser.add_argument(
+        "--oov",
+        default="error",
+        choices=("error", "skip"),
+        help="class-name words missing from the vectors: fail listing all, or skip them",
+    )
+    parser.add_argument(
+        "--class-phrases",
+        default=None,
+        help="phrase to embed per class: a CSV with columns original,manual, or a benchmark name "
+        "(ucf, activitynet, vggsound) for its released name map",
+    )
+    parser.add_argument("--decoder", default="pyav", choices=("pyav", "decord"), help="video decoder")
+    parser.add_argument(
+        "--windows",
+        default="clean",
+        choices=("clean", "avca"),
+        help="window schedule: 1-s stride, or the reference formula (parity with released features)",
+    )
+    parser.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK when CUDA is present), cpu, cuda:N")
+    parser.add_argument("--workers", type=int, default=2, help="decoding worker processes (0: decode inline)")
+    parser.add_argument("--batch-size", type=int, default=16, help="windows per encoder forward")
+    parser.add_argument("--probe-jobs", type=int, default=4, help="parallel probes (joblib threads)")
+    parser.add_argument("--shard-size", type=int, default=256, help="videos per shard (unit of resume)")
+    parser.add_argument(
+        "--no-sequences", action="store_true", help="store only the per-video mean, not per-window features"
+    )
+    parser.add_argument("--rank", type=int, default=None, help="this process's rank (with --world-size)")
+    parser.add_argument("--world-size", type=int, default=None, help="number of extraction processes")
+    parser.add_argument("--overwrite", action="store_true", help="replace a cache made with different settings")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def read_phrases(value: str | None) -> dict[str, str] | None:
+    """The class -> phrase map of ``--class-phrases``."""
+    if value is None:
+        return None
+    if value.lower() in ("ucf", "activitynet", "vggsound"):
+        from avzsl.data_manifests import class_phrases
+
+        return dict(class_phrases(value))
+    path = Path(value)
+    if not path.is_file():
+        raise UserError(f"{path}: class-phrase file not found")
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if not {"original", "manual"} <= set(reader.fieldnames or []):
+            raise UserError(f"{path}: needs columns original,manual")
+        return {row["original"]: row["manual"] for row in reader}
+
+
+def summary_text(summary, cache: Path, world) -> str:  # noqa: ANN001 - ExtractionSummary, WorldInfo
+    """The final table printed after extraction."""
+    done = summary.shards_done
+    counts: Counter[str] = Counter()
+    for r in done:
+        counts["ok"] += r.ok
+        counts.update(r.failures)
+    videos = sum(r.videos for r in done)
+    windows = sum(r.windows for r in done)
+    seconds = max(summary.seconds, 1e-9)
+    lines = [
+        f"extraction summary (rank {world.rank} of {world.world_size}, {cache})",
+        f"  shards   {summary.shards_total} planned, {len(done)} extracted now, "
+        f"{summary.shards_skipped} complete before",
+        f"  videos   {videos} processed now: {counts.get('ok', 0)} ok, {videos - counts.get('ok', 0)} failed",
+    ]
+    for status, n in sorted(counts.items()):
+        if status != "ok":
+            lines.append(f"           {status:<14} {n}")
+    lines.append(f"  speed    {videos / seconds:.2f} videos/s, {windows / seconds:.2f} windows/s over {seconds:.1f} s")
+    if summary.finalized is not None:
+        statuses = summary.finalized["statuses"]
+        failed = sum(n for s, n in statuses.items() if s != "ok")
+        lines.append(
+            f"  cache    complete: {summary.finalized['indexed']} videos indexed, {failed} failed "
+            f"(listed in {cache / 'failures.csv'})"
+        )
+    else:
+        lines.append("  cache    not finalized yet: other ranks still own incomplete shards")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code (0 ok, 2 user error)."""
+    args = build_parser().parse_args(argv)
+    if args.list_encoders:
+        from avzsl.extractors.registry import get_encoder_spec, list_encoders
+
+        for name in list_encoders():
+            spec = get_encoder_spec(name)
+            sys.stdout.write(f"{name}\t{spec.to_dict().get('weights_file', '')}\n")
+        return 0
+    if args.videos is None or args.out is None:
+        build_parser().error("--videos and --out are required")
+    from avzsl.pipeline.distributed import resolve_world
+
+    try:
+        world = resolve_world(args.rank, args.world_size)
+    except ValueError as exc:
+        setup_logging()
+        return report_user_error(exc)
+    args.out.mkdir(parents=True, exist_ok=True)
+    setup_logging(
+        args.out / "logs" / f"rank-{world.rank}.log", args.verbose, world.rank if world.world_size > 1 else None
+    )
+    from avzsl.extractors.selavi import CheckpointError
+
+    try:
+        return _run(args, world)
+    except (*USER_ERRORS, CheckpointError) as exc:
+        return report_user_error(exc)
+
+
+def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
+    import torch
+
+    from avzsl.extractors.registry import build_encoder
+    from avzsl.extractors.word_vectors import ClassNameEmbedder
+    from avzsl.pipeline.cache import ClassTable
+    from avzsl.pipeline.extract import ExtractConfig, RunOptions, run_extraction
+    from avzsl.pipeline.video_list import discover_folder, read_manifest
+
+    if args.manifest is not None:
+        entries = read_manifest(args.manifest, args.videos, args.allow_outside)
+    else:
+        entries = discover_folder(args.videos)
+    _logger.info("%d input videos of %d classes", len(entries), len({e.class_name for e in entries}))
+    # Class names first: an out-of-vocabulary class fails here, before any expensive work and before writing.
+    classes = sorted({e.class_name for e in entries})
+    embedder = ClassNameEmbedder(args.word_vectors, oov=args.oov)
+    embedded = embedder.embed(classes, read_phrases(args.class_phrases))
+    table = ClassTable(embedded.names, embedded.phrases, embedded.embeddings, embedded.provenance)
+    if args.device == "auto":
+        device = f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu"
+    else:
+        device = args.device
+    encoders = build_encoder(
+        args.encoder,
+        checkpoint_path=args.selavi_checkpoint,
+        random_weights=args.random_weights,
+        device=device,
+        seed=args.seed,
+    )
+    if encoders.random_weights:
+        _logger.warning("RANDOM encoder weights: the features test the pipeline only; the cache records this")
+    cfg = ExtractConfig(
+        encoder=args.encoder,
+        decoder=args.decoder,
+        windows=args.windows,
+        shard_size=args.shard_size,
+        sequences=not args.no_sequences,
+        seed=args.seed,
+    )
+    options = RunOptions(
+        batch_size=args.batch_size,
+        workers=args.workers,
+        probe_jobs=args.probe_jobs,
+        device=device,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    summary = run_extraction(entries, args.out, cfg, options, encoders, table, world)
+    sys.stdout.write(summary_text(summary, args.out, world))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
