@@ -1,0 +1,181 @@
+"""Checks run *inside* an avzsl container by ``docker/smoke.sh`` (fed on stdin: ``python - < smoke_inside.py``).
+
+Verifies, as the image's non-root user: Python >= 3.11; the environment (TORCH_HOME under /cache,
+PYTHONUNBUFFERED); that every pinned dependency of pyproject.toml is installed at its pin; that torch,
+torchvision (compiled ops), torchaudio (transforms), PyAV (bundled FFmpeg) and h5py really work; that /cache
+is writable (the host side then checks who owns the files); that no model weights are baked into the image;
+that every installed ``avzsl-*`` command whose module exists answers ``--help``; and, when ``avzsl-demo``
+exists, that ``avzsl-demo --out /runs/demo`` completes (set ``AVZSL_SMOKE_DEMO=0`` to skip it).
+
+Output: one ``ok``/``SKIP``/``FAIL`` line per check on stdout; exit status 1 if any check failed.
+Standard library plus the image's own packages only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+_logger = logging.getLogger("avzsl.smoke")
+
+PYPROJECT = Path("/opt/avzsl/pyproject.toml")
+SMOKE_DIR = Path("/cache/smoke")
+WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
+# Directories that are mounts or virtual file systems, not image content.
+NOT_IMAGE = ("/proc", "/sys", "/dev", "/data", "/weights", "/cache", "/runs")
+CLI_TIMEOUT_S = 300
+DEMO_TIMEOUT_S = int(os.environ.get("AVZSL_SMOKE_DEMO_TIMEOUT", "1800"))
+
+failures: list[str] = []
+
+
+def check(name: str, fn: Callable[[], str | None]) -> None:
+    """Run one check; a returned string is detail for the log, an exception is a failure."""
+    try:
+        detail = fn()
+    except Exception as exc:  # a smoke test reports every failure instead of stopping at the first
+        failures.append(name)
+        _logger.info("FAIL %s: %s: %s", name, type(exc).__name__, exc)
+    else:
+        _logger.info("ok   %s%s", name, f": {detail}" if detail else "")
+
+
+def python_version() -> str:
+    assert sys.version_info >= (3, 11), sys.version
+    return sys.version.split()[0]
+
+
+def non_root() -> str:
+    assert os.getuid() != 0, "running as root"
+    return f"uid={os.getuid()} gid={os.getgid()}"
+
+
+def environment() -> str:
+    assert os.environ.get("PYTHONUNBUFFERED") == "1", os.environ.get("PYTHONUNBUFFERED")
+    assert os.environ.get("TORCH_HOME", "").startswith("/cache/"), os.environ.get("TORCH_HOME")
+    return f"TORCH_HOME={os.environ['TORCH_HOME']}"
+
+
+def pinned_versions() -> str:
+    deps = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["dependencies"]
+    pins = [dep.split("==") for dep in deps if "==" in dep]
+    wrong = [
+        f"{name}: {importlib.metadata.version(name)} != {want}"
+        for name, want in pins
+        if importlib.metadata.version(name) != want
+    ]
+    assert not wrong, wrong
+    importlib.metadata.version("avzsl")
+    return f"{len(pins)} pins match, {len(deps) - len(pins)} ranges installed"
+
+
+def import_cache() -> str:
+    importlib.import_module("avzsl.pipeline.cache")
+    return "import avzsl.pipeline.cache"
+
+
+def torch_stack() -> str:
+    import torch
+    import torchaudio
+    import torchvision
+
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [50.0, 50.0, 60.0, 60.0]])
+    keep = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5)
+    assert keep.tolist() == [0, 2], keep
+    mel = torchaudio.transforms.MelSpectrogram(sample_rate=16000, n_mels=32)(torch.zeros(1, 16000))
+    assert mel.shape[:2] == (1, 32), mel.shape
+    cuda = torch.cuda.is_available()
+    gpus = f", {torch.cuda.device_count()} GPU(s): {torch.cuda.get_device_name(0)}" if cuda else ""
+    return (
+        f"torch {torch.__version__} (built for CUDA {torch.version.cuda}), torchvision {torchvision.__version__}, "
+        f"torchaudio {torchaudio.__version__}; cuda available: {cuda}{gpus}"
+    )
+
+
+def video_and_hdf5() -> str:
+    import av
+    import h5py
+    import numpy as np
+
+    SMOKE_DIR.mkdir(parents=True, exist_ok=True)
+    video = SMOKE_DIR / "probe.mp4"
+    frames = np.random.default_rng(0).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264rgb", rate=8, options={"crf": "0"})
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "rgb24"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    with av.open(str(video)) as container:
+        decoded = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    assert np.array_equal(decoded, frames), "lossless round trip changed the frames"
+    with h5py.File(SMOKE_DIR / "probe.h5", "w") as h5:
+        h5["frames"] = decoded
+    return f"PyAV {av.__version__} lossless round trip, h5py {h5py.__version__}; wrote {SMOKE_DIR}"
+
+
+def no_baked_weights() -> str:
+    found = []
+    for root, dirs, files in os.walk("/"):
+        dirs[:] = [d for d in dirs if os.path.join(root, d) not in NOT_IMAGE]
+        for name in files:
+            path = os.path.join(root, name)
+            if name.endswith(WEIGHT_SUFFIXES) and not os.path.islink(path) and os.path.getsize(path) > 1_000_000:
+                found.append(path)
+    assert not found, found
+    return "no *.pt/*.pth/*.ckpt/*.safetensors over 1 MB outside the volumes"
+
+
+def run(cmd: list[str], timeout: int) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {(proc.stdout + proc.stderr)[-1500:]}")
+
+
+def cli_checks() -> None:
+    scripts = sorted(
+        (ep for ep in importlib.metadata.distribution("avzsl").entry_points if ep.group == "console_scripts"),
+        key=lambda ep: ep.name,
+    )
+    for ep in scripts:
+        if importlib.util.find_spec(ep.module) is None:
+            _logger.info("SKIP %s --help: module %s is not in this build yet", ep.name, ep.module)
+            continue
+        check(f"{ep.name} --help", lambda ep=ep: run([ep.name, "--help"], CLI_TIMEOUT_S))
+    demo = next((ep for ep in scripts if ep.name == "avzsl-demo"), None)
+    if demo is None or importlib.util.find_spec(demo.module) is None:
+        _logger.info("SKIP avzsl-demo --out /runs/demo: no avzsl-demo command in this build yet")
+    elif os.environ.get("AVZSL_SMOKE_DEMO", "1") == "0":
+        _logger.info("SKIP avzsl-demo --out /runs/demo: AVZSL_SMOKE_DEMO=0")
+    else:
+        check("avzsl-demo --out /runs/demo", lambda: run(["avzsl-demo", "--out", "/runs/demo"], DEMO_TIMEOUT_S))
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    for fn in (
+        python_version,
+        non_root,
+        environment,
+        pinned_versions,
+        import_cache,
+        torch_stack,
+        video_and_hdf5,
+        no_baked_weights,
+    ):
+        check(fn.__name__, fn)
+    cli_checks()
+    _logger.info("smoke inside the container: %s", f"{len(failures)} FAILED: {failures}" if failures else "all ok")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

