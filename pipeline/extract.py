@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,6 +251,81 @@ def iterate_windows(stream: WindowStream, workers: int) -> Iterator[dict[str, An
 
 
 # --------------------------------------------------------------------------------------------------------------
+# encoding windows (shared by the shard extractor and avzsl-predict's encode_videos)
+
+
+class WindowCountError(ValueError):
+    """A video's encoded windows do not add up to the count its decoder reported."""
+
+
+def _encode_batch(encoders: Any, batch: list[dict[str, Any]], store: dict[int, list[tuple]]) -> None:
+    visual = encoders.encode_visual(torch.stack([item["v"] for item in batch]))
+    audio = encoders.encode_audio(torch.stack([item["a"] for item in batch]))
+    for item, v, a in zip(batch, visual.numpy(), audio.numpy(), strict=True):
+        store.setdefault(item["video"], []).append((item["window"], item["start"], item["end"], a, v))
+
+
+def encode_window_stream(
+    todo: Sequence[tuple[int, str, Any]],
+    encoders: Any,
+    decoder: str,
+    schedule: str,
+    workers: int,
+    batch_size: int,
+    on_video_end: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[dict[int, list[tuple]], dict[int, int]]:
+    """Decode the windows of ``todo`` videos in ``workers`` processes and encode them in batches of windows.
+
+    Args:
+        todo: ``(k, path, probe)`` per video (``k``: the caller's key).
+        encoders: ``encode_visual`` ``(B,3,30,112,112) -> (B,512)`` and ``encode_audio`` ``(B,1,257,99) -> (B,512)``.
+        decoder: ``pyav`` or ``decord``.
+        schedule: window schedule, ``clean`` or ``avca``.
+        workers: decoding worker processes (0: inline).
+        batch_size: windows per encoder forward (windows of several videos share a batch).
+        on_video_end: called with each video's end marker, ``{"video": k, "done": n}`` or
+            ``{"video": k, "status": ..., "reason": ...}``, as soon as it arrives.
+
+    Returns:
+        ``store``: k -> list of ``(window_index, start_s, end_s, audio (512,), visual (512,))`` in arrival order;
+        ``expected``: k -> number of windows the decoder produced, for every video that finished without error.
+    """
+    store: dict[int, list[tuple]] = {}
+    expected: dict[int, int] = {}
+    batch: list[dict[str, Any]] = []
+    for item in iterate_windows(WindowStream(todo, decoder, schedule), workers):
+        if "v" in item:
+            batch.append(item)
+            if len(batch) >= batch_size:
+                _encode_batch(encoders, batch, store)
+                batch = []
+            continue
+        if "done" in item:
+            expected[item["video"]] = int(item["done"])
+        if on_video_end is not None:
+            on_video_end(item)
+    if batch:
+        _encode_batch(encoders, batch, store)
+    return store, expected
+
+
+def stack_windows(windows: list[tuple], expected: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One video's window features in window order: audio ``(T, 512)``, visual ``(T, 512)``, ``[start, end]``
+    seconds ``(T, 2)``, all float32. The per-video feature is the mean over T (axis 0).
+
+    Raises:
+        WindowCountError: ``len(windows) != expected`` (``None``: the video did not finish decoding).
+    """
+    windows = sorted(windows, key=lambda w: w[0])
+    if len(windows) != (expected if expected is not None else -1):
+        raise WindowCountError(f"decoded {len(windows)} windows, expected {expected}")
+    audio_seq = np.stack([w[3] for w in windows]).astype(np.float32)
+    visual_seq = np.stack([w[4] for w in windows]).astype(np.float32)
+    window_sec = np.array([[w[1], w[2]] for w in windows], dtype=np.float32)
+    return audio_seq, visual_seq, window_sec
+
+
+# --------------------------------------------------------------------------------------------------------------
 # one shard
 
 
@@ -270,12 +345,6 @@ class ShardExtractor:
         from avzsl.extractors.probe import probe_many
 
         return probe_many([e.path for e in entries], n_jobs=self.options.probe_jobs)
-
-    def _encode(self, batch: list[dict[str, Any]], store: dict[int, list[tuple]]) -> None:
-        visual = self.encoders.encode_visual(torch.stack([item["v"] for item in batch]))
-        audio = self.encoders.encode_audio(torch.stack([item["a"] for item in batch]))
-        for item, v, a in zip(batch, visual.numpy(), audio.numpy(), strict=True):
-            store.setdefault(item["video"], []).append((item["window"], item["start"], item["end"], a, v))
 
     def process(self, index: int, entries: Sequence[VideoEntry], progress: tqdm | None) -> ShardResult:
         """Extract one shard and write it; returns its stats."""
@@ -303,45 +372,43 @@ class ShardExtractor:
         todo = [(k, e.path, probes[k]) for k, e in enumerate(entries) if probes[k].ok]
         if progress is not None:
             progress.update(len(entries) - len(todo))
-        store: dict[int, list[tuple]] = {}
-        expected: dict[int, int] = {}
-        batch: list[dict[str, Any]] = []
         finished = 0
-        for item in iterate_windows(WindowStream(todo, self.cfg.decoder, self.cfg.windows), self.options.workers):
-            if "v" in item:
-                batch.append(item)
-                if len(batch) >= self.options.batch_size:
-                    self._encode(batch, store)
-                    batch = []
-                continue
+
+        def video_end(item: dict[str, Any]) -> None:
+            nonlocal finished
             k = item["video"]
-            if "done" in item:
-                expected[k] = int(item["done"])
-            else:
+            if "done" not in item:
                 records[k]["status"], records[k]["reason"] = item["status"], item["reason"]
                 _logger.warning("%s: %s (%s)", entries[k].video_id, item["status"], item["reason"])
             finished += 1
             crash_point(f"extract-shard-{index}-video-{finished}")
             if progress is not None:
                 progress.update(1)
-        if batch:
-            self._encode(batch, store)
+
+        store, expected = encode_window_stream(
+            todo,
+            self.encoders,
+            self.cfg.decoder,
+            self.cfg.windows,
+            self.options.workers,
+            self.options.batch_size,
+            on_video_end=video_end,
+        )
         videos: list[VideoFeatures] = []
         for k, entry in enumerate(entries):
             if records[k]["status"] != "ok":
                 continue
-            windows = sorted(store.get(k, []), key=lambda w: w[0])
-            if len(windows) != expected.get(k, -1):
+            try:
+                audio_seq, visual_seq, window_sec = stack_windows(store.get(k, []), expected.get(k))
+            except WindowCountError as exc:
                 records[k]["status"] = "decode_error"
-                records[k]["reason"] = f"decoded {len(windows)} windows, expected {expected.get(k)}"
+                records[k]["reason"] = str(exc)
                 continue
-            audio_seq = np.stack([w[3] for w in windows]).astype(np.float32)
-            visual_seq = np.stack([w[4] for w in windows]).astype(np.float32)
             item = VideoFeatures(entry.video_id, entry.class_name, audio_seq.mean(0), visual_seq.mean(0))
             if self.cfg.sequences:
                 item.audio_seq, item.visual_seq = audio_seq, visual_seq
-                item.window_sec = np.array([[w[1], w[2]] for w in windows], dtype=np.float32)
-            records[k]["windows"] = len(windows)
+                item.window_sec = window_sec
+            records[k]["windows"] = len(window_sec)
             videos.append(item)
         write_shard(
             shard_path(self.cache_dir, index),

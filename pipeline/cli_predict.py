@@ -1,0 +1,153 @@
+"""``avzsl-predict``: rank any class names for raw videos with a trained run (zero-shot)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from avzsl.pipeline.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.logs import pick_device, setup_logging
+
+_logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="avzsl-predict",
+        description=(
+            "Classify raw videos with a run trained by avzsl-train, against any class names (seen, unseen or new). "
+            "Each video is decoded and encoded exactly as the run's feature cache was (same encoder, weights, "
+            "decoder and 1-s window schedule; the feature is the mean over windows), the class names are embedded "
+            "with the same word vectors, and the model's scores are ranked. Seen classes of the run are marked and, "
+            "by default, calibrated with the run's gamma. Exit code: 0 when at least one video was predicted, 1 "
+            "when none could be, 2 for a usage error (bad run, weights or word vectors that differ from the run's)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files to classify")
+    parser.add_argument("--run", required=True, type=Path, help="run directory written by avzsl-train")
+    classes = parser.add_mutually_exclusive_group(required=True)
+    classes.add_argument("--classes", help='candidate class names, comma-separated ("playing piano,dog barking")')
+    classes.add_argument(
+        "--classes-file", type=Path, help="candidate class names, one per line (# comments and blank lines ignored)"
+    )
+    weights = parser.add_mutually_exclusive_group()
+    weights.add_argument(
+        "--selavi-checkpoint",
+        type=Path,
+        help="the SeLaVi checkpoint the run's cache was extracted with (sha256 checked)",
+    )
+    weights.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="the run's cache used random encoder weights (tests only; the recorded seed is reused)",
+    )
+    parser.add_argument(
+        "--word-vectors",
+        default=None,
+        help="the word2vec/fastText file the run's class names were embedded with (None: the bundled GloVe)",
+    )
+    parser.add_argument(
+        "--seen-calibration",
+        default="auto",
+        choices=("auto", "off"),
+        help="auto: subtract the run's gamma from the scores of seen classes when any is a candidate",
+    )
+    parser.add_argument("--top", type=int, default=5, help="predictions shown per video")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    parser.add_argument("--workers", type=int, default=1, help="decoding worker processes (0: decode inline)")
+    parser.add_argument("--batch-size", type=int, default=16, help="windows per encoder forward")
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def table_text(results: dict, gamma: float | None, random_weights: bool) -> str:
+    """Human-readable output: per video a ranked table, or one error line.
+
+    Args:
+        results: path -> VideoPrediction or VideoFailure (from :meth:`Predictor.predict`).
+        gamma: the gamma subtracted from seen-class scores, or None when calibration did not apply.
+        random_weights: print the meaningless-predictions warning first.
+    """
+    from avzsl.pipeline.predict import RANDOM_PREDICTIONS_WARNING, VideoFailure
+
+    lines: list[str] = []
+    if random_weights:
+        lines.append(f"WARNING: {RANDOM_PREDICTIONS_WARNING}")
+    if gamma is not None:
+        lines.append(f"calibrated stacking: score = p - {gamma:.4g} for seen classes, p for the others")
+    ranked = [r for item in results.values() if not isinstance(item, VideoFailure) for r in item.predictions]
+    width = max([5, *(len(r.class_name) for r in ranked)])
+    for path, item in results.items():
+        if isinstance(item, VideoFailure):
+            lines.append(f"{path}: ERROR {item.message()}")
+            continue
+        plural = "" if item.windows == 1 else "s"
+        lines.append(f"{path} ({item.windows} window{plural})")
+        lines.append(f"  {'rank':>4}  {'class':<{width}}  {'score':>8}  seen")
+        for rank, r in enumerate(item.predictions, start=1):
+            marker = "seen" if r.seen else "unseen"
+            lines.append(f"  {rank:>4}  {r.class_name:<{width}}  {r.score:>8.4f}  {marker}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 some video predicted, 1 none, 2 user error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(verbose=args.verbose)
+    if args.top < 1:
+        parser.error("--top must be >= 1")
+    from avzsl.extractors.selavi import CheckpointError
+    from avzsl.pipeline.predict import (
+        Predictor,
+        VideoPrediction,
+        parse_class_list,
+        read_class_file,
+    )
+
+    try:
+        names = parse_class_list(args.classes) if args.classes is not None else read_class_file(args.classes_file)
+        predictor = Predictor(
+            args.run,
+            selavi_checkpoint=args.selavi_checkpoint,
+            random_weights=args.random_weights,
+            word_vectors=args.word_vectors,
+            device=pick_device(args.device),
+        )
+        candidates = predictor.candidates(names)
+        calibrate = predictor.calibrate(candidates, args.seen_calibration)
+        results = predictor.predict(
+            args.videos,
+            candidates,
+            top=args.top,
+            calibration=args.seen_calibration,
+            workers=args.workers,
+            batch_size=args.batch_size,
+        )
+    except (*USER_ERRORS, CheckpointError) as exc:
+        return report_user_error(exc)
+    if args.json:
+        document = {
+            path: item.to_dict() if isinstance(item, VideoPrediction) else _error(item)
+            for path, item in results.items()
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        gamma = predictor.gamma if calibrate else None
+        sys.stdout.write(table_text(results, gamma, predictor.request.random_weights))
+    predicted = sum(isinstance(item, VideoPrediction) for item in results.values())
+    _logger.info("%d of %d video(s) predicted", predicted, len(results))
+    return 0 if predicted else 1
+
+
+def _error(item) -> dict:  # noqa: ANN001 - VideoFailure
+    return {"error": item.message(), "status": item.status}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""avzsl-predict end to end: a tiny run trained on real (random-weight) SeLaVi features of real tiny videos.
+
+The session fixture extracts 7 one-window videos of 4 classes (piano and dog seen in stage 1, violin val-unseen and
+so seen in stage 2, drum test-unseen; piano has 4 videos so that it has a validation and a test video), writes a
+split folder and trains for 2 epochs. Predicting re-encodes videos
+with the real encoders (~2 s per window on CPU), so each test predicts on as few videos as it can.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from avzsl.pipeline import cli_extract, cli_predict, cli_train
+from avzsl.pipeline.cache import load_features, read_cache_info
+from avzsl.pipeline.checkpoint import load_checkpoint, save_checkpoint
+from avzsl.pipeline.predict import (
+    EncodedVideo,
+    PredictError,
+    Predictor,
+    calibrated_scores,
+    encoder_request,
+    run_class_embedder,
+)
+from avzsl.pipeline.splits import write_protocol_splits
+from tests.media import write_av, write_text_as_mp4
+
+VIDEOS = {
+    "piano/a.mp4": dict(color=(250, 20, 20), freq_hz=300),
+    "piano/b.mp4": dict(color=(230, 40, 10), freq_hz=330),
+    "piano/c.mp4": dict(color=(210, 60, 30), freq_hz=360),
+    "piano/d.mp4": dict(color=(190, 30, 50), freq_hz=390),
+    "dog/a.mp4": dict(color=(20, 20, 250), freq_hz=900),
+    "violin/a.mp4": dict(color=(20, 240, 20), freq_hz=600),
+    "drum/a.mp4": dict(color=(240, 240, 20), freq_hz=150),
+}
+CANDIDATES = "piano,dog,violin,drum,guitar,trumpet"  # guitar and trumpet: never in the cache or the run
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("predict")
+    videos = root / "videos"
+    for rel, kw in VIDEOS.items():
+        (videos / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_av(videos / rel, duration_s=1.2, size=(64, 48), **kw)
+    cache = root / "cache"
+    extract = ["--videos", str(videos), "--out", str(cache), "--random-weights", "--seed", "3"]
+    assert cli_extract.main([*extract, "--workers", "1", "--batch-size", "8", "--no-progress"]) == 0
+    class_videos: dict[str, list[str]] = {}
+    for rel in VIDEOS:
+        class_videos.setdefault(rel.split("/")[0], []).append(rel)
+    splits = write_protocol_splits(root / "splits", class_videos, ["piano", "dog"], ["violin"], ["drum"])
+    run = root / "run"
+    train = ["--cache", str(cache), "--splits", str(splits), "--out", str(run)]
+    assert cli_train.main([*train, "--epochs", "2", "--batch-size", "8", "--device", "cpu"]) == 0
+    bad = root / "bad" / "notes.mp4"
+    bad.parent.mkdir()
+    write_text_as_mp4(bad)
+    return {"root": root, "videos": videos, "cache": cache, "run": run, "bad": bad}
+
+
+def _predict(tiny_run: dict[str, Path], *args: str) -> list[str]:
+    return ["--run", str(tiny_run["run"]), "--random-weights", "--device", "cpu", "--workers", "0", *args]
+
+
+def _cached_p(tiny_run: dict[str, Path], video_ids: list[str], predictor: Predictor) -> torch.Tensor:
+    """p of the cache's stored features for ``video_ids`` against CANDIDATES (no re-encoding)."""
+    table = load_features(tiny_run["cache"], video_ids)
+    encoded = {
+        vid: EncodedVideo(table.audio[i].numpy(), table.visual[i].numpy(), None, None, np.zeros((1, 2)))
+        for i, vid in enumerate(table.video_ids)
+    }
+    candidates = predictor.candidates(CANDIDATES.split(","))
+    return predictor.score({vid: encoded[vid] for vid in video_ids}, candidates)
+
+
+def test_json_ranks_new_and_seen_classes_and_reports_bad_videos(tiny_run, capsys) -> None:
+    good = [str(tiny_run["videos"] / "piano/a.mp4"), str(tiny_run["videos"] / "drum/a.mp4")]
+    bad = str(tiny_run["bad"])
+    capsys.readouterr()
+    code = cli_predict.main(_predict(tiny_run, "--classes", CANDIDATES, "--top", "6", "--json", *good, bad))
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert list(doc) == [*good, bad]
+    assert "unreadable" in doc[bad]["error"]
+    predictor = Predictor(tiny_run["run"], random_weights=True)
+    gamma = predictor.gamma
+    # Re-encoding the raw videos gives the features the cache stored: same p as scoring the cached features.
+    expected_p = _cached_p(tiny_run, ["piano/a.mp4", "drum/a.mp4"], predictor)
+    names = CANDIDATES.split(",")
+    for row, path in enumerate(good):
+        entry = doc[path]
+        assert entry["windows"] == 1
+        preds = entry["predictions"]
+        assert sorted(p["class"] for p in preds) == sorted(names)  # new class names work
+        scores = [p["score"] for p in preds]
+        assert scores == sorted(scores, reverse=True)
+        assert sum(scores) <= 1 + 1e-6 and sum(p["p"] for p in preds) == pytest.approx(1, abs=1e-5)
+        for p in preds:
+            assert p["seen"] == (p["class"] in ("piano", "dog", "violin"))
+            assert p["score"] == pytest.approx(p["p"] - (gamma if p["seen"] else 0.0), abs=1e-6)
+            assert p["p"] == pytest.approx(float(expected_p[row, names.index(p["class"])]), abs=1e-4)
+
+
+def test_calibration_subtracts_gamma_from_seen_classes(tiny_run, tmp_path: Path, capsys) -> None:
+    # A copy of the run whose gamma is clearly non-zero (a 2-epoch run may choose gamma = 0).
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run["run"], run)
+    state = load_checkpoint(run / "model.pt")
+    state["gamma"] = 0.3
+    save_checkpoint(run / "model.pt", state)
+    video = str(tiny_run["videos"] / "violin/a.mp4")
+    base = ["--run", str(run), "--random-weights", "--device", "cpu", "--workers", "0", "--classes", CANDIDATES]
+    capsys.readouterr()
+    assert cli_predict.main([*base, "--top", "6", "--json", video]) == 0
+    auto = {p["class"]: p for p in json.loads(capsys.readouterr().out)[video]["predictions"]}
+    predictor = Predictor(run, random_weights=True)
+    p = _cached_p(tiny_run, ["violin/a.mp4"], predictor)[0]
+    for c, name in enumerate(CANDIDATES.split(",")):
+        assert auto[name]["p"] == pytest.approx(float(p[c]), abs=1e-4)
+        assert auto[name]["score"] == pytest.approx(float(p[c]) - (0.3 if auto[name]["seen"] else 0.0), abs=1e-4)
+    # Calibration off: scores are p. Table output names the calibration and marks seen/unseen.
+    off = calibrated_scores(p[None], [False] * len(p), 0.3)[0]
+    assert torch.equal(off, p)
+    assert cli_predict.main([*base, "--seen-calibration", "off", "--top", "3", video]) == 0
+    text = capsys.readouterr().out
+    assert "calibrated stacking" not in text and "WARNING" in text and "MEANINGLESS" in text
+    rows = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(r[0]) for r in rows] == [1, 2, 3]
+    top3 = sorted(range(len(p)), key=lambda c: -float(p[c]))[:3]
+    assert [r[1] for r in rows] == [CANDIDATES.split(",")[c] for c in top3]
+    assert all(r[3] == ("seen" if r[1] in ("piano", "dog", "violin") else "unseen") for r in rows)
+
+
+def test_refusals_exit_2_with_a_message(tiny_run, tmp_path: Path, caplog) -> None:
+    video = str(tiny_run["videos"] / "piano/a.mp4")
+    base = ["--run", str(tiny_run["run"]), "--device", "cpu", "--classes", "piano,dog", video]
+    # Weights mismatch: the cache was extracted with random weights.
+    assert cli_predict.main(base) == 2
+    assert "RANDOM encoder weights" in caplog.text and "--random-weights" in caplog.text
+    caplog.clear()
+    fake = tmp_path / "selavi_vgg_sound.pth"
+    fake.write_bytes(b"not a checkpoint")
+    assert cli_predict.main([*base, "--selavi-checkpoint", str(fake)]) == 2
+    assert "RANDOM encoder weights" in caplog.text
+    caplog.clear()
+    # The run's class names used the bundled GloVe vectors: another file is refused.
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("2 3\npiano 1 0 0\ndog 0 1 0\n")
+    assert cli_predict.main([*base, "--random-weights", "--word-vectors", str(vectors)]) == 2
+    assert "bundled GloVe" in caplog.text
+    caplog.clear()
+    # Out-of-vocabulary class words are listed.
+    oov = ["--run", str(tiny_run["run"]), "--random-weights", "--classes", "piano,qxzvblorp blorptastic", video]
+    assert cli_predict.main(oov) == 2
+    assert "qxzvblorp" in caplog.text and "blorptastic" in caplog.text
+    caplog.clear()
+    assert cli_predict.main(["--run", str(tmp_path / "nowhere"), "--random-weights", "--classes", "dog", video]) == 2
+    assert "not an avzsl run directory" in caplog.text
+
+
+def test_no_usable_video_exits_1(tiny_run, capsys) -> None:
+    missing = str(tiny_run["root"] / "missing.mp4")
+    args = _predict(tiny_run, "--classes", "piano,drum", str(tiny_run["bad"]), missing)
+    capsys.readouterr()
+    assert cli_predict.main(args) == 1
+    out = capsys.readouterr().out
+    assert f"{tiny_run['bad']}: ERROR unreadable" in out and f"{missing}: ERROR not_a_file" in out
+
+
+def test_run_record_checks(tiny_run, tmp_path: Path) -> None:
+    info = read_cache_info(tiny_run["cache"])
+    request = encoder_request(info, None, random_weights=True)
+    assert request.random_seed == 3 and request.decoder == "pyav" and request.windows == "clean"
+    checkpoint_info = json.loads(json.dumps(info))
+    checkpoint_info["weights"] = {"sha256": "ab" * 32, "random_seed": None}
+    with pytest.raises(PredictError, match="--selavi-checkpoint"):
+        encoder_request(checkpoint_info, None, random_weights=False)
+    with pytest.raises(PredictError, match="cannot reproduce"):
+        encoder_request(checkpoint_info, None, random_weights=True)
+    imported = {"encoder": {"name": "selavi (imported from AVCA main)"}, "weights": {"sha256": "unknown (imported)"}}
+    with pytest.raises(PredictError, match="avzsl-extract did not compute"):
+        encoder_request(imported, None, random_weights=True)
+    changed = json.loads(json.dumps(info))
+    changed["encoder"]["spec_hash"] = "0" * 16
+    with pytest.raises(PredictError, match="differs"):
+        encoder_request(changed, None, random_weights=True)
+    # A run embedded with a word-vector file needs that very file (fingerprint).
+    used, other = tmp_path / "used.txt", tmp_path / "other.txt"
+    used.write_text("2 3\npiano 1 0 0\ndog 0 1 0\n")
+    other.write_text("2 3\npiano 0 0 1\ndog 0 1 0\n")
+    from avzsl.extractors.word_vectors import ClassNameEmbedder
+
+    file_info = {"class_embedder": ClassNameEmbedder(used).provenance()}
+    with pytest.raises(PredictError, match="pass --word-vectors"):
+        run_class_embedder(file_info, None)
+    with pytest.raises(PredictError, match="not the word-vector file"):
+        run_class_embedder(file_info, other)
+    assert run_class_embedder(file_info, used).dim == 3
