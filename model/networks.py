@@ -112,6 +112,10 @@ class ModelOutput:
     """(B, embed_dim) f_a(c_a)."""
     class_embed: torch.Tensor
     """(C, embed_dim) f_w(w)."""
+    visual_in: torch.Tensor | None = None
+    """(B, D_V) the visual features v the mask is applied to (after the optional standardization)."""
+    audio_in: torch.Tensor | None = None
+    """(B, D_A) the audio features a the mask is applied to (after the optional standardization)."""
 
 
 class CoordinateGeneralize(nn.Module):
@@ -127,6 +131,26 @@ class CoordinateGeneralize(nn.Module):
         self.f_v = EmbeddingMLP(config.att_dim, config.embed_hidden, config.embed_dim)
         self.f_a = EmbeddingMLP(config.att_dim, config.embed_hidden, config.embed_dim)
         self.f_w = EmbeddingMLP(config.text_dim, config.embed_hidden, config.embed_dim)
+        # Optional per-dimension standardization of the input features (identity unless set from training data
+        # with set_feature_standardization). Buffers, so checkpoints carry them to evaluation and prediction.
+        self.register_buffer("visual_shift", torch.zeros(config.visual_dim))
+        self.register_buffer("visual_scale", torch.ones(config.visual_dim))
+        self.register_buffer("audio_shift", torch.zeros(config.audio_dim))
+        self.register_buffer("audio_scale", torch.ones(config.audio_dim))
+
+    @torch.no_grad()
+    def set_feature_standardization(self, audio: torch.Tensor, visual: torch.Tensor, eps: float = 1e-6) -> None:
+        """Standardize inputs per dimension with the mean and std of training features audio (N, D_A), visual
+        (N, D_V). Not part of the paper (off by default): useful when features have a large common offset, such as
+        randomly initialised encoders."""
+        self.audio_shift.copy_(audio.mean(0))
+        self.audio_scale.copy_(audio.std(0).clamp_min(eps))
+        self.visual_shift.copy_(visual.mean(0))
+        self.visual_scale.copy_(visual.std(0).clamp_min(eps))
+
+    def standardize(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(audio, visual) after the per-dimension standardization (identity by default)."""
+        return (audio - self.audio_shift) / self.audio_scale, (visual - self.visual_shift) / self.visual_scale
 
     def embed_classes(self, class_emb: torch.Tensor) -> torch.Tensor:
         """f_w: class-name embeddings (C, D_W) -> (C, embed_dim). Compute once per evaluation."""
@@ -136,7 +160,7 @@ class CoordinateGeneralize(nn.Module):
         return self.f_w(class_emb)
 
     def _fused(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Eq. 1-2: returns (m_v (B, D_V), m_a (B, D_A), c_v (B, att_dim), c_a (B, att_dim))."""
+        """Eq. 1-2 on already standardized features: returns (m_v (B, D_V), m_a (B, D_A), c_v, c_a (B, att_dim))."""
         m_v = self.mask_v(visual)
         m_a = self.mask_a(audio)
         c_v, c_a = self.att(visual * m_v, audio * m_a)
@@ -148,7 +172,7 @@ class CoordinateGeneralize(nn.Module):
         Runs in the module's current mode and with the caller's grad setting (wrap in ``torch.no_grad()`` and
         call ``eval()`` for t-SNE plots).
         """
-        _, _, c_v, c_a = self._fused(audio, visual)
+        _, _, c_v, c_a = self._fused(*self.standardize(audio, visual))
         return c_a, c_v
 
     def forward_embedded(self, audio: torch.Tensor, visual: torch.Tensor, class_embed: torch.Tensor) -> ModelOutput:
@@ -159,6 +183,7 @@ class CoordinateGeneralize(nn.Module):
             visual: (B, D_V) visual features v.
             class_embed: (C, embed_dim) f_w(w) of the candidate classes.
         """
+        audio, visual = self.standardize(audio, visual)
         m_v, m_a, c_v, c_a = self._fused(audio, visual)
         emb_v = self.f_v(c_v)
         emb_a = self.f_a(c_a)
@@ -168,7 +193,8 @@ class CoordinateGeneralize(nn.Module):
         p_a = logits_a.softmax(dim=1)
         p = fuse_scores(p_v, p_a, self.config.branch_beta)
         return ModelOutput(logits_v=logits_v, logits_a=logits_a, p_v=p_v, p_a=p_a, p=p, mask_v=m_v, mask_a=m_a,
-                           c_v=c_v, c_a=c_a, emb_v=emb_v, emb_a=emb_a, class_embed=class_embed)
+                           c_v=c_v, c_a=c_a, emb_v=emb_v, emb_a=emb_a, class_embed=class_embed,
+                           visual_in=visual, audio_in=audio)
 
     def forward(self, audio: torch.Tensor, visual: torch.Tensor, class_emb: torch.Tensor) -> ModelOutput:
         """Full forward pass.

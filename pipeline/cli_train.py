@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--pseudo-mask-scope", default="sample", choices=("sample", "batch"), help="top-k per sample or per batch"
     )
+    parser.add_argument(
+        "--standardize-features",
+        action="store_true",
+        help="z-score input features with training-set statistics (not in the paper; for features with a large "
+        "common offset, e.g. random encoder weights)",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--overwrite", action="store_true", help="replace a run with a different configuration")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
@@ -93,6 +99,7 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import kept l
         batches_per_epoch=args.batches_per_epoch,
         batch_size=args.batch_size,
         lr=args.lr,
+        standardize_features=args.standardize_features,
     )
     return replace(cfg, loss=loss)
 

@@ -146,6 +146,8 @@ class StageTrainer:
         self.device = device
         self.steps = batches_per_epoch(cfg, len(train))
         self.model = build_model(cfg, cfg.seed).to(device)
+        if cfg.standardize_features:
+            self.model.set_feature_standardization(self.train.audio, self.train.visual)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.epoch = 0

@@ -29,6 +29,8 @@ class TrainConfig:
         batch_size: samples per batch (paper: 256).
         lr: Adam learning rate (paper: 1e-3).
         eval_batch_size: batch size for scoring.
+        standardize_features: standardize input features per dimension with training-set statistics (not in the
+            paper; off by default; helps features with a large common offset, e.g. random encoder weights).
         model: network sizes (text_dim and feature dims are filled from the cache).
         loss: loss variant and coefficients.
     """
@@ -43,6 +45,7 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 1e-3
     eval_batch_size: int = 2048
+    standardize_features: bool = False
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
 

@@ -60,6 +60,15 @@ def test_training_learns_zero_shot_and_evaluate_reports(synthetic_cache, tmp_pat
     assert "up to date" in (run / "train.log").read_text()
 
 
+def test_feature_standardization_is_stored_in_the_model(synthetic_cache, tmp_path: Path) -> None:
+    cache, splits = synthetic_cache
+    run = tmp_path / "run"
+    assert cli_train.main(_train_args(cache, splits, run, "--epochs", "1", "--standardize-features")) == 0
+    state = load_checkpoint(run / "model.pt")["state_dict"]
+    assert not torch.allclose(state["audio_shift"], torch.zeros_like(state["audio_shift"]))
+    assert (state["visual_scale"] > 0).all()
+
+
 def test_different_config_is_refused_unless_overwrite(synthetic_cache, tmp_path: Path) -> None:
     cache, splits = synthetic_cache
     run = tmp_path / "run"
