@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     write("[3/4] training (two-stage protocol)\n")
     train_args = ["--cache", str(out / "cache"), "--splits", str(out / "splits"), "--out", str(out / "run")]
     # Random encoder weights give features with a large common offset: standardize them (see --standardize-features).
-    options = ["--epochs", str(args.epochs), "--batch-size", "64", "--batches-per-epoch", "10", "--seed", str(args.seed)]
+    options = ["--epochs", str(args.epochs), "--batch-size", "64", "--batches-per-epoch", "10"]
+    options += ["--seed", str(args.seed)]
     code = cli_train.main([*train_args, *options, "--standardize-features"])
     if code:
         return code
