@@ -6,23 +6,19 @@
 # otherwise installed with apt. The default is NVIDIA's CUDA 13.0 "base" flavour: the PyPI torch==2.14.1 wheel
 # is a cu130 build that brings its own cuBLAS/cuDNN/NCCL as nvidia-* wheels, so the image only needs the
 # driver-facing part (CUDA runtime, the toolkit's env/labels, NVIDIA_REQUIRE_CUDA=cuda>=13.0, which makes a too-old
-# host driver fail at `docker run` with a clear message). The "runtime"/"cudnn-runtime" flavours would add about
-# 2-3 GB of libraries that torch never loads. Ubuntu 24.04 provides Python 3.12. Offline or without a registry,
-# pass a local base image instead (docker/build_local_base.sh does this).
+# host driver fail at `docker run` with a clear message). The "runtime"/"cudnn-runtime" flavours would add
+# gigabytes of CUDA libraries duplicating torch's own. Ubuntu 24.04 provides Python 3.12. Offline or without a
+# registry, pass a local base image instead (docker/build_local_base.sh does this).
 ARG BASE_IMAGE=nvidia/cuda:13.0.2-base-ubuntu24.04
-FROM ${BASE_IMAGE}
-
 # Numeric ids of the user the container runs as: pass the host user's ids so that files written to bind
 # mounts (/cache, /runs) belong to the host user. Must not be 0.
 ARG USER_ID=1000
 ARG GROUP_ID=1000
-# Optional-dependency groups of pyproject.toml to add, comma separated (e.g. "decord,report"); empty: none.
-ARG EXTRAS=""
-# pip source overrides used during the build only (e.g. a local wheel mirror, see docker/build_local_base.sh).
-# Left unset, pip installs from PyPI.
-ARG PIP_INDEX_URL
-ARG PIP_EXTRA_INDEX_URL
-ARG PIP_TRUSTED_HOST
+
+# --- system: Python in a virtual environment and the non-root user --------------------------------------------
+FROM ${BASE_IMAGE} AS system
+ARG USER_ID
+ARG GROUP_ID
 
 LABEL org.opencontainers.image.title="avzsl" \
       org.opencontainers.image.description="Audio-visual generalized zero-shot video classification" \
@@ -62,14 +58,31 @@ RUN if [ "${USER_ID}" -eq 0 ]; then echo "USER_ID must not be 0: the image runs 
     && mkdir -p /data /weights /cache /runs \
     && chown "${USER_ID}:${GROUP_ID}" /data /weights /cache /runs
 
+# --- requirements: the pip requirements, printed from pyproject.toml ------------------------------------------
+# [project].dependencies (+ EXTRAS) exactly, so the list cannot drift from pyproject. A separate stage, so that
+# edits elsewhere in pyproject.toml (scripts, tool settings) leave requirements.txt, and with it the cached
+# multi-GB dependency layer below, unchanged.
+FROM system AS requirements
+# Optional-dependency groups of pyproject.toml to add, comma separated (e.g. "decord,report"); empty: none.
+ARG EXTRAS=""
+WORKDIR /opt/avzsl
+COPY pyproject.toml docker/print_requirements.py ./
+RUN python print_requirements.py --pyproject pyproject.toml "${EXTRAS}" > requirements.txt
+
+# --- the image --------------------------------------------------------------------------------------------------
+FROM system
+ARG USER_ID
+ARG GROUP_ID
+# pip source overrides used during the build only (e.g. a local wheel mirror, see docker/build_local_base.sh).
+# Left unset, pip installs from PyPI.
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_TRUSTED_HOST
 WORKDIR /opt/avzsl
 
-# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes, not on every
-# source edit. The list is printed from [project].dependencies (+ EXTRAS), so it cannot drift from pyproject.
-COPY pyproject.toml ./
-COPY docker/print_requirements.py docker/
-RUN python docker/print_requirements.py --pyproject pyproject.toml "${EXTRAS}" > requirements.txt \
-    && pip install --no-cache-dir -r requirements.txt
+# Dependencies first, in their own layer, before the source: a source edit does not reinstall them.
+COPY --from=requirements /opt/avzsl/requirements.txt ./
+RUN pip install --no-cache-dir -r requirements.txt
 
 # The project itself (the .dockerignore allowlist keeps videos, caches, weights and venvs out of the context).
 # --no-deps: everything was installed above; `pip check` fails the build if pyproject and the layer disagree.

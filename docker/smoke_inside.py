@@ -20,6 +20,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -39,13 +40,14 @@ failures: list[str] = []
 
 def check(name: str, fn: Callable[[], str | None]) -> None:
     """Run one check; a returned string is detail for the log, an exception is a failure."""
+    start = time.monotonic()
     try:
         detail = fn()
     except Exception as exc:  # a smoke test reports every failure instead of stopping at the first
         failures.append(name)
-        _logger.info("FAIL %s: %s: %s", name, type(exc).__name__, exc)
+        _logger.info("FAIL %s (%.1f s): %s: %s", name, time.monotonic() - start, type(exc).__name__, exc)
     else:
-        _logger.info("ok   %s%s", name, f": {detail}" if detail else "")
+        _logger.info("ok   %s (%.1f s)%s", name, time.monotonic() - start, f": {detail}" if detail else "")
 
 
 def python_version() -> str:

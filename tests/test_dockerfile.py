@@ -102,41 +102,65 @@ def test_print_requirements_extras() -> None:
     assert unknown.returncode == 2 and "no-such-extra" in unknown.stderr
 
 
+def _stages(steps: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    """Instructions per build stage, keyed by stage name ("" for an unnamed stage); global ARGs under "<global>"."""
+    stages: dict[str, list[tuple[str, str]]] = {"<global>": []}
+    current = "<global>"
+    for kw, args in steps:
+        if kw == "FROM":
+            match = re.fullmatch(r"(\S+)(?:\s+AS\s+(\S+))?", args, flags=re.IGNORECASE)
+            assert match, args
+            current = match.group(2) or ""
+            assert current not in stages, f"two stages named {current!r}"
+            stages[current] = [(kw, args)]
+        else:
+            stages[current].append((kw, args))
+    return stages
+
+
 def test_dependency_layer_comes_from_pyproject_before_the_source() -> None:
-    steps = _instructions()
-    copy_pyproject = _index(steps, "COPY", r"^pyproject\.toml\b")
-    copy_script = _index(steps, "COPY", r"^docker/print_requirements\.py\b")
-    install_deps = _index(
-        steps, "RUN", r"print_requirements\.py.*> *requirements\.txt.*pip install .*-r requirements\.txt"
+    stages = _stages(_instructions())
+    # The requirements stage prints them from pyproject (nothing else feeds requirements.txt) ...
+    reqs = stages["requirements"]
+    assert _index(reqs, "COPY", r"\bpyproject\.toml\b") < _index(
+        reqs, "RUN", r"print_requirements\.py --pyproject pyproject\.toml .*> *requirements\.txt$"
     )
-    copy_source = _index(steps, "COPY", r"^\. ")
-    install_project = _index(steps, "RUN", r"pip install .*--no-deps \.")
-    assert copy_pyproject < install_deps and copy_script < install_deps
-    assert install_deps < copy_source < install_project
-    assert "pip check" in steps[install_project][1]
-    # The only requirements the image installs are the printed ones: no hand-written package list.
-    pip_runs = [args for kw, args in steps if kw == "RUN" and "pip install" in args]
+    assert _index(reqs, "COPY", r"\bprint_requirements\.py\b") >= 0
+    # ... and the image installs exactly that file, before the source is copied in, then the project --no-deps.
+    final = stages[""]
+    assert final[0] == ("FROM", "system")
+    copy_reqs = _index(final, "COPY", r"^--from=requirements \S*requirements\.txt ")
+    install_deps = _index(final, "RUN", r"^pip install --no-cache-dir -r requirements\.txt$")
+    copy_source = _index(final, "COPY", r"^\. ")
+    install_project = _index(final, "RUN", r"pip install .*--no-deps \.")
+    assert copy_reqs < install_deps < copy_source < install_project
+    assert "pip check" in final[install_project][1]
+    # No hand-written package list anywhere: the only pip installs are these two.
+    pip_runs = [args for kw, args in _instructions() if kw == "RUN" and "pip install" in args]
     assert len(pip_runs) == 2, pip_runs
 
 
 def test_run_contract() -> None:
     steps = _instructions()
+    stages = _stages(steps)
+    assert stages["system"][0] == ("FROM", "${BASE_IMAGE} AS system")
+    global_args = [a for _, a in stages["<global>"]]
+    assert [kw for kw, _ in stages["<global>"]] == ["ARG"] * len(global_args)
+    assert any(re.fullmatch(r"BASE_IMAGE=nvidia/cuda:13\.0\.\d+-\w+-ubuntu24\.04", a) for a in global_args)
+    assert {"USER_ID=1000", "GROUP_ID=1000"} <= set(global_args)
+    for stage in ("system", ""):  # global ARGs are visible in a stage only when redeclared there
+        assert {("ARG", "USER_ID"), ("ARG", "GROUP_ID")} <= set(stages[stage])
+    final = stages[""]
     keywords = [kw for kw, _ in steps]
-    from_i = keywords.index("FROM")
-    assert steps[from_i][1] == "${BASE_IMAGE}"
-    base_args = [args for kw, args in steps[:from_i] if kw == "ARG"]
-    assert any(re.fullmatch(r"BASE_IMAGE=nvidia/cuda:13\.0\.\d+-\w+-ubuntu24\.04", a) for a in base_args), base_args
-    args = {a.split("=")[0] for kw, a in steps[from_i:] if kw == "ARG"}
-    assert {"USER_ID", "GROUP_ID"} <= args
     env = " ".join(a for kw, a in steps if kw == "ENV")
     assert re.search(r"\bPYTHONUNBUFFERED=1\b", env)
     assert re.search(r"\bTORCH_HOME=/cache/", env)
-    users = [a for kw, a in steps if kw == "USER"]
+    users = [a for kw, a in final if kw == "USER"]
     assert users and users[-1] == "${USER_ID}:${GROUP_ID}"
-    volumes = [json.loads(a) for kw, a in steps if kw == "VOLUME"]
+    volumes = [json.loads(a) for kw, a in final if kw == "VOLUME"]
     assert volumes and {"/data", "/weights", "/cache", "/runs"} <= set(volumes[-1])
     assert "ENTRYPOINT" not in keywords
-    cmds = [a for kw, a in steps if kw == "CMD"]
+    cmds = [a for kw, a in final if kw == "CMD"]
     assert cmds and json.loads(cmds[-1]) == ["avzsl-extract", "--help"]
     assert "ADD" not in keywords
     copies = " ".join(a for kw, a in steps if kw == "COPY")
