@@ -29,6 +29,7 @@ import numpy as np
 
 from avzsl.extractors.audio import AudioSegmenter
 from avzsl.extractors.decode import (
+    START_TOL_FRAMES,
     DecodeError,
     Window,
     WindowDecoder,
@@ -103,6 +104,18 @@ class DecordDecoder(WindowDecoder):
         times = self._frame_times(path, reader, n)
         offsets = frame_offsets(probe.fps)
         audio = AudioSegmenter(path) if probe.has_audio else None
+        late = [s for s in starts if s - START_TOL_FRAMES / probe.fps > times[-1]]
+        if late:
+            # Same rule as PyAVDecoder: a window with no frame of its own (truncated file) is not made.
+            _logger.warning(
+                "%s: %d window(s) from %.2f s start after the last video frame (%.2f s), dropped "
+                "(truncated file or declared duration longer than the video)",
+                path,
+                len(late),
+                late[0],
+                times[-1],
+            )
+            starts = starts[: len(starts) - len(late)]
         try:
             for i, s in enumerate(starts):
                 idx = select_frame_indices(times, s, probe.fps, offsets)

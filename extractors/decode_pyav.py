@@ -167,10 +167,19 @@ class PyAVDecoder(WindowDecoder):
         # End of stream: close the remaining windows with the last frame (reference index clamping).
         if last_rgb is None:
             raise DecodeError(container.name, "no frame could be sampled")
-        for i, s in pending:
-            _logger.warning("%s: window %d at %.2f s starts after the last video frame", container.name, i, s)
-        for w in open_windows + [_OpenWindow(i, s, fps, offsets) for i, s in pending]:
+        for w in open_windows:
             yield self._finish(w, rotation, audio, last_rgb, last_t)
+        if pending:
+            # The declared duration outlasts the decoded frames (a truncated file, or audio longer than the video):
+            # a window with no frame of its own would be the last frame repeated, so it is not made.
+            _logger.warning(
+                "%s: %d window(s) from %.2f s start after the last video frame (%.2f s), dropped "
+                "(truncated file or declared duration longer than the video)",
+                container.name,
+                len(pending),
+                pending[0][1],
+                last_t,
+            )
 
     def _finish(self, w: _OpenWindow, rotation: int, audio, last_rgb: np.ndarray, last_t: float = np.nan) -> Window:
         # A started window has all its slots filled (slot j accepts every frame slot j-1 accepts); slots still

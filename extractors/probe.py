@@ -7,9 +7,10 @@ raises for a bad file: the outcome is a ``ProbeResult`` with ``status`` and a hu
 
 Statuses, checked in this order:
 
-- ``not_a_file``: the path does not exist or is not a regular file;
+- ``not_a_file``: the path does not exist or is not a regular file (the reason names a symlink loop, a broken
+  symlink, a folder or a missing file);
 - ``empty_file``: zero bytes;
-- ``unreadable``: FFmpeg cannot open/demux it, or its video stream does not decode;
+- ``unreadable``: no permission to read it, FFmpeg cannot open/demux it, or its video stream does not decode;
 - ``no_video``: no video stream;
 - ``no_audio``: no audio stream;
 - ``too_short``: video shorter than one feature window (1 s, ``MIN_DURATION_S``). AVCA's filter used 1.1 s
@@ -21,6 +22,7 @@ Statuses, checked in this order:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import math
 import os
@@ -90,6 +92,22 @@ def _count_video_packets(path: str) -> tuple[int, float | None]:
     return count, end_s
 
 
+def _not_a_file_reason(p: Path) -> tuple[str, str]:
+    """Status and reason for a path that is not a readable regular file (symlink loop, broken symlink, a folder
+    without search permission on the way, a folder, or missing)."""
+    try:
+        os.stat(p)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "not_a_file", "symbolic link loop (too many levels of symbolic links)"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return "unreadable", f"permission denied reaching the file ({exc.strerror})"
+        if p.is_symlink():
+            return "not_a_file", f"broken symbolic link to {os.readlink(p)}"
+        return "not_a_file", f"does not exist ({exc.strerror})"
+    return "not_a_file", "not a regular file (a folder, device or pipe)"
+
+
 def probe_video(
     path: str | os.PathLike, min_duration_s: float = MIN_DURATION_S, decode_check: bool = True
 ) -> ProbeResult:
@@ -106,8 +124,13 @@ def probe_video(
     spath = os.fspath(path)
     result = ProbeResult(path=spath)
     p = Path(spath)
-    if not p.is_file():
-        result.status, result.reason = "not_a_file", f"{spath}: does not exist or is not a regular file"
+    try:
+        regular = p.is_file()
+    except OSError:  # is_file() raises for EACCES (a folder on the way without search permission)
+        regular = False
+    if not regular:
+        result.status, reason = _not_a_file_reason(p)
+        result.reason = f"{spath}: {reason}"
         return result
     try:
         if p.stat().st_size == 0:

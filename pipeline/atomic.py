@@ -48,7 +48,12 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except OSError as exc:
+            if exc.filename is None:  # write() errors carry no file name: name the target for the message
+                raise OSError(exc.errno, exc.strerror, str(path)) from exc
+            raise
         fsync_file(tmp)
         crash_point(f"before-rename:{path.name}")
         os.replace(tmp, path)

@@ -17,13 +17,16 @@ writes the layout back from a cache and a split folder. Details and caveats: ``d
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import hashlib
 import io
+import json
 import logging
+import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -32,7 +35,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from avzsl.pipeline.atomic import atomic_write, atomic_write_text
+from avzsl.pipeline.atomic import atomic_write, atomic_write_text, remove_temporaries
 from avzsl.pipeline.cache import (
     CACHE_INFO,
     CLASS_TABLE,
@@ -48,9 +51,12 @@ from avzsl.pipeline.cache import (
     shard_path,
     write_cache_info,
     write_class_table,
+    write_h5,
     write_shard,
 )
 from avzsl.pipeline.errors import UserError
+from avzsl.pipeline.faults import crash_point
+from avzsl.pipeline.lock import LOCK_NAME, DirectoryLock
 from avzsl.pipeline.splits import STAGE_SPLITS, SplitError, load_splits, match_videos, read_class_list
 
 _logger = logging.getLogger(__name__)
@@ -64,6 +70,10 @@ REFERENCE_TEXT_FILES = {
     "vggsound": "word_embeddings_vggsound_normed.npy",
 }
 SPLITS_SUBDIR = Path("splits") / "avca"
+# Present in an output folder while an import/export writes it; a rerun that finds it (the writer died) removes the
+# partial output and starts again instead of refusing a non-empty folder.
+IMPORT_MARKER = ".avzsl.import.incomplete"
+EXPORT_MARKER = ".avzsl.export.incomplete"
 S80 = 80  # width of the reference's fixed-length video_urls (AVCA README: dtype="S80")
 _DUPLICATE_ATOL = 1e-6  # a video found in two stage splits must carry the same features (up to float noise)
 
@@ -279,22 +289,50 @@ def map_class_embeddings(
     return phrases, np.stack([text[p] for p in phrases]).astype(np.float32), reassigned
 
 
-def _prepare_output(path: Path, owned: Sequence[str], overwrite: bool, what: str) -> None:
-    """Refuse a non-empty ``path`` unless ``overwrite``; with it, remove only the entries in ``owned``."""
+def _prepare_output(path: Path, owned: Sequence[str], overwrite: bool, what: str, marker: str | None = None) -> None:
+    """Refuse a non-empty ``path`` unless ``overwrite``; with it, remove only the entries in ``owned``.
+
+    A folder holding ``marker`` was left by an interrupted run of the same command: its ``owned`` entries are
+    removed and the run starts again, as with ``overwrite``. The lock file (held by the caller) does not count.
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise AvcaError(f"{path}: exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
+    if path.is_dir() and any(p.name != LOCK_NAME for p in path.iterdir()):
+        interrupted = marker is not None and (path / marker).exists()
+        if not overwrite and not interrupted:
             raise AvcaError(f"{path}: output {what} is not empty (use --overwrite to replace it)")
-        for name in owned:
+        for name in (*owned, *([marker] if interrupted else [])):
             target = path / name
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
             elif target.exists() or target.is_symlink():
                 target.unlink()
-        _logger.info("--overwrite: removed the previous %s in %s", what, path)
+        if interrupted:
+            remove_temporaries(path)  # leftovers of atomic writes beside the owned entries (we hold the lock)
+            _logger.warning("%s was left incomplete by an interrupted run: removed its partial %s, starting again",
+                            path, what)
+        else:
+            _logger.info("--overwrite: removed the previous %s in %s", what, path)
     path.mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def _writing_output(path: Path, owned: Sequence[str], overwrite: bool, what: str, marker: str) -> Iterator[None]:
+    """Lock ``path``, prepare it (:func:`_prepare_output`) and mark it incomplete until the block ends normally.
+
+    A second process on the same folder is refused while this one runs (:class:`LockedError`); a run that dies
+    leaves the marker, so the same command started again replaces the partial output instead of refusing it.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise AvcaError(f"{path}: exists and is not a directory")
+    with DirectoryLock(path, what):
+        _prepare_output(path, owned, overwrite, what, marker)
+        atomic_write_text(path / marker, json.dumps({"pid": os.getpid()}) + "\n")
+        yield
+        crash_point(f"before-done:{marker}")
+        (path / marker).unlink()
 
 
 def _sha256(path: Path) -> str:
@@ -446,12 +484,43 @@ def import_avca(
                         len(reassigned), len(classes), f" ({', '.join(reassigned[:8])}, ...)" if reassigned else "")
 
     out_cache = Path(out_cache)
-    _prepare_output(out_cache, (SHARD_DIR, CLASS_TABLE, INDEX_H5, INDEX_CSV, CACHE_INFO, str(SPLITS_SUBDIR)),
-                    overwrite, "cache")
+    owned = (SHARD_DIR, CLASS_TABLE, INDEX_H5, INDEX_CSV, CACHE_INFO, str(SPLITS_SUBDIR))
+    with _writing_output(out_cache, owned, overwrite, "cache", IMPORT_MARKER):
+        text_sha, splits_dir, stage_videos = _write_import(
+            out_cache, order, videos, shard_size, text_file, classes, phrases, embeddings, embedding_order,
+            reassigned, stage_classes, membership)
+        record = {
+            "root": str(root), "features": features, "dataset": dataset, "embedding_order": embedding_order,
+            "text_file": text_file.relative_to(root).as_posix() if text_file.is_relative_to(root) else str(text_file),
+            "text_sha256": text_sha, "reassigned_classes": reassigned, "stage_videos": stage_videos,
+            "num_videos": len(order), "repeated_videos": len(repeated),
+            "feature_dims": {"audio": int(next(iter(dims))[0]), "visual": int(next(iter(dims))[1])},
+            "imported_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        }
+        write_cache_info(out_cache, {
+            "encoder": {"name": f"selavi (imported from AVCA {features})"},
+            "weights": {"sha256": "unknown (imported)"},
+            "code_version": _code_version(),
+            "avca_import": record,
+        })
+        finalize(out_cache)
+    _logger.info("imported %d videos of %d classes into %s (%d listed in several stage splits, stored once)",
+                 len(order), len(classes), out_cache, len(repeated))
+    return ImportReport(out_cache, len(order), classes, stage_videos, len(repeated), embedding_order, reassigned,
+                        text_file, splits_dir)
+
+
+def _write_import(
+    out_cache: Path, order: Sequence[str], videos: Mapping[str, _Video], shard_size: int, text_file: Path,
+    classes: list[str], phrases: list[str], embeddings: np.ndarray, embedding_order: str, reassigned: list[str],
+    stage_classes: Mapping[str, Sequence[str]], membership: Mapping[str, Sequence[tuple[str, str]]],
+) -> tuple[str, Path, dict[str, int]]:
+    """Write the shards, class table and split folder of an import; returns (text sha256, splits dir, counts)."""
     for index, start in enumerate(range(0, len(order), shard_size)):
         batch = [VideoFeatures(vid, videos[vid].class_name, videos[vid].audio, videos[vid].visual)
                  for vid in order[start : start + shard_size]]
         write_shard(shard_path(out_cache, index), batch, {"shard_index": index, "source": "avca_import"})
+        crash_point(f"avca-import-shard-{index}")
     text_sha = _sha256(text_file)
     write_class_table(out_cache, ClassTable(classes, phrases, embeddings, provenance={
         "embedder": "imported from AVCA", "file": text_file.name, "sha256": text_sha,
@@ -459,26 +528,7 @@ def import_avca(
     }))
     splits_dir = out_cache / SPLITS_SUBDIR
     write_split_folder(splits_dir, stage_classes, membership)
-    stage_videos = {stage: len(rows) for stage, rows in membership.items()}
-    record = {
-        "root": str(root), "features": features, "dataset": dataset, "embedding_order": embedding_order,
-        "text_file": text_file.relative_to(root).as_posix() if text_file.is_relative_to(root) else str(text_file),
-        "text_sha256": text_sha, "reassigned_classes": reassigned, "stage_videos": stage_videos,
-        "num_videos": len(order), "repeated_videos": len(repeated),
-        "feature_dims": {"audio": int(next(iter(dims))[0]), "visual": int(next(iter(dims))[1])},
-        "imported_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    }
-    write_cache_info(out_cache, {
-        "encoder": {"name": f"selavi (imported from AVCA {features})"},
-        "weights": {"sha256": "unknown (imported)"},
-        "code_version": _code_version(),
-        "avca_import": record,
-    })
-    finalize(out_cache)
-    _logger.info("imported %d videos of %d classes into %s (%d listed in several stage splits, stored once)",
-                 len(order), len(classes), out_cache, len(repeated))
-    return ImportReport(out_cache, len(order), classes, stage_videos, len(repeated), embedding_order, reassigned,
-                        text_file, splits_dir)
+    return text_sha, splits_dir, {stage: len(rows) for stage, rows in membership.items()}
 
 
 def _code_version() -> str:
@@ -516,7 +566,7 @@ def _url_dataset_dtype(urls: Sequence[str]) -> tuple[Any, str]:
 
 def _write_class_file(path: Path, data: np.ndarray, urls: Sequence[str], url_dtype: Any) -> None:
     def write(tmp: Path) -> None:
-        with h5py.File(tmp, "w") as f:
+        with write_h5(tmp) as f:
             f.create_dataset("data", data=np.asarray(data, dtype=np.float32))
             encoded = [u.encode("utf-8") for u in urls]
             if isinstance(url_dtype, str):
@@ -525,6 +575,62 @@ def _write_class_file(path: Path, data: np.ndarray, urls: Sequence[str], url_dty
                 f.create_dataset("video_urls", data=np.array(list(urls), dtype=object), dtype=url_dtype)
 
     atomic_write(path, write)
+
+
+def _write_export(
+    out_dir: Path, features: str, splits: Mapping[str, Any], splits_dir: Path, feats: Any, audio: np.ndarray,
+    visual: np.ndarray, position: Mapping[str, int], table: ClassTable, text_file: str, cache: Path,
+) -> tuple[ExportReport, set[str], Path]:
+    """Write the class files of every stage split and the text dict; returns (report, url kinds, text path)."""
+    feature_dir = out_dir / "features" / features
+    report = ExportReport(out_dir, {})
+    url_kinds = set()
+    for stage in STAGE_SPLITS:
+        split = splits[stage]
+        rows = split.videos_of_listed_classes()
+        match = match_videos(rows, feats.video_ids)
+        if match.ambiguous:
+            raise AvcaError(f"{splits_dir / (stage + '.csv')}: {len(match.ambiguous)} filename(s) match several "
+                            f"cache videos, e.g. {list(match.ambiguous[:5])}")
+        if match.missing:
+            _logger.warning("%s: %d of %d videos are not in the cache (skipped), e.g. %s", stage,
+                            len(match.missing), len(rows), list(match.missing[:3]))
+            report.missing[stage] = list(match.missing)
+        missing = set(match.missing)
+        names = [row[0] for row in rows if row[0] not in missing]  # row filenames, in match order
+        canonical = {c.lower(): c for c in split.classes}
+        by_class: dict[str, list[int]] = {c: [] for c in split.classes}
+        for k, label in enumerate(match.labels):
+            by_class[canonical[label.lower()]].append(k)
+        for class_name, members in by_class.items():
+            if "/" in class_name or class_name in (".", ".."):
+                raise AvcaError(f"{splits_dir / (stage + '.txt')}: class {class_name!r} cannot be a file name")
+            if not members:
+                _logger.warning("%s: class %s has no videos in the cache (empty file written)", stage, class_name)
+            rows_idx = [position[match.video_ids[k]] for k in members]
+            urls = [names[k] for k in members]
+            url_dtype, kind = _url_dataset_dtype(urls)
+            url_kinds.add(kind)
+            dim = {"audio": audio.shape[1], "video": visual.shape[1]}
+            for modality, matrix in (("audio", audio), ("video", visual)):
+                data = matrix[rows_idx] if rows_idx else np.zeros((0, dim[modality]), np.float32)
+                _write_class_file(feature_dir / modality / stage / f"{class_name}.h5", data, urls, url_dtype)
+        report.stage_videos[stage] = len(match.video_ids)
+        _logger.info("%s: wrote %d classes, %d videos", stage, len(split.classes), len(match.video_ids))
+        crash_point(f"avca-export-{stage}")
+    text: dict[str, np.ndarray] = {}
+    for phrase, vector in zip(table.phrases, table.embeddings, strict=True):
+        if phrase in text and not np.array_equal(text[phrase], vector):
+            raise AvcaError(f"{cache / CLASS_TABLE}: phrase {phrase!r} has two different embeddings")
+        text[phrase] = np.asarray(vector, dtype=np.float32)
+    text_path = feature_dir / "text" / text_file
+
+    def write_text(tmp: Path) -> None:
+        with tmp.open("wb") as f:  # a file object: np.save would append ".npy" to a path
+            np.save(f, text, allow_pickle=True)
+
+    atomic_write(text_path, write_text)
+    return report, url_kinds, text_path
 
 
 def export_avca(
@@ -584,55 +690,10 @@ def export_avca(
         raise AvcaError(f"{text_file!r}: the embedding file must be a plain *.npy file name")
 
     out_dir = Path(out_dir)
-    _prepare_output(out_dir, (f"features/{features}",), overwrite, "folder")
-    feature_dir = out_dir / "features" / features
-    report = ExportReport(out_dir, {})
-    url_kinds = set()
-    for stage in STAGE_SPLITS:
-        split = splits[stage]
-        rows = split.videos_of_listed_classes()
-        match = match_videos(rows, feats.video_ids)
-        if match.ambiguous:
-            raise AvcaError(f"{splits_dir / (stage + '.csv')}: {len(match.ambiguous)} filename(s) match several "
-                            f"cache videos, e.g. {list(match.ambiguous[:5])}")
-        if match.missing:
-            _logger.warning("%s: %d of %d videos are not in the cache (skipped), e.g. %s", stage,
-                            len(match.missing), len(rows), list(match.missing[:3]))
-            report.missing[stage] = list(match.missing)
-        missing = set(match.missing)
-        names = [row[0] for row in rows if row[0] not in missing]  # row filenames, in match order
-        canonical = {c.lower(): c for c in split.classes}
-        by_class: dict[str, list[int]] = {c: [] for c in split.classes}
-        for k, label in enumerate(match.labels):
-            by_class[canonical[label.lower()]].append(k)
-        for class_name, members in by_class.items():
-            if "/" in class_name or class_name in (".", ".."):
-                raise AvcaError(f"{splits_dir / (stage + '.txt')}: class {class_name!r} cannot be a file name")
-            if not members:
-                _logger.warning("%s: class %s has no videos in the cache (empty file written)", stage, class_name)
-            rows_idx = [position[match.video_ids[k]] for k in members]
-            urls = [names[k] for k in members]
-            url_dtype, kind = _url_dataset_dtype(urls)
-            url_kinds.add(kind)
-            dim = {"audio": audio.shape[1], "video": visual.shape[1]}
-            for modality, matrix in (("audio", audio), ("video", visual)):
-                data = matrix[rows_idx] if rows_idx else np.zeros((0, dim[modality]), np.float32)
-                _write_class_file(feature_dir / modality / stage / f"{class_name}.h5", data, urls, url_dtype)
-        report.stage_videos[stage] = len(match.video_ids)
-        _logger.info("%s: wrote %d classes, %d videos", stage, len(split.classes), len(match.video_ids))
-    text: dict[str, np.ndarray] = {}
-    for phrase, vector in zip(table.phrases, table.embeddings, strict=True):
-        if phrase in text and not np.array_equal(text[phrase], vector):
-            raise AvcaError(f"{cache / CLASS_TABLE}: phrase {phrase!r} has two different embeddings")
-        text[phrase] = np.asarray(vector, dtype=np.float32)
-    text_path = feature_dir / "text" / text_file
-
-    def write_text(tmp: Path) -> None:
-        with tmp.open("wb") as f:  # a file object: np.save would append ".npy" to a path
-            np.save(f, text, allow_pickle=True)
-
-    atomic_write(text_path, write_text)
+    with _writing_output(out_dir, (f"features/{features}",), overwrite, "folder", EXPORT_MARKER):
+        report, url_kinds, text_path = _write_export(out_dir, features, splits, splits_dir, feats, audio, visual,
+                                                     position, table, text_file, cache)
     report.text_file = text_path
     report.url_dtype = "vlen" if "vlen" in url_kinds else "S80"
-    _logger.info("exported %d videos to %s", sum(report.stage_videos.values()), feature_dir)
+    _logger.info("exported %d videos to %s", sum(report.stage_videos.values()), out_dir / "features" / features)
     return report

@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,37 @@ class FeatureTable:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# HDF5 files
+
+
+@contextlib.contextmanager
+def write_h5(path: Path) -> Iterator[h5py.File]:
+    """Build an HDF5 file in memory and, when the block ends normally, write its bytes to ``path``.
+
+    HDF5 reports a failed write (disk full, file size limit) as a ``RuntimeError`` and can leave its library
+    state broken (a full disk under ``h5py.File(path, "w")`` was seen to end in a segfault while closing). Writing
+    the finished bytes with ordinary file I/O turns that into a clean ``OSError`` (``ENOSPC``, ``EFBIG``) that the
+    command-line tools report in one line; ``path`` is removed when that write fails. The file is held in memory
+    once (a shard is at most ``shard_size`` videos of features).
+    """
+    path = Path(path)
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        yield f
+    try:
+        with path.open("wb") as out:
+            out.write(buffer.getbuffer())
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        if exc.filename is None:  # write() errors carry no file name: add it for the one-line message
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+# ----------------------------------------------------------------------------------------------------------
 # cache.json
 
 
@@ -221,7 +252,7 @@ def write_shard(
     if any(with_seq) and not all(with_seq):
         raise ValueError(f"{path}: either every video of a shard has per-window sequences or none has")
     try:
-        with h5py.File(tmp, "w") as f:
+        with write_h5(tmp) as f:
             n = len(videos)
             f.create_dataset("video_id", data=np.array([v.video_id for v in videos], dtype=object), dtype=_STR)
             f.create_dataset("class_name", data=np.array([v.class_name for v in videos], dtype=object), dtype=_STR)
@@ -323,7 +354,7 @@ def write_class_table(cache_dir: Path, table: ClassTable) -> None:
     path = Path(cache_dir) / CLASS_TABLE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    with write_h5(tmp) as f:
         f.create_dataset("name", data=np.array(table.names, dtype=object), dtype=_STR)
         f.create_dataset("phrase", data=np.array(table.phrases, dtype=object), dtype=_STR)
         f.create_dataset("embedding", data=table.embeddings.astype(np.float32))
@@ -389,7 +420,7 @@ def finalize(cache_dir: Path) -> int:
         seen[vid] = index
     total = len(rows)
     tmp = cache_dir / (INDEX_H5 + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    with write_h5(tmp) as f:
         f.create_dataset("video_id", data=np.array([r[0] for r in rows], dtype=object), dtype=_STR)
         f.create_dataset("class_name", data=np.array([r[1] for r in rows], dtype=object), dtype=_STR)
         f.create_dataset("shard", data=np.array([r[2] for r in rows], dtype=np.int32))
@@ -407,6 +438,7 @@ def finalize(cache_dir: Path) -> int:
         f.attrs["num_videos"] = total
         f.attrs["complete"] = True
     fsync_file(tmp)
+    crash_point(f"before-rename:{INDEX_H5}")
     os.replace(tmp, cache_dir / INDEX_H5)
     atomic_write_text(cache_dir / INDEX_CSV, _csv_text(["video_id", "class_name", "shard", "row"], rows))
     _logger.info("indexed %d videos in %d shard(s) of %s", total, len(shards), cache_dir)
@@ -457,6 +489,14 @@ def load_features(cache_dir: Path, video_ids: Sequence[str] | None = None) -> Fe
     cache_dir = Path(cache_dir)
     read_cache_info(cache_dir)
     if not index_is_current(cache_dir):
+        # Shards reach their final name only complete (written as .tmp, renamed): one that is not was damaged
+        # later. Indexing the others would silently drop its videos, so loading stops and says which file.
+        broken = [p for p in list_shards(cache_dir) if not shard_is_complete(p)]
+        if broken:
+            raise CacheError(
+                f"{broken[0]}: shard is truncated or corrupt ({len(broken)} such shard(s)); rerun avzsl-extract "
+                "with the same arguments to redo it (it is detected and re-extracted), or restore it from a backup"
+            )
         finalize(cache_dir)
     with h5py.File(cache_dir / INDEX_H5, "r") as f:
         ids = list(f["video_id"].asstr()[...])

@@ -158,10 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         setup_logging()
         return report_user_error(exc)
-    args.out.mkdir(parents=True, exist_ok=True)
-    setup_logging(
-        args.out / "logs" / f"rank-{world.rank}.log", args.verbose, world.rank if world.world_size > 1 else None
-    )
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        setup_logging(
+            args.out / "logs" / f"rank-{world.rank}.log", args.verbose, world.rank if world.world_size > 1 else None
+        )
+    except OSError as exc:  # read-only or full output folder: say so in one line
+        setup_logging(verbose=args.verbose)
+        return report_user_error(exc)
     from avzsl.extractors.selavi import CheckpointError
 
     try:

@@ -32,8 +32,14 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 
 def report_user_error(exc: BaseException) -> int:
     """Log ``exc`` as one error line (no traceback) and return exit code 2."""
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        message = f"disk full while writing {exc.filename or ''}: free some space and run the same command again"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        what = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file size limit hit"}
+        message = (
+            f"{what[exc.errno]} while writing {exc.filename or ''}: free some space (or raise the limit) and run "
+            "the same command again"
+        )
+    elif isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        message = f"read-only file system: cannot write {exc.filename or exc}; choose a writable output folder"
     elif isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
         message = f"permission denied: {exc.filename or exc}"
     elif isinstance(exc, OSError) and exc.errno == errno.ENOENT:

@@ -456,6 +456,8 @@ def finalize_cache(cache_dir: Path, num_shards: int, class_table: ClassTable) ->
         _logger.info("another process is finalizing %s", cache_dir)
         return None
     try:
+        crash_point("extract-finalize")
+        _remove_finalize_leftovers(cache_dir)
         records = [r for i in range(num_shards) for r in read_video_records(shard_path(cache_dir, i))]
         write_class_table(cache_dir, class_table)
         total = finalize(cache_dir)
@@ -468,6 +470,20 @@ def finalize_cache(cache_dir: Path, num_shards: int, class_table: ClassTable) ->
         return {"videos": len(records), "indexed": total, "statuses": dict(counts)}
     finally:
         lock.release()
+
+
+def _remove_finalize_leftovers(cache_dir: Path) -> None:
+    """Delete temporary files a killed finalize left (caller holds the finalize lock).
+
+    Only finalize writes the index, class table and record lists, so their temporaries are all stale here. Ranks
+    starting up write ``cache.json`` only when it is absent or different, which cannot be the case while every shard
+    is complete and being finalized, so its temporaries are stale too.
+    """
+    names = ("index.h5", "index.csv", "classes.h5", MANIFEST_CSV, FAILURES_CSV, CACHE_INFO)
+    for path in cache_dir.glob("*.tmp"):
+        if any(path.name == f"{n}.tmp" or path.name.startswith(f".{n}.") for n in names):
+            _logger.info("removing %s left by an interrupted finalize", path.name)
+            path.unlink(missing_ok=True)
 
 
 def _write_records_csv(path: Path, records: Sequence[dict[str, Any]]) -> None:
@@ -531,6 +547,9 @@ def run_extraction(
                 _logger.info("removing %s left by an interrupted run", tmp.name)
                 tmp.unlink()
         todo = [i for i in owned if not shard_is_complete(shard_path(cache_dir, i))]
+        for i in todo:
+            if shard_path(cache_dir, i).exists():
+                _logger.warning("%s is truncated or corrupt: extracting it again", shard_path(cache_dir, i).name)
         for i in owned:
             if i not in todo and not stats_path(cache_dir, i).is_file():
                 # Killed between the shard's rename and its stats: the shard is complete, the stats are derived.

@@ -9,6 +9,26 @@ from pathlib import Path
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class _LogFileHandler(logging.FileHandler):
+    """A log file that a full disk or a read-only folder cannot turn into tracebacks on the console.
+
+    The first failed write says so in one line on stderr and turns the file off; console logging goes on.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging API name
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            if not getattr(self, "_failed", False):
+                self._failed = True
+                sys.stderr.write(f"log file {self.baseFilename} cannot be written ({exc.strerror}); console only\n")
+            return
+        super().handleError(record)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not getattr(self, "_failed", False):
+            super().emit(record)
+
+
 def setup_logging(log_file: Path | None = None, verbose: bool = False, rank: int | None = None) -> None:
     """Console logging (stderr) plus an optional log file; safe to call more than once (tests call CLIs in-process).
 
@@ -30,7 +50,7 @@ def setup_logging(log_file: Path | None = None, verbose: bool = False, rank: int
     root.addHandler(console)
     if log_file is not None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler = _LogFileHandler(log_file, encoding="utf-8")
         file_handler.setFormatter(logging.Formatter(fmt))
         file_handler.setLevel(logging.DEBUG)
         file_handler._avzsl = True  # type: ignore[attr-defined]
