@@ -100,10 +100,10 @@ def main() -> int:
             seconds, metrics = protocol_seconds(root / "cache", root / "splits", root / "run", epochs)
             e_star = metrics["epoch"]
             # Worst case for the full protocol: e* = last epoch, so stage 2 runs every epoch too.
-            per_epoch = {
-                stage: [json.loads(x)["seconds"] for x in (root / "run" / stage / "epochs.jsonl").read_text().split()]
-                for stage in ("stage1", "stage2")
-            }
+            per_epoch = {}
+            for stage in ("stage1", "stage2"):
+                lines = (root / "run" / stage / "epochs.jsonl").read_text().splitlines()
+                per_epoch[stage] = [json.loads(line)["seconds"] for line in lines]
             full_estimate = args.epochs * sum(sum(v) / len(v) for v in per_epoch.values())
             rows.append((name, spec, build_s, base, kd, full, score, epochs, e_star, seconds, full_estimate, metrics))
     header = (
