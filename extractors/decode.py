@@ -60,7 +60,8 @@ class Window:
 
 
 class WindowDecoder:
-    """Base class of window decoders. Subclasses implement ``iter_windows``."""
+    """Base class of window decoders. Subclasses implement ``_iter`` and list their library's errors in
+    ``_decode_errors``; this class turns those errors into :class:`DecodeError` naming the file."""
 
     name: str = "base"
 
@@ -76,7 +77,21 @@ class WindowDecoder:
             DecodeError: the file cannot be opened/decoded (raised lazily, while iterating).
             ValueError: unknown schedule.
         """
+        check_schedule(schedule)
+        spath = os.fspath(path)
+        try:
+            yield from self._iter(spath, schedule, probe)
+        except DecodeError:
+            raise
+        except self._decode_errors() as exc:
+            raise DecodeError(spath, f"{type(exc).__name__}: {exc}") from exc
+
+    def _iter(self, path: str, schedule: str, probe) -> Iterator[Window]:
         raise NotImplementedError
+
+    def _decode_errors(self) -> tuple[type[BaseException], ...]:
+        """Exceptions of the decoding library that mean "this file cannot be decoded"."""
+        return (OSError, ValueError, IndexError)
 
 
 def check_schedule(schedule: str) -> None:

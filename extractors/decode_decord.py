@@ -21,7 +21,6 @@ downscale runs on RGB instead of swscale's YUV path, so pixels can differ by a f
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 
 import av
@@ -34,7 +33,6 @@ from avzsl.extractors.decode import (
     Window,
     WindowDecoder,
     bounded_size,
-    check_schedule,
     select_frame_indices,
     window_end,
 )
@@ -72,18 +70,8 @@ class DecordDecoder(WindowDecoder):
         self.chunk_frames = chunk_frames
         self.num_threads = num_threads
 
-    def iter_windows(
-        self, path: str | os.PathLike, schedule: str = "clean", probe: ProbeResult | None = None
-    ) -> Iterator[Window]:
-        """See ``WindowDecoder.iter_windows``."""
-        check_schedule(schedule)
-        spath = os.fspath(path)
-        try:
-            yield from self._iter(spath, schedule, probe)
-        except DecodeError:
-            raise
-        except (self._decord.DECORDError, av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
-            raise DecodeError(spath, f"{type(exc).__name__}: {exc}") from exc
+    def _decode_errors(self) -> tuple[type[BaseException], ...]:
+        return (self._decord.DECORDError, av.error.FFmpegError, OSError, ValueError, IndexError)
 
     def _iter(self, path: str, schedule: str, probe: ProbeResult | None) -> Iterator[Window]:
         probe = probe if probe is not None else probe_video(path, min_duration_s=0.0)

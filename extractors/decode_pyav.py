@@ -9,7 +9,6 @@ Audio comes from ``AudioSegmenter`` (a second container on the same file, read f
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 
 import av
@@ -22,7 +21,6 @@ from avzsl.extractors.decode import (
     Window,
     WindowDecoder,
     bounded_size,
-    check_schedule,
     rotate_frames,
     window_end,
 )
@@ -88,18 +86,8 @@ class PyAVDecoder(WindowDecoder):
         self.allow_missing_audio = allow_missing_audio
         self.threads = threads
 
-    def iter_windows(
-        self, path: str | os.PathLike, schedule: str = "clean", probe: ProbeResult | None = None
-    ) -> Iterator[Window]:
-        """See ``WindowDecoder.iter_windows``."""
-        check_schedule(schedule)
-        spath = os.fspath(path)
-        try:
-            yield from self._iter(spath, schedule, probe)
-        except DecodeError:
-            raise
-        except _DECODE_ERRORS as exc:
-            raise DecodeError(spath, f"{type(exc).__name__}: {exc}") from exc
+    def _decode_errors(self) -> tuple[type[BaseException], ...]:
+        return _DECODE_ERRORS
 
     def _iter(self, path: str, schedule: str, probe: ProbeResult | None) -> Iterator[Window]:
         probe = probe if probe is not None else probe_video(path, min_duration_s=0.0)
