@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from avzsl.extractors.windows import SCHEDULES, WINDOW_S
+from avzsl.extractors.windows import SCHEDULES, WINDOW_S, window_starts
 
 _logger = logging.getLogger(__name__)
 
@@ -88,6 +88,17 @@ class WindowDecoder:
 
     def _iter(self, path: str, schedule: str, probe) -> Iterator[Window]:
         raise NotImplementedError
+
+    def _plan(self, path: str, schedule: str, probe) -> tuple:
+        """Probe (unless given) and refuse what cannot give windows; returns ``(probe, window start seconds)``."""
+        from avzsl.extractors.probe import probe_video
+
+        probe = probe if probe is not None else probe_video(path, min_duration_s=0.0)
+        if probe.status in ("not_a_file", "empty_file", "unreadable", "no_video"):
+            raise DecodeError(path, probe.reason or probe.status)
+        if not probe.has_audio and not getattr(self, "allow_missing_audio", False):
+            raise DecodeError(path, "no audio stream")
+        return probe, window_starts(probe.duration_s, probe.fps, probe.frame_count, schedule)
 
     def _decode_errors(self) -> tuple[type[BaseException], ...]:
         """Exceptions of the decoding library that mean "this file cannot be decoded"."""

@@ -37,8 +37,8 @@ from avzsl.extractors.decode import (
     window_end,
 )
 from avzsl.extractors.decode_pyav import DEFAULT_MAX_SHORT_SIDE
-from avzsl.extractors.probe import ProbeResult, probe_video
-from avzsl.extractors.windows import AUDIO_SAMPLES, audio_start_sample, frame_offsets, window_starts
+from avzsl.extractors.probe import ProbeResult
+from avzsl.extractors.windows import AUDIO_SAMPLES, audio_start_sample, frame_offsets
 
 _logger = logging.getLogger(__name__)
 
@@ -74,12 +74,7 @@ class DecordDecoder(WindowDecoder):
         return (self._decord.DECORDError, av.error.FFmpegError, OSError, ValueError, IndexError)
 
     def _iter(self, path: str, schedule: str, probe: ProbeResult | None) -> Iterator[Window]:
-        probe = probe if probe is not None else probe_video(path, min_duration_s=0.0)
-        if probe.status in ("not_a_file", "empty_file", "unreadable", "no_video"):
-            raise DecodeError(path, probe.reason or probe.status)
-        if not probe.has_audio and not self.allow_missing_audio:
-            raise DecodeError(path, "no audio stream")
-        starts = window_starts(probe.duration_s, probe.fps, probe.frame_count, schedule)
+        probe, starts = self._plan(path, schedule, probe)
         if not starts:
             return
         rotation = round(probe.rotation / 90) % 4  # quarter turns counter-clockwise

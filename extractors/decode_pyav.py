@@ -24,8 +24,8 @@ from avzsl.extractors.decode import (
     rotate_frames,
     window_end,
 )
-from avzsl.extractors.probe import ProbeResult, probe_video
-from avzsl.extractors.windows import AUDIO_SAMPLES, audio_start_sample, frame_offsets, window_starts
+from avzsl.extractors.probe import ProbeResult
+from avzsl.extractors.windows import AUDIO_SAMPLES, audio_start_sample, frame_offsets
 
 _logger = logging.getLogger(__name__)
 
@@ -90,12 +90,7 @@ class PyAVDecoder(WindowDecoder):
         return _DECODE_ERRORS
 
     def _iter(self, path: str, schedule: str, probe: ProbeResult | None) -> Iterator[Window]:
-        probe = probe if probe is not None else probe_video(path, min_duration_s=0.0)
-        if probe.status in ("not_a_file", "empty_file", "unreadable", "no_video"):
-            raise DecodeError(path, probe.reason or probe.status)
-        if not probe.has_audio and not self.allow_missing_audio:
-            raise DecodeError(path, "no audio stream")
-        starts = window_starts(probe.duration_s, probe.fps, probe.frame_count, schedule)
+        probe, starts = self._plan(path, schedule, probe)
         if not starts:
             _logger.debug("%s: no %s windows (duration %.3f s)", path, schedule, probe.duration_s)
             return
