@@ -80,3 +80,18 @@ def test_audio_matches_reference_recipe():
         ref = (torch.as_tensor(spec.T[None]) - 1.93) / 17.89
         torch.testing.assert_close(batch[i], ref, rtol=0, atol=1e-5)
         torch.testing.assert_close(audio_window_tensor(wav), batch[i])
+
+
+def test_selavi_spec_matches_the_constants_the_pipeline_uses() -> None:
+    # The spec recorded in every cache must describe what the transforms and decoders actually do.
+    from avzsl.extractors import transforms, windows
+    from avzsl.extractors.selavi import SELAVI_VGGSOUND
+
+    spec = SELAVI_VGGSOUND
+
+    assert (spec.pixel_mean, spec.pixel_std) == (transforms.VIDEO_MEAN, transforms.VIDEO_STD)
+    assert (spec.audio_mean, spec.audio_std) == (transforms.AUDIO_MEAN, transforms.AUDIO_STD)
+    assert spec.frame_size == spec.resize_short_side == transforms.CROP
+    assert spec.frames_per_window == windows.FRAMES_PER_WINDOW
+    assert spec.window_seconds == windows.WINDOW_S and spec.audio_sample_rate == windows.AUDIO_RATE
+    assert transforms.audio_window_tensor(np.zeros(44100, np.int16)).shape == (1, spec.fbank_filters, spec.fbank_frames)
