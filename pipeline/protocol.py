@@ -22,7 +22,13 @@ from avzsl.pipeline.checkpoint import load_checkpoint, save_checkpoint
 from avzsl.pipeline.errors import UserError
 from avzsl.pipeline.splits import Splits, load_splits
 from avzsl.pipeline.stage_data import ProtocolData, build_protocol_data, write_missing_report
-from avzsl.pipeline.train import MODEL_FORMAT, MODEL_FORMAT_VERSION, StageTrainer, evaluate_part
+from avzsl.pipeline.train import (
+    MODEL_FORMAT,
+    MODEL_FORMAT_VERSION,
+    StageTrainer,
+    batches_per_epoch,
+    evaluate_part,
+)
 from avzsl.pipeline.train_config import TrainConfig
 
 _logger = logging.getLogger(__name__)
@@ -126,7 +132,8 @@ def run_stage1(cfg: TrainConfig, data: ProtocolData, run_dir: Path, device: torc
     result_path = run_dir / "stage1" / "result.json"
     if result_path.is_file():
         return json.loads(result_path.read_text())
-    trainer = StageTrainer(cfg, 1, data.train1, run_dir / "stage1", device, val=data.val)
+    steps = batches_per_epoch(cfg, len(data.train1))
+    trainer = StageTrainer(cfg, 1, data.train1, run_dir / "stage1", device, steps, val=data.val)
     trainer.resume()
     trainer.run(cfg.epochs)
     assert trainer.best is not None
@@ -152,7 +159,8 @@ def run_stage2(
     model_path = run_dir / "model.pt"
     if model_path.is_file():
         return
-    trainer = StageTrainer(cfg, 2, data.train2, run_dir / "stage2", device)
+    # Same steps per epoch as stage 1: "after epoch e*" then means the same optimisation length in both stages.
+    trainer = StageTrainer(cfg, 2, data.train2, run_dir / "stage2", device, batches_per_epoch(cfg, len(data.train1)))
     trainer.resume()
     trainer.run(int(best["epoch"]))
     save_checkpoint(

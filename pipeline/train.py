@@ -71,7 +71,11 @@ def class_balanced_batch(
 
 
 def batches_per_epoch(cfg: TrainConfig, num_train: int) -> int:
-    """The configured number of batches, or one pass worth of batches over the training set."""
+    """The configured number of batches, or one pass worth of batches over ``num_train`` samples.
+
+    The protocol passes the stage-1 training size for both stages, so that stage 2's "epoch e*" is the same number
+    of optimizer steps as the stage-1 epoch it was selected at (the reference uses a fixed count in both stages).
+    """
     return cfg.batches_per_epoch or max(1, math.ceil(num_train / cfg.batch_size))
 
 
@@ -125,6 +129,7 @@ class StageTrainer:
         train: training part (labels index the seen classes ``train.classes``).
         stage_dir: where ``last.pt`` and ``epochs.jsonl`` live.
         device: compute device.
+        steps_per_epoch: class-balanced batches per epoch.
         val: validation part, evaluated after every epoch (stage 1 only).
     """
 
@@ -135,6 +140,7 @@ class StageTrainer:
         train: PartData,
         stage_dir: Path,
         device: torch.device,
+        steps_per_epoch: int,
         val: PartData | None = None,
     ) -> None:
         self.cfg = cfg
@@ -144,7 +150,7 @@ class StageTrainer:
         self.val = val.to(device) if val is not None else None
         self.dir = Path(stage_dir)
         self.device = device
-        self.steps = batches_per_epoch(cfg, len(train))
+        self.steps = steps_per_epoch
         self.model = build_model(cfg, cfg.seed).to(device)
         if cfg.standardize_features:
             self.model.set_feature_standardization(self.train.audio, self.train.visual)
