@@ -117,11 +117,17 @@ def write_video(path: Path, frames: np.ndarray, audio: np.ndarray) -> None:
         vstream = container.add_stream("libx264", rate=Fraction(FPS))
         vstream.width, vstream.height = SIZE
         vstream.pix_fmt = "yuv420p"
-        vstream.options = {"crf": "20", "preset": "veryfast"}
+        # Lossless (crf 0): libx264 here gives slightly different bitstreams for the same frames from run to run
+        # (seen with one thread and explicit timestamps too); lossless coding makes the decoded frames, and so the
+        # demo's numbers, reproducible whatever bitstream the encoder picks.
+        vstream.options = {"crf": "0", "preset": "veryfast"}
         astream = container.add_stream("aac", rate=SAMPLE_RATE)
         astream.layout = "mono"
-        for image in frames:
-            for packet in vstream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+        for index, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            frame.time_base = Fraction(1, FPS)
+            for packet in vstream.encode(frame):
                 container.mux(packet)
         for packet in vstream.encode():
             container.mux(packet)
