@@ -21,7 +21,6 @@ import contextlib
 import csv
 import datetime as _dt
 import hashlib
-import io
 import json
 import logging
 import os
@@ -57,7 +56,14 @@ from avzsl.pipeline.cache import (
 from avzsl.pipeline.errors import UserError
 from avzsl.pipeline.faults import crash_point
 from avzsl.pipeline.lock import LOCK_NAME, DirectoryLock
-from avzsl.pipeline.splits import STAGE_SPLITS, SplitError, load_splits, match_videos, read_class_list
+from avzsl.pipeline.splits import (
+    STAGE_SPLITS,
+    SplitError,
+    load_splits,
+    match_videos,
+    read_class_list,
+    write_split_folder,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -536,21 +542,6 @@ def _code_version() -> str:
         return metadata.version("avzsl")
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def write_split_folder(
-    directory: Path, stage_classes: Mapping[str, Sequence[str]], membership: Mapping[str, Sequence[tuple[str, str]]]
-) -> None:
-    """Write ``stage_*.txt`` (class per line) and ``stage_*.csv`` (``filename,label``) for every stage split."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    for stage in STAGE_SPLITS:
-        atomic_write_text(directory / f"{stage}.txt", "".join(f"{c}\n" for c in stage_classes[stage]))
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["filename", "label"])
-        writer.writerows(membership[stage])
-        atomic_write_text(directory / f"{stage}.csv", out.getvalue())
 
 
 # ----------------------------------------------------------------------------------------------------------

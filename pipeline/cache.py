@@ -18,13 +18,12 @@ shard under a final name. Split membership is never stored here: splits come fro
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ import h5py
 import numpy as np
 import torch
 
-from avzsl.pipeline.atomic import atomic_write_text, fsync_file, remove_temporaries
+from avzsl.pipeline.atomic import atomic_write_csv, atomic_write_text, fsync_file, remove_temporaries
 from avzsl.pipeline.faults import crash_point
 
 _logger = logging.getLogger(__name__)
@@ -440,17 +439,9 @@ def finalize(cache_dir: Path) -> int:
     fsync_file(tmp)
     crash_point(f"before-rename:{INDEX_H5}")
     os.replace(tmp, cache_dir / INDEX_H5)
-    atomic_write_text(cache_dir / INDEX_CSV, _csv_text(["video_id", "class_name", "shard", "row"], rows))
+    atomic_write_csv(cache_dir / INDEX_CSV, ["video_id", "class_name", "shard", "row"], rows)
     _logger.info("indexed %d videos in %d shard(s) of %s", total, len(shards), cache_dir)
     return total
-
-
-def _csv_text(header: list[str], rows: Iterable[Sequence[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def index_is_current(cache_dir: Path) -> bool:

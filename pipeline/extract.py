@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm.auto import tqdm
 
-from avzsl.pipeline.atomic import atomic_write_text
+from avzsl.pipeline.atomic import atomic_write_csv, atomic_write_text
 from avzsl.pipeline.cache import (
     CACHE_INFO,
     ClassTable,
@@ -487,14 +487,7 @@ def _remove_finalize_leftovers(cache_dir: Path) -> None:
 
 
 def _write_records_csv(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    import csv
-    import io
-
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(RECORD_FIELDS), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-    atomic_write_text(path, out.getvalue())
+    atomic_write_csv(path, RECORD_FIELDS, ([r.get(k) for k in RECORD_FIELDS] for r in records))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -585,6 +578,6 @@ def run_extraction(
                     result.videos / max(result.seconds, 1e-9),
                 )
     finalized = finalize_cache(cache_dir, len(shards), class_table)
-    if finalized is None and all_shards_complete(cache_dir, len(shards)) is False:
+    if finalized is None:
         _logger.info("rank %d done; the cache is finalized when the last shard completes", world.rank)
     return ExtractionSummary(len(shards), results, skipped, finalized, time.perf_counter() - started)

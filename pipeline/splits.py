@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -246,12 +246,19 @@ def write_protocol_splits(
         "stage_2_test_seen": list(seen) + list(val_unseen),
         "stage_2_test_unseen": list(test_unseen),
     }
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in STAGE_SPLITS:
-        (out_dir / f"{name}.txt").write_text("".join(c + "\n" for c in classes[name]), encoding="utf-8")
-        with (out_dir / f"{name}.csv").open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["filename", "label"])
-            writer.writerows(rows[name])
-    return out_dir
+    write_split_folder(out_dir, classes, rows)
+    return Path(out_dir)
+
+
+def write_split_folder(
+    directory: Path, stage_classes: Mapping[str, Sequence[str]], membership: Mapping[str, Sequence[tuple[str, str]]]
+) -> None:
+    """Write ``stage_*.txt`` (class per line) and ``stage_*.csv`` (``filename,label``) for every stage split,
+    each file atomically."""
+    from avzsl.pipeline.atomic import atomic_write_csv, atomic_write_text
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stage in STAGE_SPLITS:
+        atomic_write_text(directory / f"{stage}.txt", "".join(f"{c}\n" for c in stage_classes[stage]))
+        atomic_write_csv(directory / f"{stage}.csv", ["filename", "label"], membership[stage])

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from avzsl.pipeline.atomic import atomic_write_csv
 from avzsl.pipeline.cache import ClassTable, FeatureTable
 from avzsl.pipeline.splits import SplitError, Splits, StageSplit, match_videos
 
@@ -167,7 +168,5 @@ def build_protocol_data(splits: Splits, features: FeatureTable, class_table: Cla
 
 def write_missing_report(data: ProtocolData, path: Path) -> None:
     """Write ``stage_split,filename`` rows for split videos absent from the cache."""
-    lines = ["stage_split,filename"]
-    for stage, names in sorted(data.missing.items()):
-        lines.extend(f"{stage},{name}" for name in names)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows = [(stage, name) for stage, names in sorted(data.missing.items()) for name in names]
+    atomic_write_csv(path, ["stage_split", "filename"], rows)

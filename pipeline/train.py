@@ -32,7 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from avzsl.model.losses import compute_losses
-from avzsl.model.metrics import search_calibration
+from avzsl.model.metrics import gzsl_metrics, search_calibration
 from avzsl.model.networks import CoordinateGeneralize
 from avzsl.model.scoring import predict_scores
 from avzsl.pipeline.atomic import atomic_write_text
@@ -96,8 +96,6 @@ class EvalResult:
 def evaluate_part(model: CoordinateGeneralize, part: PartData, batch_size: int, gamma: float | None) -> EvalResult:
     """Score ``part`` and compute GZSL metrics; gamma is searched on this part when ``gamma`` is None
     (only ever for validation)."""
-    from avzsl.model.metrics import gzsl_metrics
-
     scores = predict_scores(model, part.audio, part.visual, part.class_emb, batch_size=batch_size)
     if gamma is None:
         gamma, metrics = search_calibration(scores, part.labels, part.seen)
