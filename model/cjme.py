@@ -64,6 +64,18 @@ def attention_target(ent_audio: torch.Tensor, ent_video: torch.Tensor, epsilon: 
     return target
 
 
+def weighted_triplets(w: torch.Tensor, l_ta: torch.Tensor, l_tv: torch.Tensor, per_sample: bool) -> torch.Tensor:
+    """Attention-weighted triplet loss: ``(B, 1), (B,), (B,) -> ()``.
+
+    ``per_sample=False`` is the reference's ``((1 - w) * l_ta + w * l_tv).mean()`` whose ``(B, 1) * (B,)`` broadcast
+    makes it ``mean(1 - w) * mean(l_ta) + mean(w) * mean(l_tv)`` (computed in that form, without the ``(B, B)``
+    matrix); ``per_sample=True`` weights each sample's own terms.
+    """
+    if per_sample:
+        return ((1 - w[:, 0]) * l_ta + w[:, 0] * l_tv).mean()
+    return (1 - w).mean() * l_ta.mean() + w.mean() * l_tv.mean()
+
+
 def _entropy(logits: torch.Tensor) -> torch.Tensor:
     p = torch.softmax(logits, dim=1)
     return -(p * torch.log(p.clamp_min(torch.finfo(p.dtype).tiny))).sum(dim=1)
@@ -102,10 +114,7 @@ class CJME(PlateauScheduleMixin, Method):
         l_att = F.mse_loss(w, target[:, None])
         l_ta = F.triplet_margin_loss(t, a, a_neg, margin=o.margin, reduction="none")  # (B,)
         l_tv = F.triplet_margin_loss(t, v, v_neg, margin=o.margin, reduction="none")
-        if o.per_sample_weighting:
-            l_ct = ((1 - w[:, 0]) * l_ta + w[:, 0] * l_tv).mean()
-        else:  # the reference's (B, 1) * (B,) broadcast, averaged over the (B, B) matrix
-            l_ct = (1 - w).mean() * l_ta.mean() + w.mean() * l_tv.mean()
+        l_ct = weighted_triplets(w, l_ta, l_tv, o.per_sample_weighting)
         l_av = F.mse_loss(a, v)
         total = l_ct + l_av + l_att
         return LossTerms(total, {"ct": l_ct.detach(), "av": l_av.detach(), "att": l_att.detach()})
