@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 import torch
 
 from avzsl.model.registry import FeatureBatch, FeatureDims, Method, build_method
@@ -54,3 +57,13 @@ def accuracy(method: Method, batch: FeatureBatch, labels: torch.Tensor, emb: tor
 def build(name: str, **options: object) -> Method:
     torch.manual_seed(0)
     return build_method(name, DIMS, dict(options))
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run a test's tiny models on one intra-op thread: on a loaded machine, OpenMP threads of such small ops wait
+    on each other far longer than they compute."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from avzsl.model.registry import FeatureBatch
-from tests.methods_toy import build, toy_problem, train_steps
+from tests.methods_toy import build, one_thread, toy_problem, train_steps  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SMALL = {"encoder_hidden": 32, "decoder_hidden": 32, "joint_dim": 24, "heads": 2, "head_dim": 12, "mlp_dim": 16,
          "dim_out": 16}

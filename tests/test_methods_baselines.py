@@ -13,7 +13,9 @@ from avzsl.model.baseline_common import InputStandardizer, in_batch_negatives
 from avzsl.model.cjme import attention_target, weighted_triplets
 from avzsl.model.devise import hinge_costs
 from avzsl.model.registry import get_method, method_options, options_to_dict
-from tests.methods_toy import accuracy, build, toy_problem, train_steps
+from tests.methods_toy import accuracy, build, one_thread, toy_problem, train_steps  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 SMALL = {
     "avca": {"encoder_hidden": 32, "decoder_hidden": 32, "joint_dim": 24, "heads": 2, "head_dim": 12, "mlp_dim": 16,
