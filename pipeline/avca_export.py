@@ -7,6 +7,7 @@ list (``avca_reference.py``). Layout: ``pipeline/avca_common.py``; details: ``do
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,20 +17,24 @@ from typing import Any
 import h5py
 import numpy as np
 
-from avzsl.pipeline.atomic import atomic_write
+from avzsl.pipeline.atomic import atomic_write, atomic_write_text
 from avzsl.pipeline.avca_common import (
     EXPORT_MARKER,
     REFERENCE_TEXT_FILES,
     S80,
     SPLITS_SUBDIR,
     AvcaError,
+    code_version,
     writing_output,
 )
-from avzsl.pipeline.cache import CLASS_TABLE, ClassTable, load_features, read_cache_info, read_class_table, write_h5
+from avzsl.pipeline.avca_reference import name_map_file, reference_text, write_class_split
+from avzsl.pipeline.cache import load_features, read_cache_info, read_class_table, write_h5
 from avzsl.pipeline.faults import crash_point
 from avzsl.pipeline.splits import STAGE_SPLITS, SplitError, load_splits, match_videos
 
 _logger = logging.getLogger(__name__)
+
+EXPORT_RECORD = "avzsl_export.json"  # what was exported, from what, and how the text dict was filled
 
 
 @dataclass
@@ -42,6 +47,11 @@ class ExportReport:
         missing: per stage split, split filenames with no video in the cache (not written).
         text_file: the written embedding dict.
         url_dtype: ``S80`` or ``vlen`` (see :func:`_url_dataset_dtype`).
+        class_split: the written ``class-split`` folder.
+        text_order: ``by_phrase`` or ``by_class_id`` (``avca_reference.py``).
+        text_classes: entries of the written embedding dict (the full class list with ``dataset``).
+        filled_released / filled_zero: classes absent from the cache given the released / a zero embedding.
+        zero_used: split classes whose row in the reference's class-id-indexed table is a zero vector.
     """
 
     out_dir: Path
@@ -49,6 +59,12 @@ class ExportReport:
     missing: dict[str, list[str]] = field(default_factory=dict)
     text_file: Path | None = None
     url_dtype: str = "S80"
+    class_split: Path | None = None
+    text_order: str = "by_phrase"
+    text_classes: int = 0
+    filled_released: list[str] = field(default_factory=list)
+    filled_zero: list[str] = field(default_factory=list)
+    zero_used: list[str] = field(default_factory=list)
 
 
 def _url_dataset_dtype(urls: Sequence[str]) -> tuple[Any, str]:
@@ -73,7 +89,7 @@ def _write_class_file(path: Path, data: np.ndarray, urls: Sequence[str], url_dty
 
 def _write_export(
     out_dir: Path, features: str, splits: Mapping[str, Any], splits_dir: Path, feats: Any, audio: np.ndarray,
-    visual: np.ndarray, position: Mapping[str, int], table: ClassTable, text_file: str, cache: Path,
+    visual: np.ndarray, position: Mapping[str, int], text: Mapping[str, np.ndarray], text_file: str,
 ) -> tuple[ExportReport, set[str], Path]:
     """Write the class files of every stage split and the text dict; returns (report, url kinds, text path)."""
     feature_dir = out_dir / "features" / features
@@ -112,16 +128,12 @@ def _write_export(
         report.stage_videos[stage] = len(match.video_ids)
         _logger.info("%s: wrote %d classes, %d videos", stage, len(split.classes), len(match.video_ids))
         crash_point(f"avca-export-{stage}")
-    text: dict[str, np.ndarray] = {}
-    for phrase, vector in zip(table.phrases, table.embeddings, strict=True):
-        if phrase in text and not np.array_equal(text[phrase], vector):
-            raise AvcaError(f"{cache / CLASS_TABLE}: phrase {phrase!r} has two different embeddings")
-        text[phrase] = np.asarray(vector, dtype=np.float32)
     text_path = feature_dir / "text" / text_file
 
     def write_text(tmp: Path) -> None:
         with tmp.open("wb") as f:  # a file object: np.save would append ".npy" to a path
-            np.save(f, text, allow_pickle=True)
+            # The reference reads exactly this (np.load(allow_pickle=True).item()); writing a pickle runs nothing.
+            np.save(f, dict(text), allow_pickle=True)
 
     atomic_write(text_path, write_text)
     return report, url_kinds, text_path
@@ -135,6 +147,8 @@ def export_avca(
     *,
     dataset: str | None = None,
     text_file: str | None = None,
+    split_name: str = "main_split",
+    text_order: str = "by_phrase",
     overwrite: bool = False,
 ) -> ExportReport:
     """Write an avzsl cache in the AVCA layout (see module docstring).
@@ -144,7 +158,10 @@ def export_avca(
     release; variable-length UTF-8 only when a name is longer or not ASCII). Rows of classes not in a stage's class
     list are skipped (``cls`` variant), as the reference does. Split rows are matched to cache ids with
     :func:`~avzsl.pipeline.splits.match_videos`; unmatched rows are logged and reported, ambiguous ones are errors.
-    The class table becomes ``text/<name>.npy``, ``np.save`` of ``{phrase: (D,) float32}``.
+    The class table becomes ``text/<name>.npy``, ``np.save`` of ``{phrase: (D,) float32}``, covering the
+    benchmark's full class list when ``dataset`` is given (classes absent from the cache get the released
+    embedding when the cache carries the released ones, else a zero vector, both reported), and ``class-split/``
+    holds ``all_class.txt``, the name map and ``<split_name>/stage_*`` (``avca_reference.py``).
 
     Args:
         cache: avzsl cache directory.
@@ -155,9 +172,17 @@ def export_avca(
         dataset: selects the reference embedding file name (``word_embeddings_<ds>_normed.npy``).
         text_file: embedding file name; default: the dataset's reference name when ``dataset`` is given, else the
             imported file's name, else ``word_embeddings_normed.npy``.
-        overwrite: allow a non-empty ``out_dir``.
+        split_name: folder under ``class-split/`` for the split files (the reference's ``--zero_shot_split``).
+        text_order: ``by_phrase`` (as released) or ``by_class_id`` (the reference's positional lookup then finds
+            each class's own embedding); see ``avca_reference.py``.
+        overwrite: allow a non-empty ``out_dir`` (replaces ``features/<features>``, ``class-split`` and
+            ``avzsl_export.json``).
     """
     cache = Path(cache)
+    if dataset is not None:
+        from avzsl.data_manifests import dataset_key
+
+        dataset = dataset_key(dataset)
     info = read_cache_info(cache)
     if "/" in features or features in ("", ".", ".."):
         raise AvcaError(f"{features!r}: the feature method must be a plain folder name")
@@ -173,9 +198,7 @@ def export_avca(
     if text_file is None:
         imported = info.get("avca_import", {}).get("text_file")
         if dataset is not None:
-            from avzsl.data_manifests import dataset_key
-
-            text_file = REFERENCE_TEXT_FILES[dataset_key(dataset)]
+            text_file = REFERENCE_TEXT_FILES[dataset]
         elif imported:
             text_file = Path(imported).name
         else:
@@ -183,11 +206,35 @@ def export_avca(
     if Path(text_file).name != text_file or not text_file.endswith(".npy"):
         raise AvcaError(f"{text_file!r}: the embedding file must be a plain *.npy file name")
 
+    used = sorted({c for stage in STAGE_SPLITS for c in splits[stage].classes}, key=str.lower)
+    ref = reference_text(table, dataset, text_order, used)
+    if ref.filled_zero:
+        _logger.warning("%d of %d classes have no known embedding and get a zero vector in the text dict%s",
+                        len(ref.filled_zero), len(ref.all_classes),
+                        f"; {len(ref.zero_used)} classes of the split read such a row in the reference's "
+                        f"class-id-indexed table (use --text-order by_class_id)" if ref.zero_used else "")
+    if ref.filled_released:
+        _logger.info("%d classes absent from the cache get their released embedding", len(ref.filled_released))
+
     out_dir = Path(out_dir)
-    with writing_output(out_dir, (f"features/{features}",), overwrite, "folder", EXPORT_MARKER):
+    owned = (f"features/{features}", "class-split", EXPORT_RECORD)
+    with writing_output(out_dir, owned, overwrite, "folder", EXPORT_MARKER):
         report, url_kinds, text_path = _write_export(out_dir, features, splits, splits_dir, feats, audio, visual,
-                                                     position, table, text_file, cache)
-    report.text_file = text_path
-    report.url_dtype = "vlen" if "vlen" in url_kinds else "S80"
+                                                     position, ref.text, text_file)
+        report.class_split = write_class_split(out_dir, dataset, splits_dir, split_name, ref, table,
+                                               name_map_file(dataset, text_file))
+        report.text_file = text_path
+        report.url_dtype = "vlen" if "vlen" in url_kinds else "S80"
+        report.text_order, report.text_classes = text_order, len(ref.text)
+        report.filled_released, report.filled_zero, report.zero_used = (ref.filled_released, ref.filled_zero,
+                                                                        ref.zero_used)
+        record = {
+            "cache": str(cache.resolve()), "dataset": dataset, "features": features, "split_name": split_name,
+            "splits_dir": str(splits_dir), "text_file": text_path.relative_to(out_dir).as_posix(),
+            "text_order": text_order, "text_classes": len(ref.text), "filled_released": ref.filled_released,
+            "filled_zero": ref.filled_zero, "zero_used": ref.zero_used, "stage_videos": report.stage_videos,
+            "missing": {k: len(v) for k, v in report.missing.items()}, "code_version": code_version(),
+        }
+        atomic_write_text(out_dir / EXPORT_RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
     _logger.info("exported %d videos to %s", sum(report.stage_videos.values()), out_dir / "features" / features)
     return report
