@@ -87,6 +87,40 @@ def _write_class_file(path: Path, data: np.ndarray, urls: Sequence[str], url_dty
     atomic_write(path, write)
 
 
+def stage_class_rows(
+    split: Any, stage: str, splits_dir: Path, video_ids: Sequence[str], position: Mapping[str, int],
+    error: type[Exception] = AvcaError,
+) -> tuple[dict[str, tuple[list[str], list[int]]], list[str], int]:
+    """Per class of a stage split's class list: ``(split filenames, cache rows)``; plus the missing filenames.
+
+    Rows of classes not in the stage's class list are skipped (``cls`` variant), as the reference does. Split rows
+    are matched to cache ids with :func:`~avzsl.pipeline.splits.match_videos`; unmatched rows are logged and
+    returned, ambiguous ones are errors. The third value is the number of matched videos.
+    """
+    rows = split.videos_of_listed_classes()
+    match = match_videos(rows, video_ids)
+    if match.ambiguous:
+        raise error(f"{splits_dir / (stage + '.csv')}: {len(match.ambiguous)} filename(s) match several "
+                    f"cache videos, e.g. {list(match.ambiguous[:5])}")
+    if match.missing:
+        _logger.warning("%s: %d of %d videos are not in the cache (skipped), e.g. %s", stage,
+                        len(match.missing), len(rows), list(match.missing[:3]))
+    missing = set(match.missing)
+    names = [row[0] for row in rows if row[0] not in missing]  # row filenames, in match order
+    canonical = {c.lower(): c for c in split.classes}
+    by_class: dict[str, tuple[list[str], list[int]]] = {c: ([], []) for c in split.classes}
+    for k, label in enumerate(match.labels):
+        urls, members = by_class[canonical[label.lower()]]
+        urls.append(names[k])
+        members.append(position[match.video_ids[k]])
+    for class_name, (_, members) in by_class.items():
+        if "/" in class_name or class_name in (".", ".."):
+            raise error(f"{splits_dir / (stage + '.txt')}: class {class_name!r} cannot be a file name")
+        if not members:
+            _logger.warning("%s: class %s has no videos in the cache (empty file written)", stage, class_name)
+    return by_class, list(match.missing), len(match.video_ids)
+
+
 def _write_export(
     out_dir: Path, features: str, splits: Mapping[str, Any], splits_dir: Path, feats: Any, audio: np.ndarray,
     visual: np.ndarray, position: Mapping[str, int], text: Mapping[str, np.ndarray], text_file: str,
@@ -96,37 +130,18 @@ def _write_export(
     report = ExportReport(out_dir, {})
     url_kinds = set()
     for stage in STAGE_SPLITS:
-        split = splits[stage]
-        rows = split.videos_of_listed_classes()
-        match = match_videos(rows, feats.video_ids)
-        if match.ambiguous:
-            raise AvcaError(f"{splits_dir / (stage + '.csv')}: {len(match.ambiguous)} filename(s) match several "
-                            f"cache videos, e.g. {list(match.ambiguous[:5])}")
-        if match.missing:
-            _logger.warning("%s: %d of %d videos are not in the cache (skipped), e.g. %s", stage,
-                            len(match.missing), len(rows), list(match.missing[:3]))
-            report.missing[stage] = list(match.missing)
-        missing = set(match.missing)
-        names = [row[0] for row in rows if row[0] not in missing]  # row filenames, in match order
-        canonical = {c.lower(): c for c in split.classes}
-        by_class: dict[str, list[int]] = {c: [] for c in split.classes}
-        for k, label in enumerate(match.labels):
-            by_class[canonical[label.lower()]].append(k)
-        for class_name, members in by_class.items():
-            if "/" in class_name or class_name in (".", ".."):
-                raise AvcaError(f"{splits_dir / (stage + '.txt')}: class {class_name!r} cannot be a file name")
-            if not members:
-                _logger.warning("%s: class %s has no videos in the cache (empty file written)", stage, class_name)
-            rows_idx = [position[match.video_ids[k]] for k in members]
-            urls = [names[k] for k in members]
+        by_class, missing, matched = stage_class_rows(splits[stage], stage, splits_dir, feats.video_ids, position)
+        if missing:
+            report.missing[stage] = missing
+        for class_name, (urls, rows_idx) in by_class.items():
             url_dtype, kind = _url_dataset_dtype(urls)
             url_kinds.add(kind)
             dim = {"audio": audio.shape[1], "video": visual.shape[1]}
             for modality, matrix in (("audio", audio), ("video", visual)):
                 data = matrix[rows_idx] if rows_idx else np.zeros((0, dim[modality]), np.float32)
                 _write_class_file(feature_dir / modality / stage / f"{class_name}.h5", data, urls, url_dtype)
-        report.stage_videos[stage] = len(match.video_ids)
-        _logger.info("%s: wrote %d classes, %d videos", stage, len(split.classes), len(match.video_ids))
+        report.stage_videos[stage] = matched
+        _logger.info("%s: wrote %d classes, %d videos", stage, len(by_class), matched)
         crash_point(f"avca-export-{stage}")
     text_path = feature_dir / "text" / text_file
 

@@ -29,7 +29,7 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -89,7 +89,8 @@ def _released_matches(table: ClassTable, released: dict[str, np.ndarray], phrase
 
 
 def reference_text(table: ClassTable, dataset: str | None, order: str = "by_phrase",
-                   used_classes: Sequence[str] = ()) -> ReferenceText:
+                   used_classes: Sequence[str] = (), phrase_map: Mapping[str, str] | None = None,
+                   fill_released: bool = True) -> ReferenceText:
     """Build the embedding dict the reference loader can index by class id.
 
     Args:
@@ -98,6 +99,9 @@ def reference_text(table: ClassTable, dataset: str | None, order: str = "by_phra
             whole class list).
         order: ``by_phrase`` or ``by_class_id`` (module docstring).
         used_classes: classes of the split folder, to report those that would read a zero row.
+        phrase_map: ``class name -> dict key`` replacing the benchmark's ``manual`` phrases (ClipClap's UCF keys
+            are its ``clip_class_name`` column).
+        fill_released: allow filling absent classes with the released fastText embeddings.
 
     Returns:
         A :class:`ReferenceText`.
@@ -113,13 +117,13 @@ def reference_text(table: ClassTable, dataset: str | None, order: str = "by_phra
         from avzsl.data_manifests import all_classes, class_phrases, released_text_embeddings
 
         names = all_classes(dataset)
-        phrase_of = {k.lower(): v for k, v in class_phrases(dataset).items()}
+        phrase_of = {k.lower(): v for k, v in (phrase_map or class_phrases(dataset)).items()}
         known = {n.lower() for n in names}
         foreign = [n for n in table.names if n.lower() not in known]
         if foreign:
             raise AvcaError(f"the cache's class table has {len(foreign)} class(es) that are not {dataset} classes "
                             f"(all_class.txt): {foreign[:10]}; export without --dataset")
-        released = released_text_embeddings(dataset) or {}
+        released = (released_text_embeddings(dataset) or {}) if fill_released else {}
         use_released = bool(released) and _released_matches(table, released, phrase_of)
         dim = table.embeddings.shape[1]
         vectors = {}
