@@ -12,7 +12,7 @@ a map such as the AVCA ``*_w2v_class_names.csv``), and the phrase becomes one L2
 Out-of-vocabulary words follow an explicit policy (``oov="error"``, ``"skip"`` or ``"split"``: a missing compound
 word such as ``pullups`` or ``skijet`` is replaced by known words it splits into, ``pull ups``, ``ski jet``).
 Loaders never unpickle: word2vec files are read with ``KeyedVectors.load_word2vec_format`` and fastText with
-``load_facebook_vectors``.
+``load_facebook_vectors``; gensim's native ``save()`` files (pickles) are refused by :func:`detect_format`.
 Policies and licences: ``docs/encoders.md``.
 """
 
@@ -129,6 +129,11 @@ def fingerprint_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def is_pickle(head: bytes) -> bool:
+    """True when ``head`` starts like a pickle of protocol 2-5 (``PROTO`` opcode, as gensim and torch write)."""
+    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
 def detect_format(path: Path) -> str:
     """``"fasttext"``, ``"word2vec-binary"``, ``"word2vec-text"`` or ``"word2vec-text-noheader"`` (GloVe .txt).
 
@@ -138,6 +143,11 @@ def detect_format(path: Path) -> str:
     """
     with Path(path).open("rb") as f:
         head = f.read(1 << 16)
+    if is_pickle(head):
+        # gensim's native KeyedVectors.save()/Word2Vec.save() files are pickles: loading them runs code.
+        raise ValueError(f"{path}: is a Python pickle (e.g. a gensim .model/.kv file written by save()); avzsl never "
+                         "unpickles word-vector files. Convert it once where you trust it, with "
+                         "kv.save_word2vec_format(PATH, binary=True), and give that file")
     if len(head) >= 4 and int.from_bytes(head[:4], "little") == _FASTTEXT_MAGIC:
         return "fasttext"
     header, _, rest = head.partition(b"\n")
@@ -171,7 +181,7 @@ def load_glove_6b_50d() -> KeyedVectors:
     column = "index" if "index" in table.column_names else table.column_names[0]
     words = [str(w) for w in table.column(column).to_pylist()]
     # Memory-mapped: add_vectors copies the rows it needs into the KeyedVectors once.
-    vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r", allow_pickle=False)
     if vectors.shape != (len(words), 50):
         raise RuntimeError(f"{root}: {len(words)} words but vectors of shape {vectors.shape}")
     kv = KeyedVectors(vectors.shape[1], count=0, dtype=np.float32)

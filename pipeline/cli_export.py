@@ -24,8 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
             "Write OUT/features/<method>/{audio,video}/<stage_split>/<ClassName>.h5 ('data' (n, D) float32, "
             "'video_urls' fixed-length S80 bytes as in the AVCA release, variable-length UTF-8 only for longer or "
             "non-ASCII names) for every stage split of the split folder, and the class-table embeddings as "
-            "OUT/features/<method>/text/<name>.npy (np.save of a dict, a pickle, as the AVCA loader expects). "
-            "Split rows are matched to cache video ids; rows with no cached video are skipped and reported."
+            "OUT/features/<method>/text/<name>.npy (np.save of a dict, a pickle, as the AVCA loader expects; with "
+            "--dataset it covers the benchmark's full class list, which the loader indexes by class id), and "
+            "OUT/class-split/ (all_class.txt, the name map, <split-name>/stage_*.txt/csv) so the reference code runs "
+            "on OUT unchanged. Split rows are matched to cache video ids; rows with no cached video are skipped and "
+            "reported."
         ),
     )
     avca.add_argument("--cache", required=True, type=Path, help="avzsl feature cache")
@@ -38,8 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="name the embedding file as the AVCA loader expects for this benchmark "
                            "(word_embeddings_<ds>_normed.npy); default: the imported file's name, else "
                            "word_embeddings_normed.npy")
+    avca.add_argument("--split-name", default="main_split",
+                      help="folder under OUT/class-split for the split files (the reference's --zero_shot_split)")
+    avca.add_argument("--text-order", choices=("by_phrase", "by_class_id"), default="by_phrase",
+                      help="by_phrase: each phrase keeps its own embedding (as released; the reference then applies "
+                           "its positional class-id lookup and mix-up). by_class_id: vectors permuted so the "
+                           "reference's lookup gives every class its own embedding (docs/avca_interop.md)")
     avca.add_argument("--overwrite", action="store_true",
-                      help="write into a non-empty --out, replacing OUT/features/<method>")
+                      help="write into a non-empty --out, replacing OUT/features/<method>, OUT/class-split and "
+                           "OUT/avzsl_export.json")
     avca.add_argument("--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -52,12 +62,17 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         report = export_avca(args.cache, args.out, splits_dir=args.splits, features=args.features,
-                             dataset=args.dataset, overwrite=args.overwrite)
+                             dataset=args.dataset, split_name=args.split_name, text_order=args.text_order,
+                             overwrite=args.overwrite)
     except USER_ERRORS as exc:
         return report_user_error(exc)
     stages = ", ".join(f"{k} {v}" for k, v in report.stage_videos.items())
     missing = sum(len(v) for v in report.missing.values())
-    sys.stdout.write(f"exported to {report.out_dir}: {stages}\ntext: {report.text_file}\n")
+    sys.stdout.write(f"exported to {report.out_dir}: {stages}\ntext: {report.text_file} ({report.text_classes} "
+                     f"classes, {report.text_order})\nclass-split: {report.class_split}\n")
+    if report.filled_zero:
+        sys.stdout.write(f"{len(report.filled_zero)} classes without a known embedding got a zero vector "
+                         f"({len(report.zero_used)} classes of the split read a zero row in the reference loader)\n")
     if missing:
         sys.stdout.write(f"{missing} split rows had no cached video and were skipped\n")
     return 0

@@ -126,10 +126,12 @@ def test_import_export_import_round_trip(avca_root, tmp_path):
                     assert [u.decode() for u in f["video_urls"][...]] == urls
                     np.testing.assert_array_equal(f["data"][...], np.stack([truth[u][column] for u in urls]))
 
-    # The export has no class-split/ folder: the phrase map must come from --dataset or names; give it back.
-    (out / "class-split").mkdir()
-    for name in ("all_class.txt", "tiny_w2v_class_names.csv"):
-        (out / "class-split" / name).write_bytes((root / "class-split" / name).read_bytes())
+    # The export writes class-split/ (class list, name map named after the text file, split lists).
+    assert (out / "class-split/all_class.txt").read_text().split() == sorted(PHRASES)
+    assert (out / "class-split/tiny_w2v_class_names.csv").read_bytes() == (
+        root / "class-split/tiny_w2v_class_names.csv").read_bytes()
+    assert sorted(p.name for p in (out / "class-split/main_split").iterdir()) == sorted(
+        f"{s}.{e}" for s in STAGE_SPLITS for e in ("txt", "csv"))
     import_avca(out, tmp_path / "c2")
     again = _cache_state(tmp_path / "c2")
     assert set(again[0]) == set(feats)

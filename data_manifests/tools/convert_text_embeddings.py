@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from avzsl.pipeline.safe_pickle import load_text_embedding_dict
+
 # released file stem -> our dataset key
 SOURCES = {
     "word_embeddings_ucf_normed.npy": "ucf",
@@ -41,7 +43,8 @@ def convert(src: Path, out: Path) -> dict[str, dict[str, object]]:
         if not path.is_file():
             sys.stderr.write(f"skipping {path}: not found\n")
             continue
-        raw = np.load(path, allow_pickle=True).item()  # trusted, known file: the one place a pickle is read
+        # The released file is a pickle; the restricted unpickler admits only numpy's array globals (no code runs).
+        raw = load_text_embedding_dict(path)
         names = sorted(raw)
         vectors = np.stack([np.asarray(raw[n], dtype=np.float32) for n in names])
         np.savez(out / f"{key}.npz", names=np.array(names, dtype=np.str_), vectors=vectors)
