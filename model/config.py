@@ -14,6 +14,8 @@ LOSS_VARIANTS = ("cls", "cls+kd", "cls+kd+mask")
 TOPK_BY = ("magnitude", "value")
 MASK_NORMS = ("l2", "l1", "mse")
 PSEUDO_MASK_SCOPES = ("sample", "batch")
+SIMILARITIES = ("dot", "cosine")
+MASK_RATIO_MEANINGS = ("ones", "zeros")
 
 
 def _check_positive_int(name: str, value: Any) -> None:
@@ -63,6 +65,11 @@ class ModelConfig:
     """Softmax temperature of eq. 3/4 (paper: 1)."""
     branch_beta: float = 0.5
     """beta of eq. 6, weight of the visual branch in p = beta p_v + (1 - beta) p_a (paper: 0.5)."""
+    similarity: str = "dot"
+    """Logits of eq. 3/4: "dot" = f(c) . f_w(w) / tau (the paper's literal form), "cosine" = the same on
+    L2-normalised embeddings (bounded logits; tau then sets the sharpness). Not fixed by the paper."""
+    learn_temperature: bool = False
+    """Learn the logit scale 1/tau (initialised at 1/tau, one scalar shared by both branches); not in the paper."""
 
     def __post_init__(self) -> None:
         for name in ("audio_dim", "visual_dim", "text_dim", "att_dim", "embed_dim", "mask_hidden", "embed_hidden",
@@ -74,6 +81,7 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not self.tau > 0.0:
             raise ValueError(f"tau must be > 0, got {self.tau!r}")
+        _check_choice("similarity", self.similarity, SIMILARITIES)
         if not 0.0 <= self.branch_beta <= 1.0:
             raise ValueError(f"branch_beta must be in [0, 1], got {self.branch_beta!r}")
 
@@ -106,16 +114,25 @@ class LossConfig:
     error over all elements); per-sample norms are averaged over the batch."""
     pseudo_mask_scope: str = "sample"
     """"sample": top-k per sample; "batch": top-k of the batch-summed score, one mask shared by the batch."""
+    mask_ratio_meaning: str = "ones"
+    """What rho counts: "ones" = the share of elements set to 1 in the pseudo mask (k = rho D, the literal
+    reading of eq. 9); "zeros" = the share masked out (k = (1 - rho) D elements kept)."""
 
     def __post_init__(self) -> None:
         _check_choice("variant", self.variant, LOSS_VARIANTS)
         _check_choice("topk_by", self.topk_by, TOPK_BY)
         _check_choice("mask_norm", self.mask_norm, MASK_NORMS)
         _check_choice("pseudo_mask_scope", self.pseudo_mask_scope, PSEUDO_MASK_SCOPES)
+        _check_choice("mask_ratio_meaning", self.mask_ratio_meaning, MASK_RATIO_MEANINGS)
         if self.lambda_kd < 0.0 or self.lambda_mask < 0.0:
             raise ValueError(f"lambda_kd and lambda_mask must be >= 0, got {self.lambda_kd!r}, {self.lambda_mask!r}")
         if not 0.0 <= self.mask_ratio <= 1.0:
             raise ValueError(f"mask_ratio must be in [0, 1], got {self.mask_ratio!r}")
+
+    @property
+    def ones_ratio(self) -> float:
+        """The share of pseudo-mask elements set to 1 (eq. 9's rho under the configured meaning)."""
+        return self.mask_ratio if self.mask_ratio_meaning == "ones" else 1.0 - self.mask_ratio
 
     @property
     def use_kd(self) -> bool:

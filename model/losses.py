@@ -164,8 +164,8 @@ def compute_losses(model: CoordinateGeneralize, audio: torch.Tensor, visual: tor
         # retain_graph: the same graph is reused by total.backward(); no create_graph since the masks are constants.
         # Gradients w.r.t. the features the masks multiply (identical to the raw inputs unless standardized).
         g_v, g_a = torch.autograd.grad(l_cls, (out.visual_in, out.audio_in), retain_graph=True)
-        pm_v = pseudo_masks(g_v, cfg.mask_ratio, cfg.topk_by, cfg.pseudo_mask_scope)
-        pm_a = pseudo_masks(g_a, cfg.mask_ratio, cfg.topk_by, cfg.pseudo_mask_scope)
+        pm_v = pseudo_masks(g_v, cfg.ones_ratio, cfg.topk_by, cfg.pseudo_mask_scope)
+        pm_a = pseudo_masks(g_a, cfg.ones_ratio, cfg.topk_by, cfg.pseudo_mask_scope)
         l_mask = mask_loss(pm_v, out.mask_v, cfg.mask_norm) + mask_loss(pm_a, out.mask_a, cfg.mask_norm)
         total = total + cfg.lambda_mask * l_mask
     return LossOutput(total=total, cls=l_cls, kd=l_kd, mask=l_mask, output=out)

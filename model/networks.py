@@ -11,6 +11,7 @@ Data flow for a batch of B videos and C candidate classes::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -74,14 +75,35 @@ class EmbeddingMLP(nn.Module):
         return self.net(x)
 
 
-def similarity_logits(emb: torch.Tensor, class_embed: torch.Tensor, tau: float) -> torch.Tensor:
-    """Logits of eq. 3/4: dot products of sample embeddings (B, E) and class embeddings (C, E), over tau -> (B, C)."""
+def similarity_logits(emb: torch.Tensor, class_embed: torch.Tensor, tau: float | torch.Tensor,
+                      similarity: str = "dot") -> torch.Tensor:
+    """Logits of eq. 3/4 of sample embeddings (B, E) and class embeddings (C, E) -> (B, C).
+
+    "dot": ``emb . class_embed / tau`` (the paper's form); "cosine": the same on L2-normalised rows, so logits lie
+    in [-1/tau, 1/tau].
+    """
+    if similarity == "cosine":
+        emb = nn.functional.normalize(emb, dim=1)
+        class_embed = nn.functional.normalize(class_embed, dim=1)
     return emb @ class_embed.t() / tau
 
 
 def fuse_scores(p_v: torch.Tensor, p_a: torch.Tensor, beta: float) -> torch.Tensor:
     """Eq. 6: convex combination beta p_v + (1 - beta) p_a of two (B, C) score distributions."""
     return beta * p_v + (1.0 - beta) * p_a
+
+
+def fused_log_scores(logits_v: torch.Tensor, logits_a: torch.Tensor, beta: float) -> torch.Tensor:
+    """log p of eq. 6 computed in log space from the (B, C) logits: exact where p underflows in float32.
+
+    ``log(beta softmax(l_v) + (1 - beta) softmax(l_a))`` via logsumexp; a zero weight drops its branch.
+    """
+    terms = []
+    if beta > 0.0:
+        terms.append(logits_v.log_softmax(dim=1) + math.log(beta))
+    if beta < 1.0:
+        terms.append(logits_a.log_softmax(dim=1) + math.log(1.0 - beta))
+    return torch.logsumexp(torch.stack(terms), dim=0)
 
 
 @dataclass
@@ -137,6 +159,16 @@ class CoordinateGeneralize(nn.Module):
         self.register_buffer("visual_scale", torch.ones(config.visual_dim))
         self.register_buffer("audio_shift", torch.zeros(config.audio_dim))
         self.register_buffer("audio_scale", torch.ones(config.audio_dim))
+        # Learned log of 1/tau (only when configured, so state dicts of fixed-tau models keep their keys).
+        if config.learn_temperature:
+            self.log_inv_tau = nn.Parameter(torch.tensor(-float(torch.log(torch.tensor(config.tau)))))
+
+    @property
+    def temperature(self) -> float | torch.Tensor:
+        """tau of eq. 3/4: the configured constant, or the learned value (a 0-d tensor with grad)."""
+        if self.config.learn_temperature:
+            return torch.exp(-self.log_inv_tau)
+        return self.config.tau
 
     @torch.no_grad()
     def set_feature_standardization(self, audio: torch.Tensor, visual: torch.Tensor, eps: float = 1e-6) -> None:
@@ -187,8 +219,9 @@ class CoordinateGeneralize(nn.Module):
         m_v, m_a, c_v, c_a = self._fused(audio, visual)
         emb_v = self.f_v(c_v)
         emb_a = self.f_a(c_a)
-        logits_v = similarity_logits(emb_v, class_embed, self.config.tau)
-        logits_a = similarity_logits(emb_a, class_embed, self.config.tau)
+        tau = self.temperature
+        logits_v = similarity_logits(emb_v, class_embed, tau, self.config.similarity)
+        logits_a = similarity_logits(emb_a, class_embed, tau, self.config.similarity)
         p_v = logits_v.softmax(dim=1)
         p_a = logits_a.softmax(dim=1)
         p = fuse_scores(p_v, p_a, self.config.branch_beta)

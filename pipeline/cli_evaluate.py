@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sys.stdout.write(f"{'S':>8} {'U':>8} {'H':>8} {'ZSL':>8}\n")
     sys.stdout.write(f"{metrics['S']:8.2f} {metrics['U']:8.2f} {metrics['H']:8.2f} {metrics['ZSL']:8.2f}\n")
+    gamma = metrics.get("gamma", metrics.get("beta", float("nan")))  # "beta" in files of the former format
     sys.stdout.write(
-        f"epoch {metrics['epoch']}, calibration {metrics['beta']:.4g}, {metrics['num_test_videos']} test videos; "
+        f"epoch {metrics['epoch']}, calibration {gamma:.4g}, {metrics['num_test_videos']} test videos; "
         f"written to {args.run / 'metrics.json'}\n"
     )
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from avzsl.pipeline.errors import USER_ERRORS, report_user_error
@@ -20,18 +19,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avzsl-train",
         description=(
-            "Train the Coordinate-and-Generalize model with the two-stage AV-GZSL protocol: stage 1 on "
-            "stage_1_train with per-epoch validation (best-H epoch e* and calibration gamma* chosen there), stage 2 "
-            "retrained on stage_2_train for e* epochs, then the test evaluation. Re-running the same command resumes "
-            "an interrupted run from its last checkpoint; a finished run says it is up to date."
+            "Train a registered method (default: Coordinate and Generalize) with the two-stage AV-GZSL protocol: "
+            "stage 1 on stage_1_train with per-epoch validation (best-H epoch e* and calibration gamma* chosen "
+            "there), stage 2 retrained on stage_2_train for e* epochs, then the test evaluation. Re-running the same "
+            "command resumes an interrupted run from its last checkpoint; a finished run says it is up to date."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--cache", required=True, type=Path, help="feature cache directory (avzsl-extract/import)")
-    parser.add_argument(
-        "--out", required=True, type=Path, help="run directory (created; holds checkpoints and results)"
-    )
-    where = parser.add_mutually_exclusive_group(required=True)
+    parser.add_argument("--list-methods", action="store_true", help="list the registered methods and exit")
+    parser.add_argument("--cache", type=Path, help="feature cache directory (avzsl-extract/import); required")
+    parser.add_argument("--out", type=Path, help="run directory (created; holds checkpoints and results); required")
+    parser.add_argument("--method", default="coordinate_generalize",
+                        help="registered training method (see --list-methods)")
+    parser.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="set one option of the method (repeatable; values parsed as JSON, else text)")
+    parser.add_argument("--preset", default="recommended", choices=("recommended", "paper"),
+                        help="named configuration of coordinate_generalize: 'paper' = the literal reading, "
+                        "'recommended' = open choices decided on validation (docs/method.md)")
+    parser.add_argument("--calibration", default="exact", choices=("exact", "reference", "legacy"),
+                        help="how gamma is chosen on stage-1 validation: exact optimum, the AVCA reference grid "
+                        "linspace(0,3,16), or avzsl's former [0,1] grid on plain scores")
+    where = parser.add_mutually_exclusive_group()
     where.add_argument("--splits", type=Path, help="split folder in the reference format (stage_*.txt + stage_*.csv)")
     where.add_argument(
         "--benchmark", choices=("ucf", "activitynet", "vggsound"), help="use the built-in benchmark split files"
@@ -47,23 +55,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--batch-size", type=int, default=256, help="batch size (paper: 256)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-3)")
-    parser.add_argument("--loss", default="cls+kd+mask", choices=LOSS_VARIANTS, help="loss variant (Table 3 ablation)")
+    parser.add_argument("--loss", default=None, choices=LOSS_VARIANTS,
+                        help="loss variant (Table 3 ablation; default cls+kd+mask)")
     parser.add_argument(
         "--mask-ratio",
         type=float,
         default=None,
         help="proportion rho of pseudo-mask elements set to 1 (default: paper's per-benchmark value, else 0.1)",
     )
-    parser.add_argument("--lambda-kd", type=float, default=1.0, help="weight of the distillation loss (lambda_1)")
-    parser.add_argument("--lambda-mask", type=float, default=0.5, help="weight of the mask loss (lambda_2)")
-    parser.add_argument("--topk-by", default="magnitude", choices=("magnitude", "value"), help="pseudo-mask top-k on")
-    parser.add_argument("--mask-norm", default="l2", choices=("l2", "l1", "mse"), help="norm of the mask loss")
+    parser.add_argument("--lambda-kd", type=float, default=None, help="weight of the distillation loss (lambda_1; 1)")
+    parser.add_argument("--lambda-mask", type=float, default=None, help="weight of the mask loss (lambda_2; 0.5)")
+    parser.add_argument("--topk-by", default=None, choices=("magnitude", "value"), help="pseudo-mask top-k on")
+    parser.add_argument("--mask-norm", default=None, choices=("l2", "l1", "mse"), help="norm of the mask loss")
     parser.add_argument(
-        "--pseudo-mask-scope", default="sample", choices=("sample", "batch"), help="top-k per sample or per batch"
+        "--pseudo-mask-scope", default=None, choices=("sample", "batch"), help="top-k per sample or per batch"
     )
     parser.add_argument(
         "--standardize-features",
-        action="store_true",
+        action="store_const", const=True, default=None,
         help="z-score input features with training-set statistics (not in the paper; for features with a large "
         "common offset, e.g. random encoder weights)",
     )
@@ -73,23 +82,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import kept lazy: torch is slow to import)
-    from avzsl.model.config import LossConfig
-    from avzsl.pipeline.train_config import PAPER_MASK_RATIO, TrainConfig
+# coordinate_generalize options set by the dedicated flags (flag attribute -> option name).
+_CG_FLAGS = {"loss": "variant", "lambda_kd": "lambda_kd", "lambda_mask": "lambda_mask", "topk_by": "topk_by",
+             "mask_norm": "mask_norm", "pseudo_mask_scope": "pseudo_mask_scope",
+             "standardize_features": "standardize", "mask_ratio": "mask_ratio"}
 
-    ratio = args.mask_ratio
-    if ratio is None:
-        ratio = PAPER_MASK_RATIO.get(args.benchmark or "", 0.1)
-    loss = LossConfig(
-        variant=args.loss,
-        lambda_kd=args.lambda_kd,
-        lambda_mask=args.lambda_mask,
-        mask_ratio=ratio,
-        topk_by=args.topk_by,
-        mask_norm=args.mask_norm,
-        pseudo_mask_scope=args.pseudo_mask_scope,
-    )
-    cfg = TrainConfig(
+
+def parse_option(text: str) -> tuple[str, object]:
+    """``key=value`` -> (key, value parsed as JSON when it is JSON, else the text)."""
+    import json
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--method-option expects KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def method_options_from_args(args: argparse.Namespace) -> dict:
+    """The method's options: the preset (coordinate_generalize), the dedicated flags, then --method-option."""
+    from avzsl.pipeline.train_config import PAPER_MASK_RATIO
+
+    flags = {opt: getattr(args, attr) for attr, opt in _CG_FLAGS.items() if getattr(args, attr) is not None}
+    options: dict = {}
+    if args.method == "coordinate_generalize":
+        from avzsl.model.coordinate_generalize import PRESETS
+
+        options.update(PRESETS[args.preset])
+        options["mask_ratio"] = PAPER_MASK_RATIO.get(args.benchmark or "", 0.1)
+        options.update(flags)
+    elif flags:
+        raise ValueError(f"{', '.join('--' + a.replace('_', '-') for a in _CG_FLAGS if getattr(args, a) is not None)}"
+                         f" set(s) options of coordinate_generalize, not of {args.method!r}; use --method-option")
+    options.update(dict(parse_option(t) for t in args.method_option))
+    return options
+
+
+def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import kept lazy: torch is slow to import)
+    from avzsl.pipeline.train_config import TrainConfig
+
+    if args.cache is None or args.out is None or (args.splits is None) == (args.benchmark is None):
+        raise ValueError("avzsl-train needs --cache, --out and one of --splits or --benchmark")
+    return TrainConfig(
         cache=str(args.cache),
         splits=str(args.splits) if args.splits else None,
         benchmark=args.benchmark,
@@ -99,22 +135,41 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import kept l
         batches_per_epoch=args.batches_per_epoch,
         batch_size=args.batch_size,
         lr=args.lr,
-        standardize_features=args.standardize_features,
+        method=args.method,
+        method_options=method_options_from_args(args),
+        calibration=args.calibration,
     )
-    return replace(cfg, loss=loss)
+
+
+def list_methods_text() -> str:
+    """One line per registered method: name, flags and description."""
+    from avzsl.model.registry import get_method, list_methods
+
+    lines = []
+    for name in list_methods():
+        entry = get_method(name)
+        tags = [t for t, on in (("sequences", entry.needs_sequences), ("no training", not entry.trainable)) if on]
+        lines.append(f"{name:24s} {'[' + ', '.join(tags) + '] ' if tags else ''}{entry.description}")
+    return "\n".join(lines) + "\n"
 
 
 def format_metrics(metrics: dict) -> str:
     """The paper-style result line."""
     return (
         f"S {metrics['S']:.2f}  U {metrics['U']:.2f}  H {metrics['H']:.2f}  ZSL {metrics['ZSL']:.2f}"
-        f"  (epoch {metrics['epoch']}, calibration {metrics['beta']:.4g})"
+        f"  (epoch {metrics['epoch']}, calibration {metrics.get('gamma', metrics.get('beta', float('nan'))):.4g})"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 2 user error)."""
     args = build_parser().parse_args(argv)
+    if args.list_methods:
+        sys.stdout.write(list_methods_text())
+        return 0
+    if args.out is None:
+        setup_logging(verbose=args.verbose)
+        return report_user_error(ValueError("avzsl-train needs --cache, --out and one of --splits or --benchmark"))
     args.out.mkdir(parents=True, exist_ok=True)
     setup_logging(args.out / "train.log", verbose=args.verbose)
     from avzsl.pipeline.lock import DirectoryLock

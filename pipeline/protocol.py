@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from avzsl.model.config import ModelConfig
-from avzsl.model.networks import CoordinateGeneralize
+from avzsl.model.registry import FeatureDims, Method, build_method, get_method
 from avzsl.pipeline.atomic import atomic_write_text, remove_temporaries
 from avzsl.pipeline.cache import load_features, read_cache_info, read_class_table, weights_are_random
 from avzsl.pipeline.checkpoint import load_checkpoint, save_checkpoint
@@ -28,8 +26,9 @@ from avzsl.pipeline.train import (
     StageTrainer,
     batches_per_epoch,
     evaluate_part,
+    part_dims,
 )
-from avzsl.pipeline.train_config import TrainConfig
+from avzsl.pipeline.train_config import TrainConfig, config_differences
 
 _logger = logging.getLogger(__name__)
 
@@ -64,17 +63,6 @@ def load_protocol_data(cfg: TrainConfig) -> tuple[ProtocolData, dict[str, Any]]:
     return data, info
 
 
-def with_feature_dims(cfg: TrainConfig, data: ProtocolData) -> TrainConfig:
-    """``cfg`` with the model's input sizes taken from the data (features and class embeddings)."""
-    model = replace(
-        cfg.model,
-        audio_dim=int(data.train1.audio.shape[1]),
-        visual_dim=int(data.train1.visual.shape[1]),
-        text_dim=int(data.train1.class_emb.shape[1]),
-    )
-    return replace(cfg, model=model)
-
-
 def check_run_config(run_dir: Path, cfg: TrainConfig, overwrite: bool) -> str:
     """Guard the run directory; returns ``"new"``, ``"resume"`` or ``"complete"``.
 
@@ -89,9 +77,16 @@ def check_run_config(run_dir: Path, cfg: TrainConfig, overwrite: bool) -> str:
             raise RunConfigError(f"{path}: corrupt run configuration ({exc}); use --overwrite to start again") from exc
         if old.get("hash") != cfg.result_hash():
             if not overwrite:
+                try:
+                    old_cfg = TrainConfig.from_dict(old.get("config", {})).to_dict()
+                except (TypeError, ValueError, KeyError):
+                    old_cfg = old.get("config", {})
+                diffs = config_differences(old_cfg, cfg.to_dict())
+                listed = "; ".join(diffs[:8]) + (f"; ... ({len(diffs)} in all)" if len(diffs) > 8 else "")
                 raise RunConfigError(
                     f"{run_dir} holds a run with a different configuration (hash {old.get('hash')} vs "
-                    f"{cfg.result_hash()}); choose another --out or pass --overwrite to replace it"
+                    f"{cfg.result_hash()}; differs in: {listed or 'the stored format only'}); choose another --out "
+                    "or pass --overwrite to replace it"
                 )
             _logger.warning("--overwrite: removing the previous run in %s", run_dir)
             for name in ("stage1", "stage2"):
@@ -135,7 +130,8 @@ def run_stage1(cfg: TrainConfig, data: ProtocolData, run_dir: Path, device: torc
     steps = batches_per_epoch(cfg, len(data.train1))
     trainer = StageTrainer(cfg, 1, data.train1, run_dir / "stage1", device, steps, val=data.val)
     trainer.resume()
-    trainer.run(cfg.epochs)
+    # A method without training is evaluated once ("epoch 1"), with the same calibration and metrics.
+    trainer.run(cfg.epochs if trainer.trainable else 1)
     assert trainer.best is not None
     atomic_write_text(result_path, json.dumps(trainer.best, indent=2, sort_keys=True) + "\n")
     _logger.info(
@@ -144,7 +140,23 @@ def run_stage1(cfg: TrainConfig, data: ProtocolData, run_dir: Path, device: torc
         trainer.best["gamma"],
         trainer.best["H"] * 100,
     )
+    _log_calibration(trainer.best.get("calibration"))
     return trainer.best
+
+
+def _log_calibration(summary: dict[str, Any] | None) -> None:
+    """Say where the chosen calibration lies in its range, loudly when at an edge."""
+    if not summary:
+        return
+    text = (f"calibration {summary['mode']}: gamma {summary['gamma']:.6g} in [{summary['low']:.6g}, "
+            f"{summary['high']:.6g}]")
+    if summary.get("at_edge"):
+        verdict = ("the edge is really optimal: no gamma reaches a higher validation H" if summary.get("edge_optimal")
+                   else f"the edge is NOT optimal: the best gamma reaches validation H {summary['exact_h'] * 100:.2f}"
+                   f" (use --calibration exact)")
+        _logger.warning("%s: AT THE EDGE of its range; %s", text, verdict)
+    else:
+        _logger.info("%s (interior)", text)
 
 
 def run_stage2(
@@ -163,14 +175,22 @@ def run_stage2(
     trainer = StageTrainer(cfg, 2, data.train2, run_dir / "stage2", device, batches_per_epoch(cfg, len(data.train1)))
     trainer.resume()
     trainer.run(int(best["epoch"]))
+    dims = part_dims(data.train2)
     save_checkpoint(
         model_path,
         {
             "format": MODEL_FORMAT,
             "format_version": MODEL_FORMAT_VERSION,
-            "model_config": cfg.model.to_dict(),
+            "method": cfg.method,
+            "method_options": dict(cfg.method_options),
+            "dims": dims.to_dict(),
+            # Input sizes under the former key too: readers of format 1 (predict) check text_dim there.
+            "model_config": dims.to_dict(),
             "state_dict": {k: v.cpu() for k, v in trainer.model.state_dict().items()},
             "gamma": float(best["gamma"]),
+            "calibration": {"mode": cfg.calibration,
+                            "on": "scores" if cfg.calibration == "legacy" else "calibration_scores",
+                            **(best.get("calibration") or {})},
             "epoch": int(best["epoch"]),
             "seen_classes": list(data.train2.classes),
             "config_hash": cfg.result_hash(),
@@ -179,25 +199,49 @@ def run_stage2(
     )
 
 
-def load_run_model(run_dir: Path) -> tuple[CoordinateGeneralize, dict[str, Any]]:
-    """The trained stage-2 model of a run (eval mode) and its metadata."""
+def load_run_model(run_dir: Path) -> tuple[Method, dict[str, Any]]:
+    """The trained stage-2 method of a run (eval mode) and its metadata (the ``model.pt`` payload).
+
+    Reads format 2 (any registered method) and format 1 (the paper's network, ``model_config`` + bare network
+    state dict). The method carries ``calibrated_on`` (``"scores"`` or ``"calibration_scores"``): the scores the
+    run's gamma applies to.
+    """
     path = Path(run_dir) / "model.pt"
     if not path.is_file():
         raise RunConfigError(f"{run_dir}: no trained model yet (model.pt missing); run avzsl-train first")
     state = load_checkpoint(path)
     if state.get("format") != MODEL_FORMAT:
         raise RunConfigError(f"{path}: not an avzsl model file")
-    model = CoordinateGeneralize(ModelConfig.from_dict(state["model_config"]))
-    model.load_state_dict(state["state_dict"])
-    model.eval()
-    return model, state
+    version = int(state.get("format_version", 1))
+    if version > MODEL_FORMAT_VERSION:
+        raise RunConfigError(f"{path}: model format {version} is newer than this avzsl reads ({MODEL_FORMAT_VERSION})")
+    try:
+        if version == 1:
+            from avzsl.model.coordinate_generalize import options_from_model_and_loss
+
+            config = dict(state["model_config"])
+            dims = FeatureDims(config["audio_dim"], config["visual_dim"], config["text_dim"])
+            method = build_method("coordinate_generalize", dims, options_from_model_and_loss(config, {}, False))
+            method.net.load_state_dict(state["state_dict"])
+            method.calibrated_on = "scores"
+        else:
+            get_method(state["method"])
+            method = build_method(state["method"], FeatureDims.from_dict(state["dims"]), state["method_options"])
+            method.load_state_dict(state["state_dict"])
+            method.calibrated_on = (state.get("calibration") or {}).get("on", "calibration_scores")
+    except KeyError as exc:
+        raise RunConfigError(f"{path}: {exc.args[0] if exc.args else exc}") from exc
+    method.eval()
+    return method, state
 
 
 def evaluate_run(run_dir: Path, data: ProtocolData | None = None, device: torch.device | None = None) -> dict[str, Any]:
     """Evaluate a trained run on the test split with the stage-1 gamma; writes ``RUN/metrics.json``.
 
     Returns:
-        ``{"S", "U", "H", "ZSL"}`` (x100, rounded to 2 decimals), ``beta`` (gamma*), ``epoch`` (e*),
+        ``{"S", "U", "H", "ZSL"}`` (x100, rounded to 2 decimals), ``gamma`` (gamma*; files written before this
+        version call it ``beta``, read both with :func:`metrics_gamma`), ``epoch`` (e*), ``calibration`` (mode,
+        range, edge verdict),
         per-class accuracies by class name, and the raw fractions.
     """
     run_dir = Path(run_dir)
@@ -208,7 +252,8 @@ def evaluate_run(run_dir: Path, data: ProtocolData | None = None, device: torch.
     device = device or torch.device("cpu")
     model.to(device)
     test = data.test.to(device)
-    result = evaluate_part(model, test, cfg.eval_batch_size, gamma=float(state["gamma"]))
+    calibration = "legacy" if getattr(model, "calibrated_on", "") == "scores" else cfg.calibration
+    result = evaluate_part(model, test, cfg.eval_batch_size, gamma=float(state["gamma"]), calibration=calibration)
     m = result.metrics
     classes = test.classes
 
@@ -220,17 +265,29 @@ def evaluate_run(run_dir: Path, data: ProtocolData | None = None, device: torch.
         "U": round(m["U"] * 100, 2),
         "H": round(m["H"] * 100, 2),
         "ZSL": round(m["ZSL"] * 100, 2),
-        "beta": float(state["gamma"]),
+        "gamma": float(state["gamma"]),
         "epoch": int(state["epoch"]),
+        "method": cfg.method,
         "per_class_seen": by_name(m.get("per_class_seen", {})),
         "per_class_unseen": by_name(m.get("per_class_unseen", {})),
         "fractions": {k: float(m[k]) for k in ("S", "U", "H", "ZSL")},
         "num_test_videos": len(test),
         "config_hash": cfg.result_hash(),
-        "calibration": "gamma subtracted from seen-class scores p (probabilities); chosen on stage-1 validation",
+        "calibration": {
+            "text": "gamma subtracted from the seen-class "
+            + ("scores" if calibration == "legacy" else "calibration scores (the paper's method: log p)")
+            + "; chosen on stage-1 validation with the stage-1 model, never on test",
+            **{k: v for k, v in (state.get("calibration") or {"mode": "legacy", "on": "scores"}).items()},
+        },
     }
     atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics
+
+
+def metrics_gamma(metrics: dict[str, Any]) -> float:
+    """The calibration value of a ``metrics.json`` (``gamma``, or ``beta`` in files of the former format)."""
+    value = metrics.get("gamma", metrics.get("beta"))
+    return float("nan") if value is None else float(value)
 
 
 def train_run(cfg: TrainConfig, run_dir: Path, device: torch.device, overwrite: bool = False) -> dict[str, Any]:
@@ -243,7 +300,6 @@ def train_run(cfg: TrainConfig, run_dir: Path, device: torch.device, overwrite: 
     # slower; flushing them to zero changes no result at float32 precision (see docs/method.md).
     torch.set_flush_denormal(True)
     data, info = load_protocol_data(cfg)
-    cfg = with_feature_dims(cfg, data)
     state = check_run_config(run_dir, cfg, overwrite)
     if state == "complete":
         _logger.info("%s is up to date: the run finished earlier with this configuration", run_dir)

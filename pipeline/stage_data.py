@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from avzsl.model.registry import FeatureBatch
 from avzsl.pipeline.atomic import atomic_write_csv
 from avzsl.pipeline.cache import ClassTable, FeatureTable
 from avzsl.pipeline.splits import SplitError, Splits, StageSplit, match_videos
@@ -43,6 +44,10 @@ class PartData:
         seen: ``(C,)`` bool, True for seen (training) classes.
         class_emb: ``(C, D_W)`` float32 class-name embeddings.
         video_ids: the ``N`` cache ids.
+        audio_seq: optional ``(N, T, D_A)`` zero-padded per-window audio features (methods with
+            ``needs_sequences``), else None.
+        visual_seq: optional ``(N, T, D_V)`` per-window visual features, or None.
+        seq_mask: optional ``(N, T)`` bool, True where a window is real, or None.
     """
 
     audio: torch.Tensor
@@ -52,9 +57,17 @@ class PartData:
     seen: torch.Tensor
     class_emb: torch.Tensor
     video_ids: list[str] = field(default_factory=list)
+    audio_seq: torch.Tensor | None = None
+    visual_seq: torch.Tensor | None = None
+    seq_mask: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def feature_batch(self, rows: torch.Tensor | slice | None = None) -> FeatureBatch:
+        """The method inputs of all videos, or of ``rows`` (a ``(B,)`` long tensor or a slice)."""
+        batch = FeatureBatch(self.audio, self.visual, self.audio_seq, self.visual_seq, self.seq_mask)
+        return batch if rows is None else batch.index(rows)
 
     def to(self, device: torch.device | str) -> PartData:
         """A copy with the tensors on ``device``."""
@@ -66,6 +79,7 @@ class PartData:
             self.seen.to(device),
             self.class_emb.to(device),
             self.video_ids,
+            *(None if t is None else t.to(device) for t in (self.audio_seq, self.visual_seq, self.seq_mask)),
         )
 
 

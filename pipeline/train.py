@@ -31,10 +31,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from avzsl.model.losses import compute_losses
-from avzsl.model.metrics import gzsl_metrics, search_calibration
-from avzsl.model.networks import CoordinateGeneralize
-from avzsl.model.scoring import predict_scores
+from avzsl.model.calibration import choose_calibration
+from avzsl.model.metrics import gzsl_metrics
+from avzsl.model.registry import FeatureDims, Method, build_method, get_method
+from avzsl.model.scoring import method_scores
 from avzsl.pipeline.atomic import atomic_write_text
 from avzsl.pipeline.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from avzsl.pipeline.faults import crash_point
@@ -44,7 +44,12 @@ from avzsl.pipeline.train_config import TrainConfig
 _logger = logging.getLogger(__name__)
 
 MODEL_FORMAT = "avzsl-model"
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2
+"""2: any registered method (``method``, ``method_options``, ``dims``, ``calibration``); 1: the paper's network
+only (``model_config``); both are read."""
+FEW_STEPS = 5
+"""Below this many optimizer steps per epoch the log says so (per-epoch validation then selects among very short
+optimisation lengths; see --batches-per-epoch)."""
 
 
 def class_balanced_batch(
@@ -79,29 +84,42 @@ def batches_per_epoch(cfg: TrainConfig, num_train: int) -> int:
     return cfg.batches_per_epoch or max(1, math.ceil(num_train / cfg.batch_size))
 
 
-def build_model(cfg: TrainConfig, seed: int) -> CoordinateGeneralize:
-    """A freshly initialised model; the seed fixes the initial weights."""
+def build_model(cfg: TrainConfig, seed: int, dims: FeatureDims) -> Method:
+    """A freshly initialised method of ``cfg.method`` with ``cfg.method_options``; the seed fixes the weights."""
     torch.manual_seed(seed)
-    return CoordinateGeneralize(cfg.model)
+    return build_method(cfg.method, dims, cfg.method_options)
+
+
+def part_dims(part: PartData) -> FeatureDims:
+    """The input sizes of a protocol part (features and class embeddings)."""
+    return FeatureDims(int(part.audio.shape[1]), int(part.visual.shape[1]), int(part.class_emb.shape[1]))
 
 
 @dataclass
 class EvalResult:
-    """Metrics at one evaluation: calibration gamma and S/U/H/ZSL as fractions."""
+    """Metrics at one evaluation: calibration gamma and S/U/H/ZSL as fractions, plus the search summary."""
 
     gamma: float
     metrics: dict[str, Any]
+    calibration: dict[str, Any] | None = None
 
 
-def evaluate_part(model: CoordinateGeneralize, part: PartData, batch_size: int, gamma: float | None) -> EvalResult:
+def part_scores(model: Method, part: PartData, batch_size: int, calibration: str) -> torch.Tensor:
+    """The (N, C) scores calibrated stacking shifts under ``calibration``: the method's plain ``scores`` for
+    ``legacy`` (the former behaviour), its ``calibration_scores`` otherwise."""
+    return method_scores(model, part.feature_batch(), part.class_emb, batch_size,
+                         calibration=calibration != "legacy")
+
+
+def evaluate_part(model: Method, part: PartData, batch_size: int, gamma: float | None,
+                  calibration: str = "exact") -> EvalResult:
     """Score ``part`` and compute GZSL metrics; gamma is searched on this part when ``gamma`` is None
-    (only ever for validation)."""
-    scores = predict_scores(model, part.audio, part.visual, part.class_emb, batch_size=batch_size)
+    (only ever for validation) with the ``calibration`` mode."""
+    scores = part_scores(model, part, batch_size, calibration)
     if gamma is None:
-        gamma, metrics = search_calibration(scores, part.labels, part.seen)
-    else:
-        metrics = gzsl_metrics(scores, part.labels, part.seen, gamma)
-    return EvalResult(float(gamma), metrics.to_dict())
+        chosen = choose_calibration(scores, part.labels, part.seen, calibration)
+        return EvalResult(chosen.gamma, chosen.metrics.to_dict(), chosen.to_dict())
+    return EvalResult(float(gamma), gzsl_metrics(scores, part.labels, part.seen, gamma).to_dict())
 
 
 def _val_text(record: dict[str, Any]) -> str:
@@ -148,11 +166,11 @@ class StageTrainer:
         self.val = val.to(device) if val is not None else None
         self.dir = Path(stage_dir)
         self.device = device
-        self.steps = steps_per_epoch
-        self.model = build_model(cfg, cfg.seed).to(device)
-        if cfg.standardize_features:
-            self.model.set_feature_standardization(self.train.audio, self.train.visual)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.trainable = get_method(cfg.method).trainable
+        self.steps = steps_per_epoch if self.trainable else 0
+        self.model = build_model(cfg, cfg.seed, part_dims(train)).to(device)
+        self.model.prepare(self.train.feature_batch(), self.train.labels, self.train.class_emb)
+        self.optimizer = self.model.configure_optimizer(cfg.lr) if self.trainable else None
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
@@ -168,7 +186,9 @@ class StageTrainer:
             return False
         state = load_checkpoint(self.checkpoint_path)
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.model.load_extra_state(state.get("method_state", {}))
         restore_rng_state(self.generator, state["rng"])
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])
@@ -183,7 +203,8 @@ class StageTrainer:
                 "stage": self.stage,
                 "epoch": self.epoch,
                 "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
+                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+                "method_state": self.model.extra_state_for_checkpoint(),
                 "rng": rng_state(self.generator),
                 "history": self.history,
                 "best": self.best,
@@ -194,37 +215,35 @@ class StageTrainer:
         _write_jsonl(self.dir / "epochs.jsonl", self.history)
 
     def train_epoch(self, progress: tqdm | None) -> dict[str, float]:
-        """One epoch of class-balanced batches; returns mean losses."""
+        """One epoch of class-balanced batches; returns the mean loss and the mean of each named term."""
         self.model.train()
-        sums = {"loss": 0.0, "cls": 0.0, "kd": 0.0, "mask": 0.0}
+        sums: dict[str, float] = {"loss": 0.0}
         num_classes = len(self.train.classes)
         for _ in range(self.steps):
             index = class_balanced_batch(self.train_labels_cpu, num_classes, self.cfg.batch_size, self.generator)
             index = index.to(self.device)
-            out = compute_losses(
-                self.model,
-                self.train.audio[index],
-                self.train.visual[index],
-                self.train.labels[index],
-                self.train.class_emb,
-                self.cfg.loss,
-            )
+            out = self.model.training_loss(self.train.feature_batch(index), self.train.labels[index],
+                                           self.train.class_emb)
             self.optimizer.zero_grad(set_to_none=True)
             out.total.backward()
             self.optimizer.step()
             sums["loss"] += out.total.item()
-            sums["cls"] += float(out.cls.detach())
-            sums["kd"] += float(out.kd.detach())
-            sums["mask"] += float(out.mask.detach())
+            for name, value in out.terms.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
             if progress is not None:
                 progress.update(1)
-        return {k: v / self.steps for k, v in sums.items()}
+        return {k: v / max(self.steps, 1) for k, v in sums.items()}
 
     def run(self, epochs: int) -> None:
         """Train until ``epochs`` epochs are done (continuing from a resumed epoch)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.epoch >= epochs:
             return
+        if self.trainable and self.steps < FEW_STEPS and self.epoch == 0:
+            _logger.warning(
+                "stage %d: only %d optimizer step(s) per epoch (%d training videos, batch %d): validation picks "
+                "among very short training lengths; consider --batches-per-epoch", self.stage, self.steps,
+                len(self.train), self.cfg.batch_size)
         total = (epochs - self.epoch) * self.steps
         with tqdm(total=total, desc=f"stage {self.stage}", unit="step", disable=None, leave=False) as progress:
             while self.epoch < epochs:
@@ -232,12 +251,18 @@ class StageTrainer:
                 losses = self.train_epoch(progress)
                 self.epoch += 1
                 record: dict[str, Any] = {"stage": self.stage, "epoch": self.epoch, **losses}
+                val_metrics = None
                 if self.val is not None:
-                    result = evaluate_part(self.model, self.val, self.cfg.eval_batch_size, gamma=None)
-                    record["val"] = {k: result.metrics[k] for k in ("S", "U", "H", "ZSL")}
+                    result = evaluate_part(self.model, self.val, self.cfg.eval_batch_size, gamma=None,
+                                           calibration=self.cfg.calibration)
+                    val_metrics = record["val"] = {k: result.metrics[k] for k in ("S", "U", "H", "ZSL")}
                     record["gamma"] = result.gamma
+                    record["calibration"] = result.calibration
                     if self.best is None or result.metrics["H"] > self.best["H"]:
-                        self.best = {"epoch": self.epoch, "gamma": result.gamma, **record["val"]}
+                        self.best = {"epoch": self.epoch, "gamma": result.gamma, **record["val"],
+                                     "calibration": result.calibration}
+                if self.optimizer is not None:
+                    self.model.epoch_end(self.optimizer, self.epoch, val_metrics)
                 record["seconds"] = round(time.perf_counter() - started, 4)
                 self.history.append(record)
                 self._save()

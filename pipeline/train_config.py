@@ -7,10 +7,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from avzsl.model.config import LossConfig, ModelConfig
+from avzsl.model.calibration import CALIBRATION_MODES
+from avzsl.model.registry import DEFAULT_METHOD, method_options, options_to_dict
 
 # Per-benchmark mask proportion rho chosen in the paper (section 5.3, Fig. 2).
 PAPER_MASK_RATIO = {"ucf": 0.1, "activitynet": 0.1, "vggsound": 0.2}
+
+_LEGACY_KEYS = ("model", "loss", "standardize_features")
 
 
 @dataclass
@@ -23,16 +26,18 @@ class TrainConfig:
         benchmark: built-in benchmark name (ucf, activitynet, vggsound) when ``splits`` is None.
         split_variant: ``main`` or ``cls`` (built-in benchmarks only).
         seed: random seed for initialisation and sampling (the reference uses 42).
-        epochs: stage-1 epochs; stage 2 trains for the best stage-1 epoch e*.
+        epochs: stage-1 epochs; stage 2 trains for the best stage-1 epoch e*. Methods registered
+            ``trainable=False`` always use 1 (nothing is optimised).
         batches_per_epoch: class-balanced batches per epoch; None means ceil(N_train / batch_size)
             (the reference protocol uses a fixed 500 for UCF).
         batch_size: samples per batch (paper: 256).
-        lr: Adam learning rate (paper: 1e-3).
+        lr: learning rate given to the method's optimiser (paper: Adam, 1e-3).
         eval_batch_size: batch size for scoring.
-        standardize_features: standardize input features per dimension with training-set statistics (not in the
-            paper; off by default; helps features with a large common offset, e.g. random encoder weights).
-        model: network sizes (text_dim and feature dims are filled from the cache).
-        loss: loss variant and coefficients.
+        method: registered method name (``avzsl-train --list-methods``).
+        method_options: the method's options, always stored complete (defaults filled in at construction, so a
+            later change of a default can never silently change a stored run's meaning).
+        calibration: how gamma is chosen on stage-1 validation: ``exact`` (true optimum), ``reference``
+            (AVCA's ``linspace(0, 3, 16)``) or ``legacy`` (avzsl's former [0, 1] grid on plain scores).
     """
 
     cache: str
@@ -45,9 +50,9 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 1e-3
     eval_batch_size: int = 2048
-    standardize_features: bool = False
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
+    method: str = DEFAULT_METHOD
+    method_options: dict[str, Any] = field(default_factory=dict)
+    calibration: str = "exact"
 
     def __post_init__(self) -> None:
         if (self.splits is None) == (self.benchmark is None):
@@ -58,18 +63,30 @@ class TrainConfig:
             raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
         if self.batches_per_epoch is not None and self.batches_per_epoch < 1:
             raise ValueError("batches_per_epoch must be >= 1")
+        if self.calibration not in CALIBRATION_MODES:
+            raise ValueError(f"calibration must be one of {CALIBRATION_MODES}, not {self.calibration!r}")
+        try:
+            options = method_options(self.method, self.method_options)
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+        self.method_options = options_to_dict(options)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["model"] = self.model.to_dict()
-        out["loss"] = self.loss.to_dict()
-        return out
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; also reads the former format (``model``/``loss``/``standardize_features``
+        of the paper's network, no ``method``), mapped to ``coordinate_generalize`` options with ``legacy``
+        calibration so an old run is re-evaluated exactly as it was."""
         data = dict(data)
-        data["model"] = ModelConfig.from_dict(data.get("model", {}))
-        data["loss"] = LossConfig.from_dict(data.get("loss", {}))
+        if any(k in data for k in _LEGACY_KEYS) and "method" not in data:
+            from avzsl.model.coordinate_generalize import options_from_model_and_loss
+
+            data["method"] = "coordinate_generalize"
+            data["method_options"] = options_from_model_and_loss(
+                data.pop("model", {}), data.pop("loss", {}), bool(data.pop("standardize_features", False)))
+            data.setdefault("calibration", "legacy")
         return cls(**data)
 
     def result_hash(self) -> str:
@@ -79,3 +96,18 @@ class TrainConfig:
         payload.pop("eval_batch_size")
         text = json.dumps(payload, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """``"key: old -> new"`` for every setting that differs between two ``to_dict()`` payloads (nested keys
+    joined with dots); ``cache`` and ``eval_batch_size`` are ignored like in the hash."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if not prefix and key in ("cache", "eval_batch_size"):
+            continue
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out

@@ -47,7 +47,7 @@ def test_benchmark_ucf_uses_builtin_splits_and_reports_missing_videos(tmp_path: 
     args += ["--batch-size", "32", "--batches-per-epoch", "3"]
     assert cli_train.main(args) == 0
     config = json.loads((run / "config.json").read_text())["config"]
-    assert config["benchmark"] == "ucf" and config["loss"]["mask_ratio"] == 0.1  # the paper's UCF rho
+    assert config["benchmark"] == "ucf" and config["method_options"]["mask_ratio"] == 0.1  # the paper's UCF rho
     with (run / "missing_videos.csv").open() as f:
         missing = list(csv.DictReader(f))
     # A video missing from the cache is reported once per stage split that lists it.

@@ -40,7 +40,7 @@ def test_training_learns_zero_shot_and_evaluate_reports(synthetic_cache, tmp_pat
     run = tmp_path / "run"
     assert cli_train.main(_train_args(cache, splits, run)) == 0
     metrics = json.loads((run / "metrics.json").read_text())
-    for key in ("S", "U", "H", "ZSL", "beta", "epoch", "per_class_seen", "per_class_unseen"):
+    for key in ("S", "U", "H", "ZSL", "gamma", "epoch", "per_class_seen", "per_class_unseen", "calibration"):
         assert key in metrics
     # 4 test-unseen classes: chance ZSL is 25 %.
     assert metrics["ZSL"] > 60
@@ -65,8 +65,8 @@ def test_feature_standardization_is_stored_in_the_model(synthetic_cache, tmp_pat
     run = tmp_path / "run"
     assert cli_train.main(_train_args(cache, splits, run, "--epochs", "1", "--standardize-features")) == 0
     state = load_checkpoint(run / "model.pt")["state_dict"]
-    assert not torch.allclose(state["audio_shift"], torch.zeros_like(state["audio_shift"]))
-    assert (state["visual_scale"] > 0).all()
+    assert not torch.allclose(state["net.audio_shift"], torch.zeros_like(state["net.audio_shift"]))
+    assert (state["net.visual_scale"] > 0).all()
 
 
 def test_different_config_is_refused_unless_overwrite(synthetic_cache, tmp_path: Path) -> None:

@@ -1,0 +1,254 @@
+"""Benchmark-shaped synthetic feature caches: the real split files and class-name embeddings, synthetic features.
+
+A cache built here has exactly the videos, classes and per-class sample counts of a real benchmark's split files
+(``avzsl.data_manifests``: UCF-GZSL, ActivityNet-GZSL, VGGSound-GZSL), the benchmark's released 300-d fastText
+class-name embeddings, and 512-d audio and visual features whose class structure follows those embeddings, so
+``avzsl-train --benchmark ucf --cache CACHE`` runs the real protocol on it. Nobody tuned a method to it: it is the
+"data the method was never tuned to" of issue 8, and the ground for validation studies and Table 2.
+
+Generative model (per modality m in {audio, visual}; C classes, latent size L, feature size D)::
+
+    h_c      = tanh(g * w_c R1)                          (C, H)  nonlinear map of the class embedding w_c
+    t_c^m    = standardize(h_c R2^m)                     (C, L)  the part of the class an embedding predicts
+    r_c^m    ~ N(0, I)                                   (C, L)  class idiosyncrasy no embedding predicts
+    mu_c^m   = sqrt(a) t_c^m + sqrt(1 - a) r_c^m                 a = ``transfer`` (partial linear transfer)
+    z_i      = s_c^m mu_c^m + k_{c,j}^m + e_i                    s_c^m: per-class modality strength,
+                                                                 k: one of ``clusters`` sub-clusters, e: noise
+    x_i^m    = relu(z_i P^m + n_i N^m + eps_i + b^m)     (D,)    P: latent -> feature lift, n_i N^m: nuisance
+                                                                 directions shared by all classes, b: offset
+
+The nonlinear map and the class idiosyncrasy mean a linear map learned on seen classes only partly transfers to
+unseen ones; nuisance directions (large variance, no class information) and a common positive offset (like
+post-ReLU encoder features) make input standardization and robust embeddings matter. With ``windows`` > 0 every
+video also gets ``T`` per-window features (T varies per video around ``windows``), and its mean features are the
+mean over its windows, as in an extracted cache. A seed fixes everything.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avzsl.pipeline.cache import (
+    ClassTable,
+    VideoFeatures,
+    finalize,
+    shard_path,
+    write_cache_info,
+    write_class_table,
+    write_shard,
+)
+
+_logger = logging.getLogger(__name__)
+
+GENERATOR_VERSION = 1
+"""Bumped whenever the same spec would produce different features."""
+
+
+@dataclass(frozen=True)
+class BenchmarkSynthSpec:
+    """Settings of a benchmark-shaped synthetic cache (defaults: the issue-8 difficulty level).
+
+    Attributes:
+        benchmark: ``ucf``, ``activitynet`` or ``vggsound``: which split files and embeddings to use.
+        split_variant: ``main`` or ``cls`` (the video lists are main's in both).
+        seed: seed of every random draw.
+        feature_dim: D, size of each audio and visual feature (SeLaVi: 512).
+        latent_dim: L, size of the class latent space.
+        hidden_dim: H, width of the nonlinear map from embeddings to latents.
+        map_gain: g, pre-activation gain of the tanh map (larger = more nonlinear).
+        transfer: a in [0, 1], the share of class-mean variance predictable from the class embedding.
+        class_scale: scale of class means relative to unit within-class noise in latent space.
+        modality_spread: spread of the per-class modality strength s (log-normal sigma): some classes are
+            mostly audible, others mostly visible.
+        clusters: sub-clusters per class (e.g. recording groups), each a fixed offset of the class mean.
+        cluster_scale: std of a sub-cluster offset in latent space.
+        nuisance_dims: number of nuisance directions shared by all classes.
+        nuisance_scale: std of the nuisance factors relative to unit latent noise.
+        feature_noise: std of isotropic per-element noise in feature space.
+        offset: mean of the positive per-dimension offset b (before the ReLU).
+        windows: 0 = no per-window sequences; T > 0 = about T windows per video (between T/2 and 3T/2).
+        window_noise: std of the per-window deviation from the video's latent, in latent units.
+        shard_size: videos per shard.
+    """
+
+    benchmark: str = "ucf"
+    split_variant: str = "main"
+    seed: int = 0
+    feature_dim: int = 512
+    latent_dim: int = 64
+    hidden_dim: int = 256
+    map_gain: float = 2.0
+    transfer: float = 0.3
+    class_scale: float = 0.5
+    modality_spread: float = 0.35
+    clusters: int = 3
+    cluster_scale: float = 0.5
+    nuisance_dims: int = 8
+    nuisance_scale: float = 2.0
+    feature_noise: float = 0.3
+    offset: float = 0.5
+    windows: int = 0
+    window_noise: float = 0.7
+    shard_size: int = 5000
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.transfer <= 1.0:
+            raise ValueError(f"transfer must be in [0, 1], got {self.transfer!r}")
+        for name in ("feature_dim", "latent_dim", "hidden_dim", "clusters", "shard_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.windows < 0 or self.nuisance_dims < 0:
+            raise ValueError("windows and nuisance_dims must be >= 0")
+
+
+@dataclass
+class BenchmarkSynthData:
+    """The generated benchmark in memory (what :func:`write_benchmark_cache` writes).
+
+    Attributes:
+        videos: one entry per unique split video (ids are the split files' names), features included.
+        class_table: names (split spelling), embedded phrases and ``(C, 300)`` released embeddings.
+    """
+
+    videos: list[VideoFeatures]
+    class_table: ClassTable
+
+
+def _benchmark_videos(benchmark: str, variant: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """Unique ``(filename, label)`` rows over the split files and the class names they use (split spelling)."""
+    from avzsl.data_manifests import benchmark_splits
+
+    splits = benchmark_splits(benchmark, variant)
+    rows: dict[str, str] = {}
+    classes: dict[str, str] = {}
+    for stage in splits.stages.values():
+        for name in stage.classes:
+            classes.setdefault(name.lower(), name)
+        for filename, label in stage.videos_of_listed_classes():
+            rows.setdefault(filename, label)
+    return sorted(rows.items()), [classes[k] for k in sorted(classes)]
+
+
+def _class_embeddings(benchmark: str, classes: list[str]) -> tuple[list[str], np.ndarray]:
+    from avzsl.data_manifests import class_phrases, released_text_embeddings
+
+    phrases_by_class = class_phrases(benchmark)
+    table = released_text_embeddings(benchmark)
+    if table is None:
+        raise ValueError(f"no released class-name embeddings are shipped for {benchmark!r}")
+    by_phrase = {k.lower(): v for k, v in table.items()}
+    phrases, vectors = [], []
+    for name in classes:
+        phrase = phrases_by_class[name]
+        if phrase.lower() not in by_phrase:
+            raise ValueError(f"{benchmark}: class {name!r} (phrase {phrase!r}) has no released embedding")
+        phrases.append(phrase)
+        vectors.append(by_phrase[phrase.lower()])
+    return phrases, np.stack(vectors).astype(np.float32)
+
+
+def _standardize_columns(x: np.ndarray) -> np.ndarray:
+    """Zero mean, unit std per column (over the rows = classes)."""
+    x = x - x.mean(axis=0, keepdims=True)
+    return x / x.std(axis=0, keepdims=True).clip(1e-6)
+
+
+def generate_benchmark(spec: BenchmarkSynthSpec = BenchmarkSynthSpec()) -> BenchmarkSynthData:
+    """Generate the features of every video of ``spec.benchmark`` in memory (see the module docstring)."""
+    rows, classes = _benchmark_videos(spec.benchmark, spec.split_variant)
+    phrases, emb = _class_embeddings(spec.benchmark, classes)
+    rng = np.random.default_rng(spec.seed)
+    n_cls, text_dim = emb.shape
+    L, D = spec.latent_dim, spec.feature_dim
+    # Shared nonlinear map of the class embeddings.
+    # (The projection is standardized over classes, so map_gain alone sets how far into the tanh's bend it goes.)
+    r1 = rng.standard_normal((text_dim, spec.hidden_dim))
+    hidden = np.tanh(spec.map_gain * _standardize_columns(emb @ r1))
+    column = {c.lower(): i for i, c in enumerate(classes)}
+    labels = np.array([column[label.lower()] for _, label in rows])
+    n = len(rows)
+    latents: dict[str, np.ndarray] = {}
+    params: dict[str, dict[str, np.ndarray]] = {}
+    for modality in ("audio", "visual"):
+        r2 = rng.standard_normal((spec.hidden_dim, L)) / np.sqrt(spec.hidden_dim)
+        predictable = _standardize_columns(hidden @ r2)
+        idiosyncratic = rng.standard_normal((n_cls, L))
+        means = np.sqrt(spec.transfer) * predictable + np.sqrt(1.0 - spec.transfer) * idiosyncratic
+        strength = np.exp(spec.modality_spread * rng.standard_normal(n_cls))
+        cluster_offsets = spec.cluster_scale * rng.standard_normal((n_cls, spec.clusters, L))
+        cluster = rng.integers(0, spec.clusters, size=n)
+        z = (spec.class_scale * strength[labels, None] * means[labels] + cluster_offsets[labels, cluster]
+             + rng.standard_normal((n, L)))
+        latents[modality] = z
+        params[modality] = {
+            # Lift to feature space: L orthonormal directions of R^D scaled to unit per-element variance.
+            "lift": np.linalg.qr(rng.standard_normal((D, L)))[0].T * np.sqrt(D / L),
+            "nuisance": np.linalg.qr(rng.standard_normal((D, max(spec.nuisance_dims, 1))))[0].T[: spec.nuisance_dims]
+            * np.sqrt(D / max(spec.nuisance_dims, 1)) * spec.nuisance_scale,
+            "offset": spec.offset * (0.5 + rng.random(D)),
+        }
+
+    def to_features(modality: str, z: np.ndarray, nuisance: np.ndarray) -> np.ndarray:
+        p = params[modality]
+        x = z @ p["lift"] + spec.feature_noise * rng.standard_normal((z.shape[0], D)) + p["offset"]
+        if spec.nuisance_dims:
+            x = x + nuisance @ p["nuisance"]
+        return np.maximum(x, 0.0).astype(np.float32)
+
+    nuisance = {m: rng.standard_normal((n, spec.nuisance_dims)) for m in ("audio", "visual")}
+    videos: list[VideoFeatures] = []
+    if spec.windows == 0:
+        feats = {m: to_features(m, latents[m], nuisance[m]) for m in ("audio", "visual")}
+        for i, (vid, _label) in enumerate(rows):
+            videos.append(VideoFeatures(vid, classes[labels[i]], feats["audio"][i], feats["visual"][i]))
+    else:
+        lengths = rng.integers(max(1, spec.windows // 2), max(2, spec.windows + spec.windows // 2 + 1), size=n)
+        for i, (vid, _label) in enumerate(rows):
+            t = int(lengths[i])
+            seqs = {}
+            for m in ("audio", "visual"):
+                z = latents[m][i] + spec.window_noise * rng.standard_normal((t, L))
+                seqs[m] = to_features(m, z, np.repeat(nuisance[m][i : i + 1], t, axis=0))
+            window_sec = np.stack([np.arange(t), np.arange(1, t + 1)], axis=1).astype(np.float32)
+            videos.append(VideoFeatures(vid, classes[labels[i]], seqs["audio"].mean(0), seqs["visual"].mean(0),
+                                        seqs["audio"], seqs["visual"], window_sec))
+    provenance = {"embedder": "released fastText (data_manifests/text_embeddings)", "benchmark": spec.benchmark,
+                  "dim": int(text_dim)}
+    return BenchmarkSynthData(videos, ClassTable(classes, phrases, emb, provenance))
+
+
+def write_benchmark_cache(cache_dir: Path, spec: BenchmarkSynthSpec = BenchmarkSynthSpec()) -> int:
+    """Generate and write a complete cache (shards, class table, ``cache.json``, index); returns the video count.
+
+    The cache must not exist yet or be empty (a half-written one is never mixed with new shards).
+
+    Raises:
+        FileExistsError: ``cache_dir`` exists and is not empty.
+    """
+    cache_dir = Path(cache_dir)
+    if cache_dir.exists() and any(cache_dir.iterdir()):
+        raise FileExistsError(f"{cache_dir}: output folder exists and is not empty; choose another --out")
+    data = generate_benchmark(spec)
+    write_cache_info(
+        cache_dir,
+        {
+            "encoder": {"name": "benchmark_synth", "spec": {"audio_dim": spec.feature_dim,
+                                                            "visual_dim": spec.feature_dim}},
+            "weights": {"sha256": "synthetic"},
+            "code_version": f"benchmark_synth-{GENERATOR_VERSION}",
+            "synthetic": {"generator": "avzsl.pipeline.benchmark_synth", "version": GENERATOR_VERSION, **asdict(spec)},
+        },
+    )
+    videos = data.videos
+    for start in range(0, len(videos), spec.shard_size):
+        index = start // spec.shard_size
+        write_shard(shard_path(cache_dir, index), videos[start : start + spec.shard_size], {"shard_index": index})
+    write_class_table(cache_dir, data.class_table)
+    finalize(cache_dir)
+    _logger.info("benchmark-shaped %s cache: %d videos of %d classes in %s", spec.benchmark, len(videos),
+                 len(data.class_table.names), cache_dir)
+    return len(videos)
