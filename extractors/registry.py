@@ -6,7 +6,12 @@ parameters) and where the weights come from. It is JSON-serialisable, and :meth:
 what the feature cache records, so a change to any field invalidates cached features.
 
 This module imports no torch: listing encoders and hashing specs stays cheap. Built-in encoders live in
-:mod:`avzsl.extractors.selavi` and are imported on first use.
+:mod:`avzsl.extractors.selavi` and :mod:`avzsl.extractors.clip_clap` and are imported on first use.
+
+The first fields of :class:`EncoderSpec` are those of the SeLaVi spec. Fields added later (the ``EXTENDED_FIELDS``,
+for encoders such as CLIP/CLAP whose inputs are not a 30-frame clip and a filter bank) have defaults and are left
+out of :meth:`EncoderSpec.to_json` while they hold their default, so the SeLaVi spec hash, and with it every
+existing SeLaVi cache, is unchanged.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ _logger = logging.getLogger(__name__)
 DEFAULT_ENCODER = "selavi_vggsound"
 
 # Modules whose import registers built-in encoders; imported lazily so this module stays torch-free.
-_BUILTIN_MODULES = ("avzsl.extractors.selavi",)
+_BUILTIN_MODULES = ("avzsl.extractors.selavi", "avzsl.extractors.clip_clap")
 
 _Builder = TypeVar("_Builder", bound=Callable[..., Any])
 
@@ -64,6 +69,18 @@ class EncoderSpec:
         ignored_key_prefixes: checkpoint keys that are not part of the encoders (projection heads).
         source: where the architecture and weights are described.
         licence: licence of the weights.
+        visual_dim: visual feature size when it differs from ``out_dim`` (0: ``out_dim``).
+        audio_dim: audio feature size when it differs from ``out_dim`` (0: ``out_dim``).
+        visual_recipe: frame selection and preprocessing in words, when not the SeLaVi clip recipe.
+        pixel_mean_rgb: per-channel mean (R, G, B) of RGB values in [0, 1]; then ``pixel_mean`` is unused (0).
+        pixel_std_rgb: per-channel std (R, G, B).
+        interpolation: resize interpolation ("" = SeLaVi's bilinear without antialias).
+        video_pooling: per-video visual feature from the window features: "" = mean over windows, "middle" =
+            the middle window's feature (the recipe's single middle frame).
+        audio_recipe: audio preprocessing in words, when not the SeLaVi filter bank.
+        audio_clip_seconds: length of the encoder's audio input (a shorter window is repeat-padded to it).
+        audio_weights_file: file name of a separate audio checkpoint ("" when one file holds both encoders).
+        audio_weights_url: where that audio checkpoint is published.
     """
 
     name: str
@@ -95,6 +112,28 @@ class EncoderSpec:
     ignored_key_prefixes: tuple[str, ...]
     source: str
     licence: str
+    # -- extended fields: omitted from the hash while at their default (see the module docstring) --
+    visual_dim: int = 0
+    audio_dim: int = 0
+    visual_recipe: str = ""
+    pixel_mean_rgb: tuple[float, ...] = ()
+    pixel_std_rgb: tuple[float, ...] = ()
+    interpolation: str = ""
+    video_pooling: str = ""
+    audio_recipe: str = ""
+    audio_clip_seconds: float = 0.0
+    audio_weights_file: str = ""
+    audio_weights_url: str = ""
+
+    @property
+    def visual_feature_dim(self) -> int:
+        """D_V of one visual feature vector."""
+        return self.visual_dim or self.out_dim
+
+    @property
+    def audio_feature_dim(self) -> int:
+        """D_A of one audio feature vector."""
+        return self.audio_dim or self.out_dim
 
     @property
     def visual_input_shape(self) -> tuple[int, int, int, int]:
@@ -111,8 +150,15 @@ class EncoderSpec:
         return json.loads(self.to_json())
 
     def to_json(self) -> str:
-        """Canonical JSON (sorted keys, no whitespace): the input of :meth:`spec_hash`."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
+        """Canonical JSON (sorted keys, no whitespace): the input of :meth:`spec_hash`.
+
+        Extended fields at their default are left out, so specs written before they existed hash as before.
+        """
+        values = dataclasses.asdict(self)
+        for f in dataclasses.fields(self):
+            if f.name in EXTENDED_FIELDS and values[f.name] in (f.default, _as_json_default(f.default)):
+                del values[f.name]
+        return json.dumps(values, sort_keys=True, separators=(",", ":"))
 
     def spec_hash(self, length: int = 16) -> str:
         """First ``length`` hex digits of the sha256 of :meth:`to_json`."""
@@ -126,8 +172,31 @@ class EncoderSpec:
         if unknown:
             raise ValueError(f"unknown EncoderSpec field(s): {unknown}")
         values = dict(data)
-        values["ignored_key_prefixes"] = tuple(values.get("ignored_key_prefixes", ()))
+        for name in ("ignored_key_prefixes", "pixel_mean_rgb", "pixel_std_rgb"):
+            values[name] = tuple(values.get(name, ()))
         return cls(**values)
+
+
+# Fields added after the SeLaVi spec; hashed only when set (keeps SeLaVi's spec hash and caches valid).
+EXTENDED_FIELDS = frozenset(
+    {
+        "visual_dim",
+        "audio_dim",
+        "visual_recipe",
+        "pixel_mean_rgb",
+        "pixel_std_rgb",
+        "interpolation",
+        "video_pooling",
+        "audio_recipe",
+        "audio_clip_seconds",
+        "audio_weights_file",
+        "audio_weights_url",
+    }
+)
+
+
+def _as_json_default(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,7 @@ class SelaviEncoders:
         weights_sha256: sha256 of the checkpoint file, or ``"random"`` for seeded random weights.
         spec: input contract and provenance.
         device: where the modules live.
+        precision: ``fp32`` (default: the official extraction's numbers), ``bf16`` or ``fp16`` autocast.
     """
 
     visual: nn.Module
@@ -128,6 +129,7 @@ class SelaviEncoders:
     weights_sha256: str
     spec: EncoderSpec
     device: torch.device
+    precision: str = "fp32"
 
     @property
     def random_weights(self) -> bool:
@@ -166,13 +168,12 @@ class SelaviEncoders:
     def _forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         import torch
 
+        from avzsl.extractors.precision import autocast
+
         with torch.inference_mode():
             x = x.to(self.device, dtype=torch.float32, non_blocking=True)
-            if self.device.type == "cuda":
-                # bf16 autocast roughly halves GPU time; the features are stored as float32 anyway.
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    out = module(x)
-            else:
+            # fp32 unless asked: reduced precision is faster on GPUs but no longer the official features.
+            with autocast(self.device, self.precision):
                 out = module(x)
             return out.float().cpu()
 
@@ -273,6 +274,7 @@ def load_selavi(
     device: str | torch.device = "cpu",
     seed: int = 0,
     spec: EncoderSpec = SELAVI_VGGSOUND,
+    precision: str = "fp32",
 ) -> SelaviEncoders:
     """Build the SeLaVi encoders and load a checkpoint strictly.
 
@@ -283,6 +285,7 @@ def load_selavi(
         device: where the modules go.
         seed: seed of the random initialisation.
         spec: encoder spec (key prefixes, expected sha256).
+        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast of the forwards).
 
     Returns:
         Both encoders in eval mode.
@@ -293,6 +296,9 @@ def load_selavi(
     """
     import torch
 
+    from avzsl.extractors.precision import check_precision
+
+    check_precision(precision)
     if checkpoint_path is None and not random_weights:
         raise CheckpointError(_missing_weights_message(spec))
     # Built before loading even with a checkpoint: the strict load below replaces every parameter and buffer.
@@ -322,7 +328,9 @@ def load_selavi(
     torch_device = torch.device(device)
     visual.to(torch_device).eval()
     audio.to(torch_device).eval()
-    return SelaviEncoders(visual=visual, audio=audio, weights_sha256=weights_sha256, spec=spec, device=torch_device)
+    return SelaviEncoders(
+        visual=visual, audio=audio, weights_sha256=weights_sha256, spec=spec, device=torch_device, precision=precision
+    )
 
 
 @register_encoder(SELAVI_VGGSOUND)
@@ -331,6 +339,21 @@ def selavi_vggsound(
     random_weights: bool = False,
     device: str | torch.device = "cpu",
     seed: int = 0,
+    precision: str = "fp32",
+    clip_checkpoint: Path | str | None = None,
+    clap_checkpoint: Path | str | None = None,
 ) -> SelaviEncoders:
-    """Registry builder for the VGG-Sound SeLaVi encoders (see :func:`load_selavi`)."""
-    return load_selavi(checkpoint_path, random_weights=random_weights, device=device, seed=seed, spec=SELAVI_VGGSOUND)
+    """Registry builder for the VGG-Sound SeLaVi encoders (see :func:`load_selavi`).
+
+    ``clip_checkpoint``/``clap_checkpoint`` belong to the CLIP/CLAP encoders and are refused here.
+    """
+    if clip_checkpoint is not None or clap_checkpoint is not None:
+        raise CheckpointError("--clip-checkpoint/--clap-checkpoint are for --encoder clip_clap, not selavi_vggsound")
+    return load_selavi(
+        checkpoint_path,
+        random_weights=random_weights,
+        device=device,
+        seed=seed,
+        spec=SELAVI_VGGSOUND,
+        precision=precision,
+    )

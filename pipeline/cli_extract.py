@@ -47,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="use randomly initialised encoders (pipeline tests and demos only; the cache records it)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of --random-weights")
-    parser.add_argument("--encoder", default="selavi_vggsound", help="encoder registry name")
+    parser.add_argument(
+        "--encoder", default="selavi_vggsound", help="encoder registry name (selavi_vggsound, clip_clap, ...)"
+    )
+    add_foundation_arguments(parser)
     parser.add_argument("--list-encoders", action="store_true", help="list registered encoders and exit")
     parser.add_argument(
         "--word-vectors",
@@ -88,6 +91,54 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser
+
+
+def add_foundation_arguments(parser: argparse.ArgumentParser) -> None:
+    """CLIP/CLAP weights, text-tower templates and precision (shared with avzsl-predict)."""
+    parser.add_argument(
+        "--clip-checkpoint", type=Path, help="CLIP weights open_clip_pytorch_model.bin (clip_clap; docs/encoders.md)"
+    )
+    parser.add_argument(
+        "--clap-checkpoint", type=Path, help="CLAP folder laion/clap-htsat-unfused (clip_clap; docs/encoders.md)"
+    )
+    parser.add_argument(
+        "--class-embedder",
+        default="auto",
+        choices=("auto", "word_vectors", "text_towers"),
+        help="class-name embeddings: auto = text towers for clip_clap encoders, word vectors otherwise",
+    )
+    parser.add_argument(
+        "--text-templates",
+        default="plain",
+        help="prompt templates of the text towers: plain, ucf, activitynet or vggsound (ClipClap's sets)",
+    )
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "bf16", "fp16"),
+        help="encoder forward precision (fp32 = the official features; recorded in cache.json)",
+    )
+
+
+def embed_with_towers(args: argparse.Namespace, encoder: str) -> bool:
+    """Whether class names go through the text towers (``--class-embedder``, ``auto`` by encoder family)."""
+    if args.class_embedder == "auto":
+        return encoder.startswith("clip_clap")
+    return args.class_embedder == "text_towers"
+
+
+def tower_embedder(args: argparse.Namespace, encoders):  # noqa: ANN001, ANN201 - ClipClapEncoders -> embedder
+    """The text-tower embedder of ``--text-templates`` (``plain`` or a benchmark name)."""
+    from avzsl.extractors.text_towers import TextTowerEmbedder
+
+    if not hasattr(encoders, "clip"):
+        raise UserError(f"--class-embedder text_towers needs CLIP/CLAP encoders, not {encoders.spec.name}")
+    name = args.text_templates
+    visual, audio = ("plain", "plain") if name == "plain" else (f"{name}_visual", f"{name}_audio")
+    try:
+        return TextTowerEmbedder(encoders, visual, audio)
+    except KeyError as exc:
+        raise UserError(f"--text-templates {name!r}: {exc.args[0]}") from exc
 
 
 def read_phrases(value: str | None) -> dict[str, str] | None:
@@ -191,9 +242,10 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
     _logger.info("%d input videos of %d classes", len(entries), len({e.class_name for e in entries}))
     # Class names first: an out-of-vocabulary class fails here, before any expensive work and before writing.
     classes = sorted({e.class_name for e in entries})
-    embedder = ClassNameEmbedder(args.word_vectors, oov=args.oov)
-    embedded = embedder.embed(classes, read_phrases(args.class_phrases))
-    table = ClassTable(embedded.names, embedded.phrases, embedded.embeddings, embedded.provenance)
+    towers = embed_with_towers(args, args.encoder)
+    if not towers:
+        embedder = ClassNameEmbedder(args.word_vectors, oov=args.oov)
+        embedded = embedder.embed(classes, read_phrases(args.class_phrases))
     if args.device == "auto":
         device = f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu"
     else:
@@ -204,7 +256,13 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
         random_weights=args.random_weights,
         device=device,
         seed=args.seed,
+        precision=args.precision,
+        **{k: v for k, v in (("clip_checkpoint", args.clip_checkpoint), ("clap_checkpoint", args.clap_checkpoint))
+           if v is not None},
     )
+    if towers:  # the text towers come with the encoders, so class names are embedded after loading them
+        embedded = tower_embedder(args, encoders).embed(classes, read_phrases(args.class_phrases))
+    table = ClassTable(embedded.names, embedded.phrases, embedded.embeddings, embedded.provenance)
     if encoders.random_weights:
         _logger.warning("RANDOM encoder weights: the features test the pipeline only; the cache records this")
     cfg = ExtractConfig(
@@ -214,6 +272,7 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
         shard_size=args.shard_size,
         sequences=not args.no_sequences,
         seed=args.seed,
+        precision=args.precision,
     )
     options = RunOptions(
         batch_size=args.batch_size,

@@ -14,6 +14,18 @@ from avzsl.pipeline.logs import pick_device, setup_logging
 _logger = logging.getLogger(__name__)
 
 
+def add_zero_shot_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--zero-shot`` (no run: the frozen CLIP/CLAP scorer) and the CLIP/CLAP weight options."""
+    parser.add_argument(
+        "--zero-shot", action="store_true", help="no run: rank the classes with the frozen CLIP/CLAP text towers"
+    )
+    parser.add_argument("--clip-checkpoint", type=Path, help="CLIP weights open_clip_pytorch_model.bin")
+    parser.add_argument("--clap-checkpoint", type=Path, help="CLAP folder (laion/clap-htsat-unfused)")
+    parser.add_argument("--encoder", default="clip_clap", help="--zero-shot: clip_clap or clip_clap_per_second")
+    parser.add_argument("--text-templates", default="plain", help="--zero-shot: plain, ucf, activitynet, vggsound")
+    parser.add_argument("--audio-weight", type=float, default=0.5, help="--zero-shot: weight of the audio cosine")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avzsl-predict",
@@ -28,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files to classify")
-    parser.add_argument("--run", required=True, type=Path, help="run directory written by avzsl-train")
+    parser.add_argument("--run", type=Path, help="run directory written by avzsl-train (or --zero-shot)")
+    add_zero_shot_arguments(parser)
     classes = parser.add_mutually_exclusive_group(required=True)
     classes.add_argument("--classes", help='candidate class names, comma-separated ("playing piano,dog barking")')
     classes.add_argument(
@@ -102,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(verbose=args.verbose)
     if args.top < 1:
         parser.error("--top must be >= 1")
+    if args.zero_shot != (args.run is None):
+        parser.error("give either --run RUN or --zero-shot")
     from avzsl.extractors.selavi import CheckpointError
     from avzsl.pipeline.predict import (
         Predictor,
@@ -112,12 +127,16 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         names = parse_class_list(args.classes) if args.classes is not None else read_class_file(args.classes_file)
+        if args.zero_shot:
+            return _zero_shot(args, names)
         predictor = Predictor(
             args.run,
             selavi_checkpoint=args.selavi_checkpoint,
             random_weights=args.random_weights,
             word_vectors=args.word_vectors,
             device=pick_device(args.device),
+            clip_checkpoint=args.clip_checkpoint,
+            clap_checkpoint=args.clap_checkpoint,
         )
         candidates = predictor.candidates(names)
         calibrate = predictor.calibrate(candidates, args.seen_calibration)
@@ -143,6 +162,22 @@ def main(argv: list[str] | None = None) -> int:
     predicted = sum(isinstance(item, VideoPrediction) for item in results.values())
     _logger.info("%d of %d video(s) predicted", predicted, len(results))
     return 0 if predicted else 1
+
+
+def _zero_shot(args: argparse.Namespace, names: list[str]) -> int:
+    from avzsl.pipeline.predict import VideoPrediction
+    from avzsl.pipeline.predict_zero_shot import predict_zero_shot
+
+    results = predict_zero_shot(
+        args.videos, names, args.clip_checkpoint, args.clap_checkpoint, args.random_weights, args.encoder,
+        args.text_templates, args.audio_weight, args.top, args.workers, args.batch_size, pick_device(args.device),
+    )
+    if args.json:
+        document = {p: r.to_dict() if isinstance(r, VideoPrediction) else _error(r) for p, r in results.items()}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        sys.stdout.write(table_text(results, None, args.random_weights))
+    return 0 if any(isinstance(r, VideoPrediction) for r in results.values()) else 1
 
 
 def _error(item) -> dict:  # noqa: ANN001 - VideoFailure

@@ -79,6 +79,7 @@ class ExtractConfig:
         shard_size: videos per shard.
         sequences: also store per-window features with window times.
         seed: seed of random encoder weights (``--random-weights`` only).
+        precision: encoder forward precision, ``fp32`` (official features), ``bf16`` or ``fp16`` autocast.
     """
 
     encoder: str = "selavi_vggsound"
@@ -87,8 +88,12 @@ class ExtractConfig:
     shard_size: int = 256
     sequences: bool = True
     seed: int = 0
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        from avzsl.extractors.precision import check_precision
+
+        check_precision(self.precision)
         if self.decoder not in ("pyav", "decord"):
             raise ValueError(f"decoder must be 'pyav' or 'decord', not {self.decoder!r}")
         if self.windows not in ("clean", "avca"):
@@ -138,9 +143,12 @@ def plan_shards(entries: Sequence[VideoEntry], shard_size: int) -> list[list[Vid
 
 def cache_identity(cfg: ExtractConfig, entries: Sequence[VideoEntry], encoders: Any, embedder_info: dict) -> dict:
     """The ``cache.json`` content of this extraction (identical on every rank)."""
+    weights = {"sha256": encoders.weights_sha256, "random_seed": cfg.seed if encoders.random_weights else None}
+    if getattr(encoders, "provenance", None) is not None:  # multi-tower sets (CLIP/CLAP) record each tower
+        weights["towers"] = encoders.provenance
     return {
         "encoder": {"name": cfg.encoder, "spec": encoders.spec.to_dict(), "spec_hash": encoders.spec.spec_hash()},
-        "weights": {"sha256": encoders.weights_sha256, "random_seed": cfg.seed if encoders.random_weights else None},
+        "weights": weights,
         "extraction": asdict(cfg),
         "videos": {"count": len(entries), "list_hash": list_hash(entries)},
         "class_embedder": embedder_info,
@@ -148,13 +156,23 @@ def cache_identity(cfg: ExtractConfig, entries: Sequence[VideoEntry], encoders: 
     }
 
 
-def check_or_write_identity(cache_dir: Path, identity: dict, overwrite: bool, world: WorldInfo) -> None:
-    """Refuse to mix two different extractions in one cache unless ``overwrite`` (then start afresh)."""
+def check_or_write_identity(
+    cache_dir: Path, identity: dict, overwrite: bool, world: WorldInfo, device: str = "cpu"
+) -> None:
+    """Refuse to mix two different extractions in one cache unless ``overwrite`` (then start afresh).
+
+    A cache written before ``precision`` existed ran at bf16 on CUDA and fp32 elsewhere; it matches a rerun at that
+    precision on the same kind of device.
+    """
+    from avzsl.extractors.precision import legacy_precision
+
     path = cache_dir / CACHE_INFO
     if path.is_file():
         old = read_cache_info(cache_dir)
         old.pop("schema_version", None)
         old.pop("finalized", None)
+        if isinstance(old.get("extraction"), dict) and "precision" not in old["extraction"]:
+            old["extraction"]["precision"] = legacy_precision(device)
         if old != identity:
             changed = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
             if not overwrite:
@@ -188,15 +206,20 @@ class WindowStream(IterableDataset):
     worker is held at a time (memory does not grow with video length).
     """
 
-    def __init__(self, items: Sequence[tuple[int, str, Any]], decoder: str, schedule: str) -> None:
+    def __init__(
+        self, items: Sequence[tuple[int, str, Any]], decoder: str, schedule: str, transforms: Any = None
+    ) -> None:
         self.items = list(items)
         self.decoder = decoder
         self.schedule = schedule
+        # (video_fn, audio_fn), picklable; None: the SeLaVi transforms. Other encoders (CLIP/CLAP) bring theirs.
+        self.transforms = transforms
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         from avzsl.extractors.decode import DecodeError, get_decoder
         from avzsl.extractors.transforms import audio_window_tensor, video_window_tensor
 
+        video_fn, audio_fn = self.transforms or (video_window_tensor, audio_window_tensor)
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         decoder = get_decoder(self.decoder)
@@ -211,8 +234,8 @@ class WindowStream(IterableDataset):
                         "window": window.index,
                         "start": float(window.start_s),
                         "end": float(window.end_s),
-                        "v": video_window_tensor(window.frames),
-                        "a": audio_window_tensor(window.audio),
+                        "v": video_fn(window.frames),
+                        "a": audio_fn(window.audio),
                     }
                     count += 1
             except DecodeError as exc:
@@ -293,7 +316,8 @@ def encode_window_stream(
     store: dict[int, list[tuple]] = {}
     expected: dict[int, int] = {}
     batch: list[dict[str, Any]] = []
-    for item in iterate_windows(WindowStream(todo, decoder, schedule), workers):
+    transforms = encoders.window_transforms() if hasattr(encoders, "window_transforms") else None
+    for item in iterate_windows(WindowStream(todo, decoder, schedule, transforms), workers):
         if "v" in item:
             batch.append(item)
             if len(batch) >= batch_size:
@@ -323,6 +347,14 @@ def stack_windows(windows: list[tuple], expected: int | None) -> tuple[np.ndarra
     visual_seq = np.stack([w[4] for w in windows]).astype(np.float32)
     window_sec = np.array([[w[1], w[2]] for w in windows], dtype=np.float32)
     return audio_seq, visual_seq, window_sec
+
+
+def pool_windows(spec: Any, audio_seq: np.ndarray, visual_seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-video features from ``(T, D)`` window features: the mean, or for a spec with
+    ``video_pooling == "middle"`` the middle window's visual feature (the ClipClap single middle frame)."""
+    if getattr(spec, "video_pooling", "") == "middle":
+        return audio_seq.mean(0), visual_seq[len(visual_seq) // 2].copy()
+    return audio_seq.mean(0), visual_seq.mean(0)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -404,7 +436,8 @@ class ShardExtractor:
                 records[k]["status"] = "decode_error"
                 records[k]["reason"] = str(exc)
                 continue
-            item = VideoFeatures(entry.video_id, entry.class_name, audio_seq.mean(0), visual_seq.mean(0))
+            audio_mean, visual_mean = pool_windows(self.encoders.spec, audio_seq, visual_seq)
+            item = VideoFeatures(entry.video_id, entry.class_name, audio_mean, visual_mean)
             if self.cfg.sequences:
                 item.audio_seq, item.visual_seq = audio_seq, visual_seq
                 item.window_sec = window_sec
@@ -531,7 +564,7 @@ def run_extraction(
     identity = cache_identity(cfg, entries, encoders, class_table.provenance)
     lock = DirectoryLock(cache_dir, "cache", name=f".avzsl.lock.rank{world.rank}of{world.world_size}")
     with lock:
-        check_or_write_identity(cache_dir, identity, options.overwrite, world)
+        check_or_write_identity(cache_dir, identity, options.overwrite, world, options.device)
         owned = [i for i in range(len(shards)) if world.owns(i)]
         for i in owned:
             # Only this rank writes these names, so its leftovers can be removed without touching other ranks'.

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from avzsl.pipeline.errors import UserError
-from avzsl.pipeline.extract import WindowCountError, encode_window_stream, stack_windows
+from avzsl.pipeline.extract import WindowCountError, encode_window_stream, pool_windows, stack_windows
 
 _logger = logging.getLogger(__name__)
 
@@ -124,7 +124,8 @@ def encode_videos(
         except WindowCountError as exc:
             results[path] = VideoFailure("decode_error", str(exc))
             continue
-        results[path] = EncodedVideo(audio_seq.mean(0), visual_seq.mean(0), audio_seq, visual_seq, window_sec)
+        audio_mean, visual_mean = pool_windows(encoders.spec, audio_seq, visual_seq)  # as the cache pools them
+        results[path] = EncodedVideo(audio_mean, visual_mean, audio_seq, visual_seq, window_sec)
     return {path: results[path] for path in unique}
 
 
@@ -414,7 +415,10 @@ class Predictor:
         random_weights: bool = False,
         word_vectors: str | Path | None = None,
         device: str | torch.device = "cpu",
+        clip_checkpoint: Path | None = None,
+        clap_checkpoint: Path | None = None,
     ) -> None:
+        from avzsl.pipeline.predict_zero_shot import is_tower_run, tower_run_setup
         from avzsl.pipeline.protocol import load_run_model, read_run_config
 
         self.run_dir = Path(run_dir)
@@ -425,8 +429,14 @@ class Predictor:
         self.gamma = float(self.state.get("gamma", 0.0))
         self.seen_classes: list[str] = list(self.state.get("seen_classes", []))
         # Cheap checks first: nothing is loaded or decoded before the options are known to match the run.
-        self.request = encoder_request(self.info, selavi_checkpoint, random_weights)
-        self.embedder = run_class_embedder(self.info, word_vectors)
+        self._towers = None  # a CLIP/CLAP run: class names go through the run's text towers
+        if is_tower_run(self.info):
+            self.request, self._towers, self.embedder = tower_run_setup(
+                self.info, clip_checkpoint, clap_checkpoint, random_weights, self.device
+            )
+        else:
+            self.request = encoder_request(self.info, selavi_checkpoint, random_weights)
+            self.embedder = run_class_embedder(self.info, word_vectors)
         model_cfg = self.state.get("model_config", {})
         if model_cfg.get("text_dim") not in (None, self.embedder.dim):
             raise PredictError(
@@ -442,6 +452,8 @@ class Predictor:
     @property
     def encoders(self) -> Any:
         """The run's encoders, built on first use (a checkpoint is hashed and loaded then)."""
+        if self._encoders is None and self._towers is not None:
+            self._encoders = self._towers.encoders()
         if self._encoders is None:
             self._encoders = load_encoders(self.request, self.selavi_checkpoint, self.device)
         return self._encoders
