@@ -25,6 +25,7 @@ from avzsl.pipeline import cli_evaluate, cli_train
 from avzsl.pipeline.atomic import atomic_write_csv, atomic_write_text
 from avzsl.pipeline.cache import CacheError, list_shards, load_features, read_class_table, read_shard
 from avzsl.pipeline.checkpoint import CheckpointCorruptError, load_checkpoint, save_checkpoint
+from avzsl.pipeline.integrity import write_checked_json
 from avzsl.pipeline.synthetic import SyntheticSpec, make_synthetic_cache
 
 
@@ -70,8 +71,23 @@ def cache(small_cache: tuple[Path, Path], tmp_path: Path) -> Path:
 
 
 def _train_args(cache: Path, splits: Path, out: Path) -> list[str]:
-    return ["--cache", str(cache), "--splits", str(splits), "--out", str(out), "--epochs", "2", "--device", "cpu",
+    return ["--cache", str(cache), "--splits", str(splits), "--out", str(out), "--epochs", "1", "--device", "cpu",
             "--batch-size", "16"]
+
+
+@pytest.fixture(scope="module")
+def trained(small_cache: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished training run on ``small_cache`` (copied by the tests that damage it)."""
+    run = tmp_path_factory.mktemp("integrity-run") / "run"
+    assert cli_train.main(_train_args(*small_cache, run)) == 0
+    return run
+
+
+@pytest.fixture()
+def run(trained: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(trained, copy)  # its config names the module's cache, which no test here damages
+    return copy
 
 
 def _files(directory: Path) -> dict[str, tuple[int, int]]:
@@ -109,10 +125,8 @@ def test_flipped_bit_in_index_ids_is_an_error_naming_the_index(cache: Path) -> N
         load_features(cache)
 
 
-def test_flipped_bit_in_model_or_checkpoint_is_an_error(small_cache, tmp_path: Path, capsys) -> None:
+def test_flipped_bit_in_model_or_checkpoint_is_an_error(small_cache, run: Path, capsys) -> None:
     cache, splits = small_cache
-    run = tmp_path / "run"
-    assert cli_train.main(_train_args(cache, splits, run)) == 0
     reference = json.loads((run / "metrics.json").read_text())
     model = run / "model.pt"
     flip_bit(model, tensor_record_offset(model), bit=2)
@@ -145,10 +159,8 @@ def test_checkpoint_checksum_round_trip_covers_every_value(tmp_path: Path) -> No
 # items 1 + 10: metrics.json carries its checksum; a deleted or damaged one of a finished run is regenerated
 
 
-def test_deleted_or_damaged_metrics_of_a_finished_run_is_regenerated(small_cache, tmp_path: Path, capsys) -> None:
+def test_deleted_or_damaged_metrics_of_a_finished_run_is_regenerated(small_cache, run: Path, capsys) -> None:
     cache, splits = small_cache
-    run = tmp_path / "run"
-    assert cli_train.main(_train_args(cache, splits, run)) == 0
     reference = json.loads((run / "metrics.json").read_text())
     (run / "metrics.json").unlink()
     capsys.readouterr()
@@ -226,21 +238,20 @@ def test_training_while_extraction_holds_the_cache_is_refused(cache: Path, small
 
 @pytest.mark.parametrize("umask", [0o022, 0o027])
 def test_written_files_honour_the_umask(tmp_path: Path, umask: int) -> None:
+    """Every writer: atomic text/CSV/JSON (cache.json, CSVs, metrics.json, run files), checkpoints, HDF5 files."""
     old = os.umask(umask)
     try:
         atomic_write_text(tmp_path / "a.txt", "x")
         atomic_write_csv(tmp_path / "b.csv", ["a"], [[1]])
-        save_checkpoint(tmp_path / "c.pt", {"x": 1})
-        spec = SyntheticSpec(num_seen=4, num_val_unseen=2, num_test_unseen=2, videos_per_class=8)
+        write_checked_json(tmp_path / "metrics.json", {"S": 1.0})
+        save_checkpoint(tmp_path / "model.pt", {"x": 1})
+        spec = SyntheticSpec(num_seen=4, num_val_unseen=2, num_test_unseen=2, videos_per_class=2)
         make_synthetic_cache(tmp_path / "cache", tmp_path / "splits", spec)
-        if umask == 0o027:  # one training run: checkpoints, metrics, logs (0o022 checks the writers only)
-            assert cli_train.main(_train_args(tmp_path / "cache", tmp_path / "splits", tmp_path / "run")) == 0
     finally:
         os.umask(old)
-    written = [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith(".avzsl")]
-    names = {"cache.json", "classes.h5", "index.h5", "index.csv", "a.txt", "b.csv", "c.pt"}
-    if umask == 0o027:
-        names |= {"metrics.json", "model.pt", "last.pt", "config.json", "status.json", "epochs.jsonl", "train.log"}
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    names = {"cache.json", "classes.h5", "index.h5", "index.csv", "shard-00000.h5", "a.txt", "b.csv", "model.pt",
+             "metrics.json", "stage_1_train.csv"}
     assert names <= {p.name for p in written}
     modes = {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode)) for p in written}
     assert set(modes.values()) == {oct(0o666 & ~umask)}, modes
