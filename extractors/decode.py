@@ -28,6 +28,13 @@ from avzsl.extractors.windows import SCHEDULES, WINDOW_S, window_starts
 _logger = logging.getLogger(__name__)
 
 START_TOL_FRAMES = 0.1  # timestamp slack (in frames) when finding a window's first frame; absorbs pts rounding
+MAX_START_TOL_S = 0.1  # ... and at most this many seconds: an average rate far below 1 fps (frames at 0-1 s and at
+# 3600 s average 0.02 fps) must not widen the slack to seconds
+
+
+def start_tolerance_s(fps: float) -> float:
+    """Timestamp slack (seconds) when finding a window's first frame: 0.1 frame, at most 0.1 s."""
+    return min(START_TOL_FRAMES / fps, MAX_START_TOL_S)
 
 
 class DecodeError(RuntimeError):
@@ -124,7 +131,7 @@ def select_frame_indices(times_s: np.ndarray, start_s: float, fps: float, offset
         int64 array (30,) of frame indices.
     """
     n = len(times_s)
-    first = int(np.searchsorted(times_s, start_s - START_TOL_FRAMES / fps, side="left"))
+    first = int(np.searchsorted(times_s, start_s - start_tolerance_s(fps), side="left"))
     first = min(first, n - 1)
     targets = times_s[first] + (offsets + 0.5) / fps
     idx = np.searchsorted(times_s, targets, side="right") - 1

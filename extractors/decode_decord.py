@@ -28,12 +28,12 @@ import numpy as np
 
 from avzsl.extractors.audio import AudioSegmenter
 from avzsl.extractors.decode import (
-    START_TOL_FRAMES,
     DecodeError,
     Window,
     WindowDecoder,
     bounded_size,
     select_frame_indices,
+    start_tolerance_s,
     window_end,
 )
 from avzsl.extractors.decode_pyav import DEFAULT_MAX_SHORT_SIDE
@@ -41,6 +41,12 @@ from avzsl.extractors.probe import ProbeResult
 from avzsl.extractors.windows import AUDIO_SAMPLES, audio_start_sample, frame_offsets
 
 _logger = logging.getLogger(__name__)
+
+
+def _has_frame(times: np.ndarray, start_s: float, fps: float) -> bool:
+    """Whether a frame time lies in the window ``[start_s - tolerance, start_s + 1)`` (increasing ``times``)."""
+    first = int(np.searchsorted(times, start_s - start_tolerance_s(fps), side="left"))
+    return first < len(times) and times[first] < window_end(start_s)
 
 
 class DecordDecoder(WindowDecoder):
@@ -87,7 +93,17 @@ class DecordDecoder(WindowDecoder):
         times = self._frame_times(path, reader, n)
         offsets = frame_offsets(probe.fps)
         audio = AudioSegmenter(path) if probe.has_audio else None
-        late = [s for s in starts if s - START_TOL_FRAMES / probe.fps > times[-1]]
+        # Same rule as PyAVDecoder: a window whose second holds no frame (a timestamp gap) is not made.
+        planned = list(enumerate(starts))
+        late_start = times[-1] + start_tolerance_s(probe.fps)  # later windows are dropped below, with their message
+        kept = [(i, s) for i, s in planned if s > late_start or _has_frame(times, s, probe.fps)]
+        if len(kept) < len(planned):
+            gap = [s for i, s in planned if (i, s) not in kept]
+            _logger.warning("%s: %d window(s) from %.2f s contain no video frame (a timestamp gap), skipped",
+                            path, len(gap), gap[0])
+        starts = [s for _, s in kept]
+        index_of = [i for i, _ in kept]
+        late = [s for s in starts if s - start_tolerance_s(probe.fps) > times[-1]]
         if late:
             # Same rule as PyAVDecoder: a window with no frame of its own (truncated file) is not made.
             _logger.warning(
@@ -100,7 +116,8 @@ class DecordDecoder(WindowDecoder):
             )
             starts = starts[: len(starts) - len(late)]
         try:
-            for i, s in enumerate(starts):
+            for k, s in enumerate(starts):
+                i = index_of[k]
                 idx = select_frame_indices(times, s, probe.fps, offsets)
                 # decord already applies +-90-degree display rotations.
                 frames = self._fetch(reader, idx)

@@ -16,12 +16,12 @@ import numpy as np
 
 from avzsl.extractors.audio import AudioSegmenter
 from avzsl.extractors.decode import (
-    START_TOL_FRAMES,
     DecodeError,
     Window,
     WindowDecoder,
     bounded_size,
     rotate_frames,
+    start_tolerance_s,
     window_end,
 )
 from avzsl.extractors.probe import ProbeResult
@@ -51,7 +51,7 @@ class _OpenWindow:
     def offer(self, t: float, get_rgb) -> bool:
         """Consider a frame at time ``t``; returns True once the window cannot take later frames."""
         if self.limits is None:
-            if t < self.start_s - START_TOL_FRAMES / self.fps:
+            if t < self.start_s - start_tolerance_s(self.fps):
                 return False
             self.limits = t + (self.offsets + 0.5) / self.fps
         take = t <= self.limits
@@ -114,6 +114,7 @@ class PyAVDecoder(WindowDecoder):
         last_rgb: np.ndarray | None = None
         last_t = -np.inf
         n_frames = 0
+        gap_skipped: list[float] = []
         for frame in container.decode(stream):
             n_frames += 1
             if frame.pts is None or frame.time_base is None:
@@ -133,9 +134,13 @@ class PyAVDecoder(WindowDecoder):
                     cache.append(self._to_rgb(frame))
                 return cache[0]
 
-            # Open every window whose start has been reached (several when the schedule overlaps windows).
-            while pending and t >= pending[0][1] - START_TOL_FRAMES / fps:
+            # Open every window whose start has been reached (several when the schedule overlaps windows). A window
+            # whose whole second passed without a frame (a timestamp gap) would only repeat this later frame: skipped.
+            while pending and t >= pending[0][1] - start_tolerance_s(fps):
                 i, s = pending.pop(0)
+                if t >= window_end(s):
+                    gap_skipped.append(s)
+                    continue
                 open_windows.append(_OpenWindow(i, s, fps, offsets))
             done = [w for w in open_windows if w.offer(t, get_rgb)]
             if cache:
@@ -144,7 +149,16 @@ class PyAVDecoder(WindowDecoder):
                 open_windows.remove(w)
                 yield self._finish(w, rotation, audio, last_rgb)
             if not pending and not open_windows:
-                return
+                break
+        if gap_skipped:
+            _logger.warning(
+                "%s: %d window(s) from %.2f s contain no video frame (a timestamp gap), skipped",
+                container.name,
+                len(gap_skipped),
+                gap_skipped[0],
+            )
+        if not pending and not open_windows:
+            return
         if n_frames == 0:
             raise DecodeError(container.name, "video stream has no decodable frames")
         # End of stream: close the remaining windows with the last frame (reference index clamping).

@@ -17,6 +17,20 @@ from typing import Any
 from avzsl.pipeline.faults import crash_point
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where ``/proc`` tells it (``os.umask`` sets it to read it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
 def fsync_file(path: Path) -> None:
     """Flush a closed file's data to disk."""
     fd = os.open(path, os.O_RDONLY)
@@ -48,8 +62,12 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     tmp = Path(tmp_name)
+    try:
+        # mkstemp creates mode 600; a file written by open() would get 666 minus the umask: give it that.
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     try:
         try:
             write(tmp)
@@ -72,11 +90,16 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Write a CSV file (header + rows, ``\n`` line ends, quoting as needed) to ``path`` atomically."""
+    """Write a CSV file (header + rows, ``\n`` line ends, quoting as needed) to ``path`` atomically.
+
+    String cells holding bytes of a non-UTF-8 file name are written escaped (``\\xNN``, see ``integrity.py``).
+    """
+    from avzsl.pipeline.integrity import escape_cells
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows(escape_cells(rows))
     atomic_write_text(path, out.getvalue())
 
 

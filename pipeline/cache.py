@@ -32,8 +32,9 @@ import h5py
 import numpy as np
 import torch
 
-from avzsl.pipeline.atomic import atomic_write_csv, atomic_write_text, fsync_file, remove_temporaries
+from avzsl.pipeline.atomic import atomic_write_text, fsync_file, remove_temporaries
 from avzsl.pipeline.faults import crash_point
+from avzsl.pipeline.integrity import array_digest, escape_name, strings_digest
 
 _logger = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ INDEX_CSV = "index.csv"
 SHARD_DIR = "shards"
 _SHARD_RE = re.compile(r"^shard-(\d{5,})\.h5$")
 _STR = h5py.string_dtype(encoding="utf-8")
+DIGESTS_ATTR = "sha256"  # JSON {dataset name: SHA-256 of its content}, on shards, the class table and the index
+FINALIZE_LOCK = ".avzsl.finalize.lock"
+RANK_LOCK_GLOB = ".avzsl.lock.rank*of*"
+RERUN = "rerun avzsl-extract with the same arguments (avzsl-import for an imported cache) to redo it"
+_STRING_DATASETS = ("video_id", "class_name", "name", "phrase", "video_records", "provenance")
 
 
 class CacheError(RuntimeError):
@@ -253,25 +259,36 @@ def write_shard(
     try:
         with write_h5(tmp) as f:
             n = len(videos)
-            f.create_dataset("video_id", data=np.array([v.video_id for v in videos], dtype=object), dtype=_STR)
-            f.create_dataset("class_name", data=np.array([v.class_name for v in videos], dtype=object), dtype=_STR)
+            digests: dict[str, str] = {}
+            _put_strings(f, "video_id", [v.video_id for v in videos], digests)
+            _put_strings(f, "class_name", [v.class_name for v in videos], digests)
             for name in ("audio_mean", "visual_mean"):
                 rows = [np.asarray(getattr(v, name), dtype=np.float32) for v in videos]
                 dim = rows[0].shape[0] if rows else 0
                 data = np.stack(rows) if rows else np.zeros((0, dim), np.float32)
                 f.create_dataset(name, data=data, chunks=(max(1, min(n, 512)), dim) if n else None)
+                digests[name] = array_digest(data)
             if videos and all(with_seq):
                 lengths = np.array([v.audio_seq.shape[0] for v in videos], dtype=np.int64)
-                f.create_dataset("seq_offsets", data=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
-                f.create_dataset("audio_seq", data=np.concatenate([v.audio_seq for v in videos]).astype(np.float32))
-                f.create_dataset("visual_seq", data=np.concatenate([v.visual_seq for v in videos]).astype(np.float32))
-                f.create_dataset("window_sec", data=np.concatenate([v.window_sec for v in videos]).astype(np.float32))
+                seq = {
+                    "seq_offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+                    "audio_seq": np.concatenate([v.audio_seq for v in videos]).astype(np.float32),
+                    "visual_seq": np.concatenate([v.visual_seq for v in videos]).astype(np.float32),
+                    "window_sec": np.concatenate([v.window_sec for v in videos]).astype(np.float32),
+                }
+                for name, data in seq.items():
+                    f.create_dataset(name, data=data)
+                    digests[name] = array_digest(data)
             if video_records is not None:
-                f.create_dataset("video_records", data=json.dumps(list(video_records), sort_keys=True), dtype=_STR)
+                # JSON escapes lone surrogates (non-UTF-8 file names), so the records keep the exact names.
+                text = json.dumps(list(video_records), sort_keys=True)
+                f.create_dataset("video_records", data=text, dtype=_STR)
+                digests["video_records"] = strings_digest([text])
             for key, value in attrs.items():
                 f.attrs[key] = json.dumps(value) if isinstance(value, dict | list) else value
             f.attrs["schema_version"] = SCHEMA_VERSION
             f.attrs["num_videos"] = n
+            f.attrs[DIGESTS_ATTR] = json.dumps(digests, sort_keys=True)
             f.flush()
             f.attrs["complete"] = True
         fsync_file(tmp)
@@ -282,8 +299,49 @@ def write_shard(
         raise
 
 
-def shard_is_complete(path: Path) -> bool:
-    """True only if the shard opens, carries ``complete`` and its datasets agree in length."""
+def _put_strings(f: h5py.File, name: str, values: list[str], digests: dict[str, str]) -> None:
+    """A UTF-8 string dataset (non-UTF-8 file-name bytes escaped as ``\\xNN``) and its digest."""
+    values = [escape_name(v) for v in values]
+    f.create_dataset(name, data=np.array(values, dtype=object), dtype=_STR)
+    digests[name] = strings_digest(values)
+
+
+def _read_dataset(f: h5py.File, name: str) -> Any:
+    """A dataset's content as its digest sees it: a list of str for string datasets, else an array."""
+    if name in _STRING_DATASETS:
+        data = f[name]
+        return [data.asstr()[()]] if data.shape == () else list(data.asstr()[...])
+    return f[name][...]
+
+
+def _digest_of(name: str, value: Any) -> str:
+    return strings_digest(value) if name in _STRING_DATASETS else array_digest(value)
+
+
+def stored_digests(f: h5py.File) -> dict[str, str]:
+    """The per-dataset digests written with an HDF5 file (empty for files of older avzsl versions)."""
+    raw = f.attrs.get(DIGESTS_ATTR)
+    if raw is None:
+        return {}
+    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def verify_datasets(path: Path, f: h5py.File, values: dict[str, Any], what: str) -> None:
+    """Compare already-read dataset contents with the digests stored in ``f``; raises naming the file."""
+    digests = stored_digests(f)
+    for name, value in values.items():
+        if name in digests and _digest_of(name, value) != digests[name]:
+            raise CacheError(
+                f"{path}: {what} checksum mismatch in {name!r} (the file changed after it was written); {RERUN}"
+            )
+
+
+def shard_is_complete(path: Path, verify: bool = False) -> bool:
+    """True only if the shard opens, carries ``complete`` and its datasets agree in length.
+
+    With ``verify`` every dataset is read and compared with the checksums written with it (a bit flip anywhere in
+    the data makes the shard incomplete).
+    """
     try:
         with h5py.File(path, "r") as f:
             if not bool(f.attrs.get("complete", False)):
@@ -296,8 +354,11 @@ def shard_is_complete(path: Path) -> bool:
                 offsets = f["seq_offsets"]
                 if offsets.shape[0] != n + 1 or int(offsets[-1]) != f["audio_seq"].shape[0]:
                     return False
+            if verify:
+                digests = stored_digests(f)
+                return all(_digest_of(name, _read_dataset(f, name)) == d for name, d in digests.items())
             return True
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, UnicodeDecodeError):
         return False
 
 
@@ -306,13 +367,19 @@ def read_shard(path: Path, with_sequences: bool = False) -> list[VideoFeatures]:
     if not shard_is_complete(path):
         raise CacheError(f"{path}: shard is incomplete or corrupt")
     with h5py.File(path, "r") as f:
-        ids = [s.decode() if isinstance(s, bytes) else s for s in f["video_id"].asstr()[...]]
-        classes = list(f["class_name"].asstr()[...])
-        audio = f["audio_mean"][...]
-        visual = f["visual_mean"][...]
-        seq = None
+        names = ["video_id", "class_name", "audio_mean", "visual_mean"]
         if with_sequences and "seq_offsets" in f:
-            seq = (f["seq_offsets"][...], f["audio_seq"][...], f["visual_seq"][...], f["window_sec"][...])
+            names += ["seq_offsets", "audio_seq", "visual_seq", "window_sec"]
+        try:
+            values = {name: _read_dataset(f, name) for name in names}
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CacheError(f"{path}: shard is damaged ({exc}); {RERUN}") from exc
+        verify_datasets(path, f, values, "shard")
+        ids, classes = values["video_id"], values["class_name"]
+        audio, visual = values["audio_mean"], values["visual_mean"]
+        seq = None
+        if "seq_offsets" in values:
+            seq = (values["seq_offsets"], values["audio_seq"], values["visual_seq"], values["window_sec"])
     videos = []
     for i, (vid, cls) in enumerate(zip(ids, classes, strict=True)):
         item = VideoFeatures(vid, cls, audio[i], visual[i])
@@ -328,8 +395,9 @@ def read_video_records(path: Path) -> list[dict[str, Any]]:
     with h5py.File(path, "r") as f:
         if "video_records" not in f:
             return []
-        raw = f["video_records"][()]
-    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        values = {"video_records": _read_dataset(f, "video_records")}
+        verify_datasets(path, f, values, "shard")
+    return json.loads(values["video_records"][0])
 
 
 def read_shard_attrs(path: Path) -> dict[str, Any]:
@@ -354,11 +422,17 @@ def write_class_table(cache_dir: Path, table: ClassTable) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with write_h5(tmp) as f:
-        f.create_dataset("name", data=np.array(table.names, dtype=object), dtype=_STR)
-        f.create_dataset("phrase", data=np.array(table.phrases, dtype=object), dtype=_STR)
-        f.create_dataset("embedding", data=table.embeddings.astype(np.float32))
-        f.attrs["provenance"] = json.dumps(table.provenance, sort_keys=True)
+        digests: dict[str, str] = {}
+        _put_strings(f, "name", list(table.names), digests)
+        _put_strings(f, "phrase", list(table.phrases), digests)
+        embeddings = table.embeddings.astype(np.float32)
+        f.create_dataset("embedding", data=embeddings)
+        digests["embedding"] = array_digest(embeddings)
+        provenance = json.dumps(table.provenance, sort_keys=True)
+        f.attrs["provenance"] = provenance
+        digests["provenance"] = strings_digest([provenance])
         f.attrs["schema_version"] = SCHEMA_VERSION
+        f.attrs[DIGESTS_ATTR] = json.dumps(digests, sort_keys=True)
         f.attrs["complete"] = True
     fsync_file(tmp)
     os.replace(tmp, path)
@@ -373,137 +447,34 @@ def read_class_table(cache_dir: Path) -> ClassTable:
         with h5py.File(path, "r") as f:
             if not bool(f.attrs.get("complete", False)):
                 raise CacheError(f"{path}: class table is incomplete")
+            values = {name: _read_dataset(f, name) for name in ("name", "phrase", "embedding")}
+            provenance = f.attrs.get("provenance", "{}")
+            values["provenance"] = [provenance.decode() if isinstance(provenance, bytes) else provenance]
+            verify_datasets(path, f, values, "class table")
             return ClassTable(
-                names=list(f["name"].asstr()[...]),
-                phrases=list(f["phrase"].asstr()[...]),
-                embeddings=f["embedding"][...],
-                provenance=json.loads(f.attrs.get("provenance", "{}")),
+                names=values["name"],
+                phrases=values["phrase"],
+                embeddings=values["embedding"],
+                provenance=json.loads(values["provenance"][0]),
             )
-    except (OSError, KeyError) as exc:
-        raise CacheError(f"{path}: corrupt class table ({exc})") from exc
+    except (OSError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CacheError(f"{path}: corrupt class table ({exc}); {RERUN}") from exc
 
 
 # ----------------------------------------------------------------------------------------------------------
-# index and loading
+# index and loading: in cache_index.py (imported here last, so both modules' names are defined when it runs)
 
+from avzsl.pipeline.cache_index import (  # noqa: E402
+    check_cache_ready,
+    finalize,
+    index_is_current,
+    load_features,
+    mark_finalized,
+)
 
-def finalize(cache_dir: Path) -> int:
-    """Build ``index.h5`` (virtual datasets over all complete shards) and ``index.csv``.
-
-    Virtual sources use file names relative to the index, so the cache directory can be moved.
-    Video ids must be unique across shards.
-
-    Returns:
-        The number of indexed videos.
-    """
-    cache_dir = Path(cache_dir)
-    shards = [p for p in list_shards(cache_dir) if shard_is_complete(p)]
-    rows: list[tuple[str, str, int, int]] = []
-    dims: dict[str, int] = {}
-    counts = []
-    for shard in shards:
-        index = int(_SHARD_RE.match(shard.name).group(1))
-        with h5py.File(shard, "r") as f:
-            ids = list(f["video_id"].asstr()[...])
-            classes = list(f["class_name"].asstr()[...])
-            for name in ("audio_mean", "visual_mean"):
-                dim = f[name].shape[1]
-                if ids and dims.setdefault(name, dim) != dim:
-                    raise CacheError(f"{shard}: {name} has {dim} columns, earlier shards have {dims[name]}")
-        counts.append(len(ids))
-        rows.extend((vid, cls, index, row) for row, (vid, cls) in enumerate(zip(ids, classes, strict=True)))
-    seen: dict[str, int] = {}
-    for vid, _, index, _ in rows:
-        if vid in seen:
-            raise CacheError(f"video id {vid!r} appears in shard {seen[vid]} and shard {index}")
-        seen[vid] = index
-    total = len(rows)
-    tmp = cache_dir / (INDEX_H5 + ".tmp")
-    with write_h5(tmp) as f:
-        f.create_dataset("video_id", data=np.array([r[0] for r in rows], dtype=object), dtype=_STR)
-        f.create_dataset("class_name", data=np.array([r[1] for r in rows], dtype=object), dtype=_STR)
-        f.create_dataset("shard", data=np.array([r[2] for r in rows], dtype=np.int32))
-        f.create_dataset("row", data=np.array([r[3] for r in rows], dtype=np.int64))
-        for name, dim in dims.items():
-            layout = h5py.VirtualLayout(shape=(total, dim), dtype=np.float32)
-            start = 0
-            for shard, n in zip(shards, counts, strict=True):
-                if n:
-                    source = h5py.VirtualSource(f"{SHARD_DIR}/{shard.name}", name, shape=(n, dim))
-                    layout[start : start + n] = source
-                start += n
-            f.create_virtual_dataset(name, layout, fillvalue=np.nan)
-        f.attrs["schema_version"] = SCHEMA_VERSION
-        f.attrs["num_videos"] = total
-        f.attrs["complete"] = True
-    fsync_file(tmp)
-    crash_point(f"before-rename:{INDEX_H5}")
-    os.replace(tmp, cache_dir / INDEX_H5)
-    atomic_write_csv(cache_dir / INDEX_CSV, ["video_id", "class_name", "shard", "row"], rows)
-    _logger.info("indexed %d videos in %d shard(s) of %s", total, len(shards), cache_dir)
-    return total
-
-
-def index_is_current(cache_dir: Path) -> bool:
-    """Whether ``index.h5`` exists and covers exactly the complete shards present now."""
-    cache_dir = Path(cache_dir)
-    path = cache_dir / INDEX_H5
-    if not path.is_file():
-        return False
-    try:
-        with h5py.File(path, "r") as f:
-            indexed = set(int(s) for s in np.unique(f["shard"][...]))
-            total = int(f.attrs["num_videos"])
-    except (OSError, KeyError):
-        return False
-    present = {}
-    for shard in list_shards(cache_dir):
-        if shard_is_complete(shard):
-            with h5py.File(shard, "r") as f:
-                present[int(_SHARD_RE.match(shard.name).group(1))] = int(f.attrs["num_videos"])
-    nonempty = {k for k, n in present.items() if n}
-    return indexed == nonempty and total == sum(present.values())
-
-
-def load_features(cache_dir: Path, video_ids: Sequence[str] | None = None) -> FeatureTable:
-    """Load averaged features into memory once (never per-sample HDF5 reads).
-
-    The index is (re)built first when it is missing or stale.
-
-    Args:
-        cache_dir: the cache directory.
-        video_ids: when given, only these videos, in this order; unknown ids raise :class:`CacheError`.
-
-    Returns:
-        A :class:`FeatureTable`; ``audio`` is ``(N, D_A)`` and ``visual`` ``(N, D_V)`` float32.
-    """
-    cache_dir = Path(cache_dir)
-    read_cache_info(cache_dir)
-    if not index_is_current(cache_dir):
-        # Shards reach their final name only complete (written as .tmp, renamed): one that is not was damaged
-        # later. Indexing the others would silently drop its videos, so loading stops and says which file.
-        broken = [p for p in list_shards(cache_dir) if not shard_is_complete(p)]
-        if broken:
-            raise CacheError(
-                f"{broken[0]}: shard is truncated or corrupt ({len(broken)} such shard(s)); rerun avzsl-extract "
-                "with the same arguments to redo it (it is detected and re-extracted), or restore it from a backup"
-            )
-        finalize(cache_dir)
-    with h5py.File(cache_dir / INDEX_H5, "r") as f:
-        ids = list(f["video_id"].asstr()[...])
-        classes = list(f["class_name"].asstr()[...])
-        if not ids:
-            raise CacheError(f"{cache_dir}: the cache holds no videos")
-        # One contiguous read per dataset through the virtual layout.
-        audio = f["audio_mean"][...]
-        visual = f["visual_mean"][...]
-    if np.isnan(audio).any() or np.isnan(visual).any():
-        raise CacheError(f"{cache_dir}: index reads missing rows (a shard was removed or corrupted); rerun finalize")
-    table = FeatureTable(ids, classes, torch.from_numpy(audio), torch.from_numpy(visual))
-    if video_ids is None:
-        return table
-    position = {vid: i for i, vid in enumerate(ids)}
-    missing = [v for v in video_ids if v not in position]
-    if missing:
-        raise CacheError(f"{cache_dir}: {len(missing)} requested video(s) are not in the cache, e.g. {missing[:5]}")
-    return table.subset([position[v] for v in video_ids])
+__all__ = [
+    "CacheError", "ClassTable", "FeatureTable", "VideoFeatures", "check_cache_ready", "finalize", "index_is_current",
+    "list_shards", "load_features", "mark_finalized", "read_cache_info", "read_class_table", "read_shard",
+    "read_shard_attrs", "read_video_records", "remove_temporary_files", "shard_is_complete", "shard_path",
+    "verify_datasets", "weights_are_random", "write_cache_info", "write_class_table", "write_h5", "write_shard",
+]

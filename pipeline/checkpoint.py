@@ -2,7 +2,10 @@
 
 A checkpoint is written with ``torch.save`` to a temporary file beside its final name and renamed into place, so a
 SIGKILL leaves either the previous checkpoint or the new one. Loading uses ``weights_only=True``: a checkpoint can
-only hold tensors, numbers, strings, lists and dicts, never arbitrary pickled objects.
+only hold tensors, numbers, strings, lists and dicts, never arbitrary pickled objects. Every checkpoint carries
+``content_sha256``, the SHA-256 of its payload (tensor bytes included, ``integrity.value_digest``), written inside
+the same file; loading recomputes it, so a flipped bit in the weights is an error naming the file, not a model that
+quietly gives other numbers.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 import torch
 
 from avzsl.pipeline.atomic import atomic_write
+from avzsl.pipeline.integrity import CHECKSUM_KEY, value_digest
 
 _logger = logging.getLogger(__name__)
 
@@ -26,16 +30,32 @@ class CheckpointCorruptError(RuntimeError):
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` atomically."""
-    atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+    """Write ``payload`` to ``path`` atomically, with its content checksum (``content_sha256``) inside."""
+    checked = {**payload, CHECKSUM_KEY: value_digest(payload)}
+    atomic_write(Path(path), lambda tmp: torch.save(checked, tmp))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; raises :class:`CheckpointCorruptError` naming the file."""
+    """Load a checkpoint with ``weights_only=True`` and verify its checksum.
+
+    Checkpoints written before checksums existed (no ``content_sha256``) are loaded as they are.
+
+    Raises:
+        CheckpointCorruptError: the file does not load, or its content differs from what was written; the message
+            names the file and what to rerun.
+    """
+    path = Path(path)
+    rerun = f"delete {path} and rerun avzsl-train with the same arguments to rebuild it"
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, OSError, ValueError) as exc:
-        raise CheckpointCorruptError(f"{path}: checkpoint is corrupt or truncated ({exc})") from exc
+        raise CheckpointCorruptError(f"{path}: checkpoint is corrupt or truncated ({exc}); {rerun}") from exc
+    if not isinstance(state, dict):
+        raise CheckpointCorruptError(f"{path}: not an avzsl checkpoint (holds a {type(state).__name__}); {rerun}")
+    stored = state.pop(CHECKSUM_KEY, None)
+    if stored is not None and value_digest(state) != stored:
+        raise CheckpointCorruptError(f"{path}: checksum mismatch (the file changed after it was written); {rerun}")
+    return state
 
 
 def rng_state(generator: torch.Generator) -> dict[str, Any]:

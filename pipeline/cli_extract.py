@@ -233,6 +233,7 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
     from avzsl.extractors.word_vectors import ClassNameEmbedder
     from avzsl.pipeline.cache import ClassTable
     from avzsl.pipeline.extract import ExtractConfig, RunOptions, run_extraction
+    from avzsl.pipeline.lock import check_shard_ownership
     from avzsl.pipeline.video_list import discover_folder, read_manifest
 
     if args.manifest is not None:
@@ -246,6 +247,8 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
     if not towers:
         embedder = ClassNameEmbedder(args.word_vectors, oov=args.oov)
         embedded = embedder.embed(classes, read_phrases(args.class_phrases))
+    # Before the encoders are built: a live extraction of any world size that owns one of these shards refuses us.
+    check_shard_ownership(args.out, world.rank, world.world_size, -(-len(entries) // max(args.shard_size, 1)))
     if args.device == "auto":
         device = f"cuda:{world.local_rank}" if torch.cuda.is_available() else "cpu"
     else:

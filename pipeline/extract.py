@@ -32,6 +32,7 @@ from avzsl.pipeline.cache import (
     VideoFeatures,
     finalize,
     list_shards,
+    mark_finalized,
     read_cache_info,
     read_video_records,
     shard_is_complete,
@@ -43,7 +44,8 @@ from avzsl.pipeline.cache import (
 from avzsl.pipeline.distributed import WorldInfo
 from avzsl.pipeline.errors import UserError
 from avzsl.pipeline.faults import crash_point
-from avzsl.pipeline.lock import DirectoryLock, LockedError
+from avzsl.pipeline.input_checks import changed_inputs, input_stat, video_flags
+from avzsl.pipeline.lock import DirectoryLock, LockedError, ShardLock
 from avzsl.pipeline.video_list import VideoEntry
 
 _logger = logging.getLogger(__name__)
@@ -65,6 +67,9 @@ RECORD_FIELDS = (
     "has_audio",
     "windows",
     "shard",
+    "flags",
+    "size_bytes",
+    "mtime_ns",
 )
 
 
@@ -171,6 +176,7 @@ def check_or_write_identity(
         old = read_cache_info(cache_dir)
         old.pop("schema_version", None)
         old.pop("finalized", None)
+        old.pop("content", None)
         if isinstance(old.get("extraction"), dict) and "precision" not in old["extraction"]:
             old["extraction"]["precision"] = legacy_precision(device)
         if old != identity:
@@ -239,17 +245,23 @@ class WindowStream(IterableDataset):
                     }
                     count += 1
             except DecodeError as exc:
-                yield {"video": k, "status": "decode_error", "reason": exc.reason}
+                yield {"video": k, "status": "decode_error", "reason": naming_file(path, exc.reason)}
                 continue
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:  # noqa: BLE001 - one bad video must not stop the shard; recorded with reason
-                yield {"video": k, "status": "decode_error", "reason": f"{type(exc).__name__}: {exc}"}
+                reason = naming_file(path, f"{type(exc).__name__}: {exc}")
+                yield {"video": k, "status": "decode_error", "reason": reason}
                 continue
             if count == 0:
-                yield {"video": k, "status": "too_short", "reason": "no complete window could be decoded"}
+                yield {"video": k, "status": "too_short", "reason": naming_file(path, "no window holds a video frame")}
             else:
                 yield {"video": k, "done": count}
+
+
+def naming_file(path: str, reason: str) -> str:
+    """``reason`` prefixed with ``path`` unless it names it already (every recorded reason names its file)."""
+    return reason if path in reason else f"{path}: {reason}"
 
 
 def _worker_init(_: int) -> None:
@@ -399,6 +411,8 @@ class ShardExtractor:
                     "has_audio": p.has_audio,
                     "windows": 0,
                     "shard": index,
+                    "flags": "",
+                    **input_stat(e.path),
                 }
             )
         todo = [(k, e.path, probes[k]) for k, e in enumerate(entries) if probes[k].ok]
@@ -434,7 +448,7 @@ class ShardExtractor:
                 audio_seq, visual_seq, window_sec = stack_windows(store.get(k, []), expected.get(k))
             except WindowCountError as exc:
                 records[k]["status"] = "decode_error"
-                records[k]["reason"] = str(exc)
+                records[k]["reason"] = naming_file(entry.path, str(exc))
                 continue
             audio_mean, visual_mean = pool_windows(self.encoders.spec, audio_seq, visual_seq)
             item = VideoFeatures(entry.video_id, entry.class_name, audio_mean, visual_mean)
@@ -443,6 +457,11 @@ class ShardExtractor:
                 item.window_sec = window_sec
             records[k]["windows"] = len(window_sec)
             videos.append(item)
+        for k, entry in enumerate(entries):
+            if records[k]["status"] == "ok":
+                records[k]["flags"] = "; ".join(video_flags(entry, probes[k], records[k]["windows"], self.cfg.windows))
+                if records[k]["flags"]:
+                    _logger.warning("%s: %s", entry.video_id, records[k]["flags"])
         write_shard(
             shard_path(self.cache_dir, index),
             videos,
@@ -493,12 +512,10 @@ def finalize_cache(cache_dir: Path, num_shards: int, class_table: ClassTable) ->
         _remove_finalize_leftovers(cache_dir)
         records = [r for i in range(num_shards) for r in read_video_records(shard_path(cache_dir, i))]
         write_class_table(cache_dir, class_table)
-        total = finalize(cache_dir)
+        total = finalize(cache_dir, mark=False)
         _write_records_csv(cache_dir / MANIFEST_CSV, records)
         _write_records_csv(cache_dir / FAILURES_CSV, [r for r in records if r["status"] != "ok"])
-        info = read_cache_info(cache_dir)
-        info["finalized"] = True
-        write_cache_info(cache_dir, info)
+        mark_finalized(cache_dir)  # last: a reader trusts the cache only from here on
         counts = Counter(r["status"] for r in records)
         return {"videos": len(records), "indexed": total, "statuses": dict(counts)}
     finally:
@@ -562,7 +579,7 @@ def run_extraction(
     cache_dir = Path(cache_dir)
     shards = plan_shards(entries, cfg.shard_size)
     identity = cache_identity(cfg, entries, encoders, class_table.provenance)
-    lock = DirectoryLock(cache_dir, "cache", name=f".avzsl.lock.rank{world.rank}of{world.world_size}")
+    lock = ShardLock(cache_dir, world.rank, world.world_size, len(shards))
     with lock:
         check_or_write_identity(cache_dir, identity, options.overwrite, world, options.device)
         owned = [i for i in range(len(shards)) if world.owns(i)]
@@ -572,10 +589,23 @@ def run_extraction(
             if tmp.exists():
                 _logger.info("removing %s left by an interrupted run", tmp.name)
                 tmp.unlink()
-        todo = [i for i in owned if not shard_is_complete(shard_path(cache_dir, i))]
+        # verify: every dataset against its checksum, so a bit flip since the shard was written is redone too.
+        todo = [i for i in owned if not shard_is_complete(shard_path(cache_dir, i), verify=True)]
         for i in todo:
             if shard_path(cache_dir, i).exists():
                 _logger.warning("%s is truncated or corrupt: extracting it again", shard_path(cache_dir, i).name)
+        paths = {e.video_id: e.path for e in entries}
+        for i in owned:
+            changed = [] if i in todo else changed_inputs(read_video_records(shard_path(cache_dir, i)), paths)
+            if changed:
+                _logger.warning(
+                    "%s: %d input video(s) changed since they were extracted (%s): extracting it again",
+                    shard_path(cache_dir, i).name,
+                    len(changed),
+                    "; ".join(changed[:3]),
+                )
+                todo.append(i)
+        todo.sort()
         for i in owned:
             if i not in todo and not stats_path(cache_dir, i).is_file():
                 # Killed between the shard's rename and its stats: the shard is complete, the stats are derived.

@@ -50,7 +50,8 @@ def setup_logging(log_file: Path | None = None, verbose: bool = False, rank: int
     root.addHandler(console)
     if log_file is not None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        file_handler = _LogFileHandler(log_file, encoding="utf-8")
+        # backslashreplace: a file name that is not UTF-8 is logged with \xNN escapes instead of a logging error.
+        file_handler = _LogFileHandler(log_file, encoding="utf-8", errors="backslashreplace")
         file_handler.setFormatter(logging.Formatter(fmt))
         file_handler.setLevel(logging.DEBUG)
         file_handler._avzsl = True  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from avzsl.pipeline.atomic import atomic_write_text, remove_temporaries
 from avzsl.pipeline.cache import load_features, read_cache_info, read_class_table, weights_are_random
 from avzsl.pipeline.checkpoint import load_checkpoint, save_checkpoint
 from avzsl.pipeline.errors import UserError
+from avzsl.pipeline.integrity import read_checked_json_or_none, write_checked_json
 from avzsl.pipeline.splits import Splits, load_splits
 from avzsl.pipeline.stage_data import ProtocolData, build_protocol_data, write_missing_report
 from avzsl.pipeline.train import (
@@ -280,7 +281,7 @@ def evaluate_run(run_dir: Path, data: ProtocolData | None = None, device: torch.
             **{k: v for k, v in (state.get("calibration") or {"mode": "legacy", "on": "scores"}).items()},
         },
     }
-    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    write_checked_json(run_dir / "metrics.json", metrics)
     return metrics
 
 
@@ -302,8 +303,11 @@ def train_run(cfg: TrainConfig, run_dir: Path, device: torch.device, overwrite: 
     data, info = load_protocol_data(cfg)
     state = check_run_config(run_dir, cfg, overwrite)
     if state == "complete":
-        _logger.info("%s is up to date: the run finished earlier with this configuration", run_dir)
-        return json.loads((run_dir / "metrics.json").read_text())
+        # A finished run whose metrics.json (or model.pt) was deleted or damaged is completed again, not stuck.
+        metrics = read_checked_json_or_none(run_dir / "metrics.json", "the test metrics of the finished run")
+        if metrics is not None and (run_dir / "model.pt").is_file():
+            _logger.info("%s is up to date: the run finished earlier with this configuration", run_dir)
+            return metrics
     if state == "resume":
         _logger.info("resuming the run in %s", run_dir)
         removed = remove_temporaries(run_dir, recursive=True)

@@ -12,8 +12,10 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from avzsl.pipeline.errors import UserError
+from avzsl.pipeline.integrity import escape_name
 
 _logger = logging.getLogger(__name__)
 
@@ -98,8 +100,9 @@ def discover_folder(root: Path) -> list[VideoEntry]:
                 if path.suffix.lower() not in VIDEO_EXTENSIONS:
                     skipped += 1
                     continue
-                video_id = path.relative_to(root).as_posix()
-                entries.append(VideoEntry(video_id, str(path.absolute()), class_dir.name))
+                # A name that is not UTF-8 keeps its bytes in ``path`` (FFmpeg opens it) and gets an escaped id.
+                video_id = escape_name(path.relative_to(root).as_posix())
+                entries.append(VideoEntry(video_id, str(path.absolute()), escape_name(class_dir.name)))
     loose = [p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
     if loose:
         _logger.warning(
@@ -121,21 +124,36 @@ def read_manifest(path: Path, root: Path, allow_outside: bool = False) -> list[V
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: manifest not found")
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        label_column = "class_name" if "class_name" in header else "label" if "label" in header else None
-        if "path" not in header or label_column is None:
-            raise UserError(f"{path}: manifest needs columns 'path' and 'class_name' (or 'label'), has {header}")
-        entries = []
-        for line, row in enumerate(reader, start=2):
-            rel, label = (row.get("path") or "").strip(), (row.get(label_column) or "").strip()
-            if not rel or not label:
-                raise UserError(f"{path}:{line}: empty path or class name")
-            origin = f"{path}:{line}"
-            video_id = _safe_relative(Path(root), Path(rel), allow_outside, origin)
-            full = Path(rel) if Path(rel).is_absolute() else Path(root) / rel
-            entries.append(VideoEntry(video_id, str(full.absolute()), label))
+    try:
+        # utf-8-sig: a byte-order mark (spreadsheet exports) is skipped; without one it reads plain UTF-8.
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            return _read_manifest_rows(path, f, root, allow_outside)
+    except UnicodeDecodeError as exc:
+        bom = path.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff")
+        what = "UTF-16 text" if bom else "not UTF-8 text"
+        raise UserError(
+            f"{path}: the manifest is {what} ({exc.reason} at byte {exc.start}); save it as UTF-8 and run again"
+        ) from None
+    except csv.Error as exc:  # e.g. NUL bytes: UTF-16 without a byte-order mark
+        raise UserError(f"{path}: not a CSV manifest ({exc}); save it as UTF-8 CSV and run again") from None
+
+
+def _read_manifest_rows(path: Path, f: Any, root: Path, allow_outside: bool) -> list[VideoEntry]:
+    """The entries of an open manifest (``f``: text stream of ``path``)."""
+    reader = csv.DictReader(f)
+    header = reader.fieldnames or []
+    label_column = "class_name" if "class_name" in header else "label" if "label" in header else None
+    if "path" not in header or label_column is None:
+        raise UserError(f"{path}: manifest needs columns 'path' and 'class_name' (or 'label'), has {header}")
+    entries = []
+    for line, row in enumerate(reader, start=2):
+        rel, label = (row.get("path") or "").strip(), (row.get(label_column) or "").strip()
+        if not rel or not label:
+            raise UserError(f"{path}:{line}: empty path or class name")
+        origin = f"{path}:{line}"
+        video_id = _safe_relative(Path(root), Path(rel), allow_outside, origin)
+        full = Path(rel) if Path(rel).is_absolute() else Path(root) / rel
+        entries.append(VideoEntry(video_id, str(full.absolute()), label))
     ids = [e.video_id for e in entries]
     if len(set(ids)) != len(ids):
         dupes = sorted({i for i in ids if ids.count(i) > 1})

@@ -41,6 +41,8 @@ DURATION_S = 1.2  # one clean window
 SMALL = (64, 48)
 UHD = (3840, 2160)
 UNICODE_NAME = "vidéo ünïcode 1.mp4"
+LATIN1_NAME = os.fsdecode(b"caf\xe9 latin-1.mp4")  # not UTF-8: Python holds the byte 0xe9 as the surrogate \udce9
+LATIN1_ID = "dog/caf\\xe9 latin-1.mp4"  # its id: the byte written as \xe9
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,16 @@ class CorpusItem:
         expected: ``"ok"`` or the failure status the pipeline must record.
         reason: a fragment the recorded reason must contain (case-insensitive; empty for ``ok``).
         note: what the input is, for the documentation table and assertion messages.
+        windows: windows an extracted video must get.
+        flag: a fragment its ``flags`` column must contain (empty: no flag expected).
     """
 
     video_id: str
     expected: str
     reason: str
     note: str
+    windows: int = 1
+    flag: str = ""
 
 
 @dataclass
@@ -76,9 +82,9 @@ class Corpus:
     skipped: dict[str, str] = field(default_factory=dict)
     outside: Path | None = None
 
-    def add(self, video_id: str, expected: str, reason: str, note: str) -> None:
+    def add(self, video_id: str, expected: str, reason: str, note: str, windows: int = 1, flag: str = "") -> None:
         """Record one item."""
-        self.items[video_id] = CorpusItem(video_id, expected, reason, note)
+        self.items[video_id] = CorpusItem(video_id, expected, reason, note, windows, flag)
 
     def expected_ok(self) -> list[str]:
         """Ids that must be extracted."""
@@ -209,7 +215,7 @@ def write_extras(corpus: Corpus) -> None:
     whole = write_av(root / "red" / "_whole.mkv", duration_s=2.2, size=SMALL)
     _truncate_mid_stream(whole, root / "red" / "cut.mkv", 0.4)
     corpus.add("red/cut.mkv", "ok", "", "Matroska declaring 2.2 s cut at 40 % of its bytes: the readable prefix "
-               "gives one window, the second (no frame of its own) is dropped")
+               "gives one window, the second (no frame of its own) is dropped", flag="frames_missing: 1 of 2")
     codecs = set(av.codecs_available)
     if {"libvpx-vp9", "libopus"} <= codecs:
         write_with_codecs(root / "green" / "vp9.webm", "libvpx-vp9", "libopus",
@@ -288,6 +294,16 @@ def make_corpus(root: Path, extras: bool = True) -> Corpus:
 
     write_av(root / "dog" / UNICODE_NAME, duration_s=DURATION_S, size=SMALL, freq_hz=420)
     corpus.add(f"dog/{UNICODE_NAME}", "ok", "", "non-ASCII name with spaces")
+    write_av(root / "dog" / LATIN1_NAME, duration_s=DURATION_S, size=SMALL, freq_hz=470)
+    corpus.add(LATIN1_ID, "ok", "", "file name that is not UTF-8 (Latin-1 byte 0xe9)", flag="escaped_name")
+
+    # --- timing faults: extracted, with a flag in the manifest ------------------------------------------------------
+    # Frames at 0-1 s and 20-21.2 s, audio throughout: 21 planned windows, 19 without a frame are not encoded.
+    write_vfr(root / "blue" / "gap.mp4", [*range(30), *range(600, 636)], fps=30, size=SMALL, audio_s=21.2)
+    corpus.add("blue/gap.mp4", "ok", "", "timestamp gap: frames at 0-1 s and 20-21.2 s", windows=2,
+               flag="frames_missing: 19 of 21")
+    write_av(root / "blue" / "short_audio.mp4", duration_s=3.0, size=SMALL, audio_duration_s=0.2, freq_hz=530)
+    corpus.add("blue/short_audio.mp4", "ok", "", "3-s video with 0.2 s of audio", windows=3, flag="short_audio")
     write_av(root / "dog" / "same.mp4", duration_s=DURATION_S, size=SMALL, color=(10, 200, 10), freq_hz=610)
     write_av(root / "cat" / "same.mp4", duration_s=DURATION_S, size=SMALL, color=(10, 10, 200), freq_hz=910)
     corpus.add("dog/same.mp4", "ok", "", "same file stem as cat/same.mp4")

@@ -14,7 +14,15 @@ import numpy as np
 
 from avzsl.data_manifests import benchmark_splits, class_phrases, released_text_embeddings
 from avzsl.pipeline import cli_train
-from avzsl.pipeline.cache import ClassTable, VideoFeatures, shard_path, write_cache_info, write_class_table, write_shard
+from avzsl.pipeline.cache import (
+    ClassTable,
+    VideoFeatures,
+    finalize,
+    shard_path,
+    write_cache_info,
+    write_class_table,
+    write_shard,
+)
 
 
 def test_benchmark_ucf_uses_builtin_splits_and_reports_missing_videos(tmp_path: Path) -> None:
@@ -42,6 +50,7 @@ def test_benchmark_ucf_uses_builtin_splits_and_reports_missing_videos(tmp_path: 
     write_cache_info(cache, {"encoder": {"name": "synthetic"}, "weights": {"sha256": "synthetic"}})
     write_shard(shard_path(cache, 0), videos, {})
     write_class_table(cache, table)
+    finalize(cache)  # a cache is trained on only once finalized
     run = tmp_path / "run"
     args = ["--cache", str(cache), "--benchmark", "ucf", "--out", str(run), "--epochs", "2", "--device", "cpu"]
     args += ["--batch-size", "32", "--batches-per-epoch", "3"]
