@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from avzsl.pipeline.atomic import atomic_write_csv, atomic_write_text, fsync_file, remove_temporaries
+from avzsl.pipeline.errors import CacheError  # noqa: F401 - defined there so CLIs catch it without torch
 from avzsl.pipeline.faults import crash_point
 
 _logger = logging.getLogger(__name__)
@@ -45,10 +46,6 @@ INDEX_CSV = "index.csv"
 SHARD_DIR = "shards"
 _SHARD_RE = re.compile(r"^shard-(\d{5,})\.h5$")
 _STR = h5py.string_dtype(encoding="utf-8")
-
-
-class CacheError(RuntimeError):
-    """A cache directory or one of its files is missing, incomplete or inconsistent."""
 
 
 @dataclass

@@ -17,12 +17,9 @@ import numpy as np
 import torch
 
 from avzsl.pipeline.atomic import atomic_write
+from avzsl.pipeline.errors import CheckpointCorruptError  # noqa: F401 - defined there (cheap for CLIs)
 
 _logger = logging.getLogger(__name__)
-
-
-class CheckpointCorruptError(RuntimeError):
-    """A checkpoint file exists but cannot be read."""
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from avzsl.pipeline.errors import USER_ERRORS, UserError, report_user_error
+from avzsl.pipeline.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.logs import setup_logging
 
 _logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
             "their reason and never replaced. Several processes split the shards by rank (--rank/--world-size, "
             "torchrun or Slurm environment)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--videos", type=Path, help="videos folder: <DIR>/<ClassName>/<video> (UCF101 layout)")
     parser.add_argument("--out", type=Path, help="cache directory to write")
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace a cache made with different settings")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
+    add_version_option(parser)
     return parser
 
 

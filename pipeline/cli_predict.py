@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from avzsl.pipeline.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.logs import pick_device, setup_logging
 
 _logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
             "by default, calibrated with the run's gamma. Exit code: 0 when at least one video was predicted, 1 "
             "when none could be, 2 for a usage error (bad run, weights or word vectors that differ from the run's)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files to classify")
     parser.add_argument("--run", required=True, type=Path, help="run directory written by avzsl-train")
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="decoding worker processes (0: decode inline)")
     parser.add_argument("--batch-size", type=int, default=16, help="windows per encoder forward")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
+    add_version_option(parser)
     return parser
 
 

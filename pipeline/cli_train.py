@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from avzsl.pipeline.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.logs import pick_device, setup_logging
 
 _logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
             "retrained on stage_2_train for e* epochs, then the test evaluation. Re-running the same command resumes "
             "an interrupted run from its last checkpoint; a finished run says it is up to date."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--cache", required=True, type=Path, help="feature cache directory (avzsl-extract/import)")
     parser.add_argument(
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--overwrite", action="store_true", help="replace a run with a different configuration")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
+    add_version_option(parser)
     return parser
 
 

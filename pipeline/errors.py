@@ -5,16 +5,25 @@ from __future__ import annotations
 import errno
 import logging
 
-from avzsl.pipeline.cache import CacheError
-from avzsl.pipeline.checkpoint import CheckpointCorruptError
 from avzsl.pipeline.lock import LockedError
 from avzsl.pipeline.splits import SplitError
 
 _logger = logging.getLogger("avzsl")
 
+# This module must stay cheap to import (no torch, h5py, numpy): every CLI imports it before parsing its arguments,
+# so `--help` answers at once. Error classes of heavy modules are therefore defined here and re-exported there.
+
 
 class UserError(RuntimeError):
     """Bad input or state that the user can fix; the message says what and where."""
+
+
+class CacheError(RuntimeError):
+    """A cache directory or one of its files is missing, incomplete or inconsistent (re-exported by ``cache``)."""
+
+
+class CheckpointCorruptError(RuntimeError):
+    """A checkpoint file exists but cannot be read (re-exported by ``checkpoint``)."""
 
 
 # ValueError covers invalid option combinations raised by config validation; OSError covers missing files,
