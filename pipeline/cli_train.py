@@ -8,9 +8,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from avzsl.pipeline.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.errors import USER_ERRORS, UserError, report_user_error
 from avzsl.pipeline.helptext import HelpFormatter, add_version_option
-from avzsl.pipeline.logs import pick_device, setup_logging
+from avzsl.pipeline.logs import discard_if_only_logs, missing_root, pick_device, setup_logging
 
 _logger = logging.getLogger(__name__)
 
@@ -117,17 +117,31 @@ def format_metrics(metrics: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 2 user error)."""
     args = build_parser().parse_args(argv)
+    # Options and paths are checked before RUN/train.log is created: failed usage leaves no output folder behind.
+    try:
+        if not args.cache.is_dir():
+            raise UserError(f"{args.cache}: --cache folder not found")
+        if args.splits is not None and not args.splits.is_dir():
+            raise UserError(f"{args.splits}: --splits folder not found (docs/splits.md describes one)")
+        if args.out.exists() and not args.out.is_dir():
+            raise UserError(f"{args.out}: --out exists and is not a folder")
+        cfg = config_from_args(args)
+    except USER_ERRORS as exc:
+        setup_logging(verbose=args.verbose)
+        return report_user_error(exc)
+    created = missing_root(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     setup_logging(args.out / "train.log", verbose=args.verbose)
     from avzsl.pipeline.lock import DirectoryLock
     from avzsl.pipeline.protocol import train_run
 
     try:
-        cfg = config_from_args(args)
         with DirectoryLock(args.out, "run directory"):
             metrics = train_run(cfg, args.out, pick_device(args.device), overwrite=args.overwrite)
     except USER_ERRORS as exc:
-        return report_user_error(exc)
+        code = report_user_error(exc)
+        discard_if_only_logs(created)
+        return code
     sys.stdout.write(f"test: {format_metrics(metrics)}\n")
     return 0
 

@@ -60,6 +60,49 @@ def setup_logging(log_file: Path | None = None, verbose: bool = False, rank: int
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def close_log_files() -> None:
+    """Close and detach the log files :func:`setup_logging` opened (console logging goes on)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_avzsl", False) and isinstance(handler, logging.FileHandler):
+            root.removeHandler(handler)
+            handler.close()
+
+
+def missing_root(folder: Path) -> Path | None:
+    """The outermost ancestor of ``folder`` (itself included) that does not exist yet, or None if it exists."""
+    folder = Path(folder).absolute()
+    if folder.exists():
+        return None
+    root = folder
+    while not root.parent.exists():
+        root = root.parent
+    return root
+
+
+def discard_if_only_logs(created: Path | None) -> bool:
+    """After failed usage: remove ``created`` (what :func:`missing_root` returned before the command made its output
+    folder) when it holds nothing but ``*.log`` files.
+
+    A refused command (bad argument, unknown class word, missing file) thus leaves no empty output folder with a
+    lone ``train.log`` or ``logs/rank-0.log`` behind; a folder that existed before, or holds anything else, is kept.
+    Returns whether anything was removed.
+    """
+    if created is None or not Path(created).is_dir():
+        return False
+    folder = Path(created)
+    files = [p for p in folder.rglob("*") if not p.is_dir()]
+    if any(p.suffix != ".log" for p in files):
+        return False
+    close_log_files()
+    for path in files:
+        path.unlink(missing_ok=True)
+    for path in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        path.rmdir()
+    folder.rmdir()
+    return True
+
+
 def pick_device(name: str = "auto") -> torch.device:  # noqa: F821 - torch imported lazily
     """``auto`` -> CUDA when present, else CPU; otherwise the named device."""
     import torch
