@@ -28,7 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files to classify")
+    parser.add_argument(
+        "videos",
+        nargs="+",
+        metavar="INPUT",
+        help="what to classify: video files, folders of videos (searched recursively, class folders or not), or "
+        "feature caches (folders with cache.json, e.g. from avzsl-extract on an unlabeled folder; scored from the "
+        "stored features without decoding)",
+    )
     parser.add_argument("--run", required=True, type=Path, help="run directory written by avzsl-train")
     classes = parser.add_mutually_exclusive_group(required=True)
     classes.add_argument("--classes", help='candidate class names, comma-separated ("playing piano,dog barking")')
@@ -50,6 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--word-vectors",
         default=None,
         help="the word2vec/fastText file the run's class names were embedded with (None: the bundled GloVe)",
+    )
+    parser.add_argument(
+        "--oov",
+        default=None,
+        choices=("error", "skip", "split"),
+        help="candidate-name words missing from the word vectors: fail listing all, skip them, or split compound "
+        "words (default: the policy the run's cache was extracted with)",
+    )
+    parser.add_argument(
+        "--class-phrases",
+        default=None,
+        help="phrase to embed per candidate class: a CSV with columns original,manual, or a benchmark name "
+        "(ucf, activitynet, vggsound) for its released name map (default: the cache's phrase for a class of the "
+        "run, else the class name split into words)",
     )
     parser.add_argument(
         "--seen-calibration",
@@ -89,7 +110,7 @@ def table_text(results: dict, gamma: float | None, random_weights: bool) -> str:
             lines.append(f"{path}: ERROR {item.message()}")
             continue
         plural = "" if item.windows == 1 else "s"
-        lines.append(f"{path} ({item.windows} window{plural})")
+        lines.append(f"{path} ({item.windows} window{plural})" if item.windows else f"{path} (cached feature)")
         lines.append(f"  {'rank':>4}  {'class':<{width}}  {'score':>8}  seen")
         for rank, r in enumerate(item.predictions, start=1):
             marker = "seen" if r.seen else "unseen"
@@ -104,33 +125,47 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(verbose=args.verbose)
     if args.top < 1:
         parser.error("--top must be >= 1")
-    from avzsl.extractors.selavi import CheckpointError
-    from avzsl.pipeline.predict import (
-        Predictor,
-        VideoPrediction,
-        parse_class_list,
-        read_class_file,
-    )
+    from avzsl.pipeline.cli_extract import read_phrases
+    from avzsl.pipeline.predict_inputs import resolve_inputs
 
     try:
-        names = parse_class_list(args.classes) if args.classes is not None else read_class_file(args.classes_file)
+        # Inputs, class names and phrase maps first: a missing video is reported before any model loads.
+        inputs = resolve_inputs(args.videos)
+        names = _class_names(args)
+        phrases = read_phrases(args.class_phrases)
+        if args.selavi_checkpoint is not None and not args.selavi_checkpoint.is_file():
+            raise FileNotFoundError(2, "--selavi-checkpoint file not found", str(args.selavi_checkpoint))
+    except USER_ERRORS as exc:
+        return report_user_error(exc)
+    from avzsl.extractors.selavi import CheckpointError
+    from avzsl.pipeline.predict import Predictor, VideoPrediction
+    from avzsl.pipeline.predict_inputs import predict_caches
+
+    try:
         predictor = Predictor(
             args.run,
             selavi_checkpoint=args.selavi_checkpoint,
             random_weights=args.random_weights,
             word_vectors=args.word_vectors,
             device=pick_device(args.device),
+            oov=args.oov,
+            phrases=phrases,
+            encode_videos=bool(inputs.videos),
         )
         candidates = predictor.candidates(names)
         calibrate = predictor.calibrate(candidates, args.seen_calibration)
-        results = predictor.predict(
-            args.videos,
-            candidates,
-            top=args.top,
-            calibration=args.seen_calibration,
-            workers=args.workers,
-            batch_size=args.batch_size,
-        )
+        results = predict_caches(predictor, inputs.caches, candidates, args.seen_calibration, args.top)
+        if inputs.videos:
+            results.update(
+                predictor.predict(
+                    inputs.videos,
+                    candidates,
+                    top=args.top,
+                    calibration=args.seen_calibration,
+                    workers=args.workers,
+                    batch_size=args.batch_size,
+                )
+            )
     except (*USER_ERRORS, CheckpointError) as exc:
         return report_user_error(exc)
     if args.json:
@@ -145,6 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     predicted = sum(isinstance(item, VideoPrediction) for item in results.values())
     _logger.info("%d of %d video(s) predicted", predicted, len(results))
     return 0 if predicted else 1
+
+
+def _class_names(args: argparse.Namespace) -> list[str]:
+    """The candidate names of ``--classes`` or ``--classes-file``."""
+    from avzsl.pipeline.predict import parse_class_list, read_class_file
+
+    return parse_class_list(args.classes) if args.classes is not None else read_class_file(args.classes_file)
 
 
 def _error(item) -> dict:  # noqa: ANN001 - VideoFailure
