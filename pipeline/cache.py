@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from avzsl.pipeline.atomic import atomic_write_text, fsync_file, remove_temporaries
+from avzsl.pipeline.errors import CacheError  # noqa: F401 - defined there so CLIs catch it without torch
 from avzsl.pipeline.faults import crash_point
 from avzsl.pipeline.integrity import array_digest, escape_name, strings_digest
 
@@ -51,10 +52,6 @@ FINALIZE_LOCK = ".avzsl.finalize.lock"
 RANK_LOCK_GLOB = ".avzsl.lock.rank*of*"
 RERUN = "rerun avzsl-extract with the same arguments (avzsl-import for an imported cache) to redo it"
 _STRING_DATASETS = ("video_id", "class_name", "name", "phrase", "video_records", "provenance")
-
-
-class CacheError(RuntimeError):
-    """A cache directory or one of its files is missing, incomplete or inconsistent."""
 
 
 @dataclass

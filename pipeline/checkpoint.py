@@ -20,13 +20,10 @@ import numpy as np
 import torch
 
 from avzsl.pipeline.atomic import atomic_write
+from avzsl.pipeline.errors import CheckpointCorruptError  # noqa: F401 - defined there (cheap for CLIs)
 from avzsl.pipeline.integrity import CHECKSUM_KEY, value_digest
 
 _logger = logging.getLogger(__name__)
-
-
-class CheckpointCorruptError(RuntimeError):
-    """A checkpoint file exists but cannot be read."""
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

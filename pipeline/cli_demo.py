@@ -14,6 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
+from avzsl.pipeline.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.logs import setup_logging
 
 _logger = logging.getLogger(__name__)
@@ -27,13 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
             "named <colour>_<sound>; the test classes are unseen colour/sound pairs). Uses random encoder weights, "
             "so it tests the pipeline end to end without downloads."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="working folder")
     parser.add_argument("--videos-per-class", type=int, default=6, help="generated videos per class")
     parser.add_argument("--epochs", type=int, default=30, help="stage-1 training epochs")
     parser.add_argument("--workers", type=int, default=1, help="decoding worker processes")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated world and of training")
+    add_version_option(parser)
     return parser
 
 

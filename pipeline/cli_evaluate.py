@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from avzsl.pipeline.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.logs import pick_device, setup_logging
 
 
@@ -20,12 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
             "H = 2SU/(S+U), ZSL = unseen accuracy with unseen candidates only, all x100. The calibration chosen on "
             "stage-1 validation is reused, never searched on test. Writes RUN/metrics.json."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--run", required=True, type=Path, help="run directory written by avzsl-train")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
+    add_version_option(parser)
     return parser
 
 

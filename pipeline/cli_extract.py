@@ -10,9 +10,22 @@ from collections import Counter
 from pathlib import Path
 
 from avzsl.pipeline.errors import USER_ERRORS, UserError, report_user_error
-from avzsl.pipeline.logs import setup_logging
+from avzsl.pipeline.helptext import HelpFormatter, add_version_option
+from avzsl.pipeline.logs import discard_if_only_logs, missing_root, setup_logging
 
 _logger = logging.getLogger(__name__)
+
+
+class _ListEncoders(argparse.Action):
+    """``--list-encoders``: print the registry and exit, before the required options are checked."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001 - argparse API
+        from avzsl.extractors.registry import get_encoder_spec, list_encoders
+
+        for name in list_encoders():
+            spec = get_encoder_spec(name)
+            sys.stdout.write(f"{name}\t{spec.to_dict().get('weights_file', '')}\n")
+        parser.exit(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,10 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
             "their reason and never replaced. Several processes split the shards by rank (--rank/--world-size, "
             "torchrun or Slurm environment)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("--videos", type=Path, help="videos folder: <DIR>/<ClassName>/<video> (UCF101 layout)")
-    parser.add_argument("--out", type=Path, help="cache directory to write")
+    parser.add_argument(
+        "--videos",
+        type=Path,
+        required=True,
+        help="videos folder: <DIR>/<ClassName>/<video> (UCF101 layout), or a flat folder of videos without classes "
+        "(features only: the cache records them as unlabeled)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="cache directory to write")
     parser.add_argument(
         "--manifest",
         type=Path,
@@ -51,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--encoder", default="selavi_vggsound", help="encoder registry name (selavi_vggsound, clip_clap, ...)"
     )
     add_foundation_arguments(parser)
-    parser.add_argument("--list-encoders", action="store_true", help="list registered encoders and exit")
+    parser.add_argument(
+        "--list-encoders", action=_ListEncoders, nargs=0, help="list registered encoders and exit"
+    )
     parser.add_argument(
         "--word-vectors",
         default=None,
@@ -90,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace a cache made with different settings")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
+    add_version_option(parser)
     return parser
 
 
@@ -159,6 +181,40 @@ def read_phrases(value: str | None) -> dict[str, str] | None:
         return {row["original"]: row["manual"] for row in reader}
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse unusable arguments in CLI terms before any video is probed or any model or vector file is loaded.
+
+    Raises:
+        UserError: no weights option, a checkpoint, videos folder, manifest, word-vector or phrase file that does
+            not exist, an output path that is a file, or a non-positive size.
+    """
+    if args.selavi_checkpoint is None and not args.random_weights:
+        raise UserError(
+            "no encoder weights given: pass --selavi-checkpoint selavi_vgg_sound.pth (the SeLaVi VGG-Sound "
+            "checkpoint, see docs/encoders.md for where to get it), or --random-weights for a pipeline test whose "
+            "features mean nothing"
+        )
+    if args.selavi_checkpoint is not None and not args.selavi_checkpoint.is_file():
+        raise UserError(f"{args.selavi_checkpoint}: --selavi-checkpoint file not found")
+    if not args.videos.is_dir():
+        raise UserError(f"{args.videos}: --videos folder not found")
+    if args.manifest is not None and not args.manifest.is_file():
+        raise UserError(f"{args.manifest}: --manifest file not found")
+    if args.word_vectors not in (None, "glove") and not Path(args.word_vectors).is_file():
+        raise UserError(f"{args.word_vectors}: --word-vectors file not found")
+    phrases = args.class_phrases
+    benchmarks = ("ucf", "activitynet", "vggsound")
+    if phrases is not None and phrases.lower() not in benchmarks and not Path(phrases).is_file():
+        raise UserError(f"{phrases}: --class-phrases file not found (or give ucf, activitynet or vggsound)")
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"{args.out}: --out exists and is not a folder")
+    for option in ("batch_size", "shard_size", "probe_jobs"):
+        if getattr(args, option) < 1:
+            raise UserError(f"--{option.replace('_', '-')} must be >= 1, got {getattr(args, option)}")
+    if args.workers < 0:
+        raise UserError(f"--workers must be >= 0, got {args.workers}")
+
+
 def summary_text(summary, cache: Path, world) -> str:  # noqa: ANN001 - ExtractionSummary, WorldInfo
     """The final table printed after extraction."""
     done = summary.shards_done
@@ -194,22 +250,16 @@ def summary_text(summary, cache: Path, world) -> str:  # noqa: ANN001 - Extracti
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 2 user error)."""
     args = build_parser().parse_args(argv)
-    if args.list_encoders:
-        from avzsl.extractors.registry import get_encoder_spec, list_encoders
-
-        for name in list_encoders():
-            spec = get_encoder_spec(name)
-            sys.stdout.write(f"{name}\t{spec.to_dict().get('weights_file', '')}\n")
-        return 0
-    if args.videos is None or args.out is None:
-        build_parser().error("--videos and --out are required")
     from avzsl.pipeline.distributed import resolve_world
 
     try:
+        # Arguments, paths and weights first: nothing is probed, loaded or created before they are known to be usable.
+        check_arguments(args)
         world = resolve_world(args.rank, args.world_size)
-    except ValueError as exc:
-        setup_logging()
+    except USER_ERRORS as exc:
+        setup_logging(verbose=args.verbose)
         return report_user_error(exc)
+    created = missing_root(args.out)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         setup_logging(
@@ -223,10 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args, world)
     except (*USER_ERRORS, CheckpointError) as exc:
-        return report_user_error(exc)
+        code = report_user_error(exc)
+        discard_if_only_logs(created)  # refused before anything was extracted: leave no empty cache folder
+        return code
 
 
 def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
+    import numpy as np
     import torch
 
     from avzsl.extractors.registry import build_encoder
@@ -234,19 +287,24 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
     from avzsl.pipeline.cache import ClassTable
     from avzsl.pipeline.extract import ExtractConfig, RunOptions, run_extraction
     from avzsl.pipeline.lock import check_shard_ownership
-    from avzsl.pipeline.video_list import discover_folder, read_manifest
+    from avzsl.pipeline.video_list import UNLABELED, discover_folder, read_manifest
 
     if args.manifest is not None:
         entries = read_manifest(args.manifest, args.videos, args.allow_outside)
     else:
         entries = discover_folder(args.videos)
-    _logger.info("%d input videos of %d classes", len(entries), len({e.class_name for e in entries}))
     # Class names first: an out-of-vocabulary class fails here, before any expensive work and before writing.
-    classes = sorted({e.class_name for e in entries})
+    classes = sorted({e.class_name for e in entries} - {UNLABELED})
+    unlabeled = sum(e.class_name == UNLABELED for e in entries)
+    _logger.info("%d input videos of %d classes (%d unlabeled)", len(entries), len(classes), unlabeled)
     towers = embed_with_towers(args, args.encoder)
+    table = None
     if not towers:
         embedder = ClassNameEmbedder(args.word_vectors, oov=args.oov)
-        embedded = embedder.embed(classes, read_phrases(args.class_phrases))
+        if classes:
+            embedded = embedder.embed(classes, read_phrases(args.class_phrases))
+        else:  # unlabeled videos only: features for avzsl-predict or export, no class to embed
+            table = ClassTable([], [], np.zeros((0, embedder.dim), np.float32), {**embedder.provenance(), "classes": 0})
     # Before the encoders are built: a live extraction of any world size that owns one of these shards refuses us.
     check_shard_ownership(args.out, world.rank, world.world_size, -(-len(entries) // max(args.shard_size, 1)))
     if args.device == "auto":
@@ -265,7 +323,8 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
     )
     if towers:  # the text towers come with the encoders, so class names are embedded after loading them
         embedded = tower_embedder(args, encoders).embed(classes, read_phrases(args.class_phrases))
-    table = ClassTable(embedded.names, embedded.phrases, embedded.embeddings, embedded.provenance)
+    if table is None:
+        table = ClassTable(embedded.names, embedded.phrases, embedded.embeddings, embedded.provenance)
     if encoders.random_weights:
         _logger.warning("RANDOM encoder weights: the features test the pipeline only; the cache records this")
     cfg = ExtractConfig(

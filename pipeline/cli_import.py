@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from avzsl.pipeline.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.logs import setup_logging
 
 
@@ -18,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
     avca = sub.add_parser(
         "avca",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
         help="the AVCA / TCAF release layout (features/<method>/{audio,video}/<stage_split>/<Class>.h5)",
         description=(
             "Import an AVCA feature folder: ROOT/features/<method>/{audio,video}/<stage_split>/<ClassName>.h5 "
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="write into a non-empty --out, replacing its shards, class table, index, cache.json and "
                            "splits/avca")
     avca.add_argument("--verbose", action="store_true", help="debug logging")
+    add_version_option(parser)
     return parser
 
 

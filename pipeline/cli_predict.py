@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from avzsl.pipeline.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.logs import pick_device, setup_logging
 
 _logger = logging.getLogger(__name__)
@@ -37,9 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
             "by default, calibrated with the run's gamma. Exit code: 0 when at least one video was predicted, 1 "
             "when none could be, 2 for a usage error (bad run, weights or word vectors that differ from the run's)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files to classify")
+    parser.add_argument(
+        "videos",
+        nargs="+",
+        metavar="INPUT",
+        help="what to classify: video files, folders of videos (searched recursively, class folders or not), or "
+        "feature caches (folders with cache.json, e.g. from avzsl-extract on an unlabeled folder; scored from the "
+        "stored features without decoding)",
+    )
     parser.add_argument("--run", type=Path, help="run directory written by avzsl-train (or --zero-shot)")
     add_zero_shot_arguments(parser)
     classes = parser.add_mutually_exclusive_group(required=True)
@@ -64,6 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="the word2vec/fastText file the run's class names were embedded with (None: the bundled GloVe)",
     )
     parser.add_argument(
+        "--oov",
+        default=None,
+        choices=("error", "skip", "split"),
+        help="candidate-name words missing from the word vectors: fail listing all, skip them, or split compound "
+        "words (default: the policy the run's cache was extracted with)",
+    )
+    parser.add_argument(
+        "--class-phrases",
+        default=None,
+        help="phrase to embed per candidate class: a CSV with columns original,manual, or a benchmark name "
+        "(ucf, activitynet, vggsound) for its released name map (default: the cache's phrase for a class of the "
+        "run, else the class name split into words)",
+    )
+    parser.add_argument(
         "--seen-calibration",
         default="auto",
         choices=("auto", "off"),
@@ -75,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=1, help="decoding worker processes (0: decode inline)")
     parser.add_argument("--batch-size", type=int, default=16, help="windows per encoder forward")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
+    add_version_option(parser)
     return parser
 
 
@@ -100,7 +123,7 @@ def table_text(results: dict, gamma: float | None, random_weights: bool) -> str:
             lines.append(f"{path}: ERROR {item.message()}")
             continue
         plural = "" if item.windows == 1 else "s"
-        lines.append(f"{path} ({item.windows} window{plural})")
+        lines.append(f"{path} ({item.windows} window{plural})" if item.windows else f"{path} (cached feature)")
         lines.append(f"  {'rank':>4}  {'class':<{width}}  {'score':>8}  seen")
         for rank, r in enumerate(item.predictions, start=1):
             marker = "seen" if r.seen else "unseen"
@@ -117,18 +140,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--top must be >= 1")
     if args.zero_shot != (args.run is None):
         parser.error("give either --run RUN or --zero-shot")
-    from avzsl.extractors.selavi import CheckpointError
-    from avzsl.pipeline.predict import (
-        Predictor,
-        VideoPrediction,
-        parse_class_list,
-        read_class_file,
-    )
+    from avzsl.pipeline.cli_extract import read_phrases
+    from avzsl.pipeline.predict_inputs import resolve_inputs
 
     try:
-        names = parse_class_list(args.classes) if args.classes is not None else read_class_file(args.classes_file)
         if args.zero_shot:
-            return _zero_shot(args, names)
+            return _zero_shot(args, _class_names(args))
+        # Inputs, class names and phrase maps first: a missing video is reported before any model loads.
+        inputs = resolve_inputs(args.videos)
+        names = _class_names(args)
+        phrases = read_phrases(args.class_phrases)
+        if args.selavi_checkpoint is not None and not args.selavi_checkpoint.is_file():
+            raise FileNotFoundError(2, "--selavi-checkpoint file not found", str(args.selavi_checkpoint))
+    except USER_ERRORS as exc:
+        return report_user_error(exc)
+    from avzsl.extractors.selavi import CheckpointError
+    from avzsl.pipeline.predict import Predictor, VideoPrediction
+    from avzsl.pipeline.predict_inputs import predict_caches
+
+    try:
         predictor = Predictor(
             args.run,
             selavi_checkpoint=args.selavi_checkpoint,
@@ -137,17 +167,24 @@ def main(argv: list[str] | None = None) -> int:
             device=pick_device(args.device),
             clip_checkpoint=args.clip_checkpoint,
             clap_checkpoint=args.clap_checkpoint,
+            oov=args.oov,
+            phrases=phrases,
+            encode_videos=bool(inputs.videos),
         )
         candidates = predictor.candidates(names)
         calibrate = predictor.calibrate(candidates, args.seen_calibration)
-        results = predictor.predict(
-            args.videos,
-            candidates,
-            top=args.top,
-            calibration=args.seen_calibration,
-            workers=args.workers,
-            batch_size=args.batch_size,
-        )
+        results = predict_caches(predictor, inputs.caches, candidates, args.seen_calibration, args.top)
+        if inputs.videos:
+            results.update(
+                predictor.predict(
+                    inputs.videos,
+                    candidates,
+                    top=args.top,
+                    calibration=args.seen_calibration,
+                    workers=args.workers,
+                    batch_size=args.batch_size,
+                )
+            )
     except (*USER_ERRORS, CheckpointError) as exc:
         return report_user_error(exc)
     if args.json:
@@ -178,6 +215,13 @@ def _zero_shot(args: argparse.Namespace, names: list[str]) -> int:
     else:
         sys.stdout.write(table_text(results, None, args.random_weights))
     return 0 if any(isinstance(r, VideoPrediction) for r in results.values()) else 1
+
+
+def _class_names(args: argparse.Namespace) -> list[str]:
+    """The candidate names of ``--classes`` or ``--classes-file``."""
+    from avzsl.pipeline.predict import parse_class_list, read_class_file
+
+    return parse_class_list(args.classes) if args.classes is not None else read_class_file(args.classes_file)
 
 
 def _error(item) -> dict:  # noqa: ANN001 - VideoFailure

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from avzsl.pipeline.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.logs import setup_logging
 
 
@@ -20,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
             "layout, paper numbers beside ours) and H against the mask proportion (Fig. 2). Needs the [report] "
             "extra (matplotlib, scikit-learn)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--run", required=True, type=Path, help="finished run directory written by avzsl-train")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: RUN/report)")
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="benchmark for the paper's numbers when the run used --splits (default: the run's or sweep's)",
     )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
+    add_version_option(parser)
     return parser
 
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from avzsl.pipeline.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.logs import setup_logging
 
 _logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
             "OUT/default-seed<S>/. Options after '--' go to every avzsl-train run (e.g. -- --epochs 50 --device "
             "cuda). Finished runs are skipped, interrupted ones resumed; OUT/summary.json gets mean ± std over seeds."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog="example: avzsl-sweep --cache C --benchmark ucf --out sweeps/ucf --ablation --rho 0,0.1,0.2,0.3,0.4 "
         "--seeds 0,1,2 -- --device cuda",
     )
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=_int_list, default=[42], help="comma-separated seeds, e.g. 0,1,2")
     parser.add_argument("--dry-run", action="store_true", help="list the planned runs and their status only")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
+    add_version_option(parser)
     return parser
 
 

@@ -7,8 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from avzsl.pipeline.errors import USER_ERRORS, report_user_error
-from avzsl.pipeline.logs import pick_device, setup_logging
+from avzsl.pipeline.errors import USER_ERRORS, UserError, report_user_error
+from avzsl.pipeline.helptext import HelpFormatter, add_version_option
+from avzsl.pipeline.logs import discard_if_only_logs, missing_root, pick_device, setup_logging
 
 _logger = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
             "there), stage 2 retrained on stage_2_train for e* epochs, then the test evaluation. Re-running the same "
             "command resumes an interrupted run from its last checkpoint; a finished run says it is up to date."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--list-methods", action="store_true", help="list the registered methods and exit")
     parser.add_argument("--cache", type=Path, help="feature cache directory (avzsl-extract/import); required")
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--overwrite", action="store_true", help="replace a run with a different configuration")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
+    add_version_option(parser)
     return parser
 
 
@@ -167,20 +169,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_methods:
         sys.stdout.write(list_methods_text())
         return 0
-    if args.out is None:
+    if args.out is None or args.cache is None:
         setup_logging(verbose=args.verbose)
         return report_user_error(ValueError("avzsl-train needs --cache, --out and one of --splits or --benchmark"))
+    # Options and paths are checked before RUN/train.log is created: failed usage leaves no output folder behind.
+    try:
+        if not args.cache.is_dir():
+            raise UserError(f"{args.cache}: --cache folder not found")
+        if args.splits is not None and not args.splits.is_dir():
+            raise UserError(f"{args.splits}: --splits folder not found (docs/splits.md describes one)")
+        if args.out.exists() and not args.out.is_dir():
+            raise UserError(f"{args.out}: --out exists and is not a folder")
+        cfg = config_from_args(args)
+    except USER_ERRORS as exc:
+        setup_logging(verbose=args.verbose)
+        return report_user_error(exc)
+    created = missing_root(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     setup_logging(args.out / "train.log", verbose=args.verbose)
     from avzsl.pipeline.lock import DirectoryLock
     from avzsl.pipeline.protocol import train_run
 
     try:
-        cfg = config_from_args(args)
         with DirectoryLock(args.out, "run directory"):
             metrics = train_run(cfg, args.out, pick_device(args.device), overwrite=args.overwrite)
     except USER_ERRORS as exc:
-        return report_user_error(exc)
+        code = report_user_error(exc)
+        discard_if_only_logs(created)
+        return code
     sys.stdout.write(f"test: {format_metrics(metrics)}\n")
     return 0
 

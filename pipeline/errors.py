@@ -5,16 +5,25 @@ from __future__ import annotations
 import errno
 import logging
 
-from avzsl.pipeline.cache import CacheError
-from avzsl.pipeline.checkpoint import CheckpointCorruptError
 from avzsl.pipeline.lock import LockedError
 from avzsl.pipeline.splits import SplitError
 
 _logger = logging.getLogger("avzsl")
 
+# This module must stay cheap to import (no torch, h5py, numpy): every CLI imports it before parsing its arguments,
+# so `--help` answers at once. Error classes of heavy modules are therefore defined here and re-exported there.
+
 
 class UserError(RuntimeError):
     """Bad input or state that the user can fix; the message says what and where."""
+
+
+class CacheError(RuntimeError):
+    """A cache directory or one of its files is missing, incomplete or inconsistent (re-exported by ``cache``)."""
+
+
+class CheckpointCorruptError(RuntimeError):
+    """A checkpoint file exists but cannot be read (re-exported by ``checkpoint``)."""
 
 
 # ValueError covers invalid option combinations raised by config validation; OSError covers missing files,
@@ -27,6 +36,16 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     CheckpointCorruptError,
     ValueError,
     OSError,
+)
+
+
+# Library messages name Python arguments; on the command line the user needs the option that does the same.
+_CLI_WORDING = (
+    ("pass explicit phrases, or oov='skip'", "pass --class-phrases FILE (columns original,manual), or --oov skip"),
+    ("oov='skip'", "--oov skip"),
+    ("oov='split'", "--oov split"),
+    ("--random-weights (random_weights=True)", "--random-weights"),
+    ("random_weights=True", "--random-weights"),
 )
 
 
@@ -46,6 +65,8 @@ def report_user_error(exc: BaseException) -> int:
         message = f"not found: {exc.filename or exc}"
     else:
         message = str(exc)
+    for api, cli in _CLI_WORDING:
+        message = message.replace(api, cli)
     _logger.error("%s", message)
     _logger.debug("details", exc_info=exc)
     return 2

@@ -46,6 +46,7 @@ from avzsl.pipeline.errors import UserError
 from avzsl.pipeline.faults import crash_point
 from avzsl.pipeline.input_checks import changed_inputs, input_stat, video_flags
 from avzsl.pipeline.lock import DirectoryLock, LockedError, ShardLock
+from avzsl.pipeline.logs import progress_bar
 from avzsl.pipeline.video_list import VideoEntry
 
 _logger = logging.getLogger(__name__)
@@ -619,13 +620,12 @@ def run_extraction(
         extractor = ShardExtractor(cache_dir, cfg, options, encoders, world)
         total_videos = sum(len(shards[i]) for i in todo)
         results = []
-        with tqdm(
-            total=total_videos,
-            desc=f"extract rank {world.rank}" if world.world_size > 1 else "extract",
-            unit="video",
-            disable=None if options.progress else True,
+        with progress_bar(
+            total_videos,
+            f"extract rank {world.rank}" if world.world_size > 1 else "extract",
+            "video",
+            enabled=options.progress,
             position=world.local_rank,
-            dynamic_ncols=True,
         ) as progress:
             for i in todo:
                 result = extractor.process(i, shards[i], progress)

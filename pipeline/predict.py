@@ -160,8 +160,12 @@ class EncoderRequest:
         return self.weights_sha256 == "random"
 
 
-def encoder_request(info: dict[str, Any], checkpoint: Path | None, random_weights: bool) -> EncoderRequest:
+def encoder_request(
+    info: dict[str, Any], checkpoint: Path | None, random_weights: bool, check_weights: bool = True
+) -> EncoderRequest:
     """Check the user's weight options against the run's cache record; returns what to build.
+
+    ``check_weights=False`` (only feature caches to score, no video to encode) skips the weight options.
 
     Raises:
         PredictError: features not computed by ``avzsl-extract`` (imported or synthetic), an encoder spec that
@@ -198,6 +202,8 @@ def encoder_request(info: dict[str, Any], checkpoint: Path | None, random_weight
         decoder=str(extraction["decoder"]),
         windows=str(extraction.get("windows", "clean")),
     )
+    if not check_weights:
+        return request
     if request.random_weights:
         if checkpoint is not None or not random_weights:
             raise PredictError(
@@ -237,8 +243,10 @@ def load_encoders(request: EncoderRequest, checkpoint: Path | None, device: str 
     return encoders
 
 
-def run_class_embedder(info: dict[str, Any], word_vectors: str | Path | None) -> Any:
+def run_class_embedder(info: dict[str, Any], word_vectors: str | Path | None, oov: str | None = None) -> Any:
     """A :class:`~avzsl.extractors.word_vectors.ClassNameEmbedder` with the run's word vectors and OOV policy.
+
+    ``oov`` replaces the run's out-of-vocabulary policy for the candidate names (``--oov``); None keeps it.
 
     Raises:
         PredictError: the vectors cannot be repeated (in-memory or unknown source), ``--word-vectors`` is missing,
@@ -248,7 +256,7 @@ def run_class_embedder(info: dict[str, Any], word_vectors: str | Path | None) ->
 
     provenance = info.get("class_embedder") or {}
     vectors = provenance.get("vectors") or {}
-    oov = provenance.get("oov_policy", "error")
+    oov = oov or provenance.get("oov_policy", "error")
     if vectors.get("package") == GLOVE_PACKAGE:
         if word_vectors is not None and str(word_vectors) != "glove":
             raise PredictError(
@@ -401,6 +409,9 @@ class Predictor:
         random_weights: the run's cache used random weights (the recorded seed is reused).
         word_vectors: word-vector file of the run's class table (fingerprint checked); ``None`` for GloVe.
         device: where the encoders and the model run.
+        oov: out-of-vocabulary policy for candidate names (``error``, ``skip``, ``split``); None: the run's.
+        phrases: class name -> phrase to embed, for candidates (case-insensitive; overrides the cache's phrases).
+        encode_videos: False when only feature caches will be scored (weight options are not needed then).
 
     Raises:
         PredictError, RunConfigError: the run cannot be repeated as asked (checked before anything heavy loads);
@@ -417,6 +428,9 @@ class Predictor:
         device: str | torch.device = "cpu",
         clip_checkpoint: Path | None = None,
         clap_checkpoint: Path | None = None,
+        oov: str | None = None,
+        phrases: dict[str, str] | None = None,
+        encode_videos: bool = True,
     ) -> None:
         from avzsl.pipeline.predict_zero_shot import is_tower_run, tower_run_setup
         from avzsl.pipeline.protocol import load_run_model, read_run_config
@@ -435,15 +449,15 @@ class Predictor:
                 self.info, clip_checkpoint, clap_checkpoint, random_weights, self.device
             )
         else:
-            self.request = encoder_request(self.info, selavi_checkpoint, random_weights)
-            self.embedder = run_class_embedder(self.info, word_vectors)
+            self.request = encoder_request(self.info, selavi_checkpoint, random_weights, check_weights=encode_videos)
+            self.embedder = run_class_embedder(self.info, word_vectors, oov)
         model_cfg = self.state.get("model_config", {})
         if model_cfg.get("text_dim") not in (None, self.embedder.dim):
             raise PredictError(
                 f"the word vectors are {self.embedder.dim}-d, the run's model expects {model_cfg['text_dim']}-d"
             )
-        self.known_phrases = self._class_table_phrases()
-        if self.request.random_weights:
+        self.known_phrases = {**self._class_table_phrases(), **{k.lower(): v for k, v in (phrases or {}).items()}}
+        if self.request.random_weights and encode_videos:
             _logger.warning(RANDOM_PREDICTIONS_WARNING)
         self.selavi_checkpoint = selavi_checkpoint
         self._encoders: Any = None
@@ -476,6 +490,12 @@ class Predictor:
 
     def candidates(self, class_names: Sequence[str]) -> Candidates:
         """Embed ``class_names`` (seen, unseen or new) and mark the run's seen classes."""
+        if len(class_names) == 1:
+            _logger.warning(
+                "only one candidate class (%s): a ranking of one always puts it first and says nothing about the "
+                "video; give the alternatives too",
+                class_names[0],
+            )
         return embed_candidates(self.embedder, class_names, self.seen_classes, self.known_phrases)
 
     def calibrate(self, candidates: Candidates, calibration: str) -> bool:
@@ -492,6 +512,19 @@ class Predictor:
         visual = torch.from_numpy(np.stack([v.visual_mean for v in videos.values()])).to(self.device)
         class_emb = torch.from_numpy(candidates.embeddings).to(self.device)
         return predict_scores(self.model, audio, visual, class_emb).cpu()
+
+    def rank(
+        self, videos: dict[str, EncodedVideo], candidates: Candidates, calibrate: bool, top: int
+    ) -> dict[str, VideoPrediction]:
+        """Ranked predictions of encoded videos (or cached features) against the candidates, in dict order."""
+        results: dict[str, VideoPrediction] = {}
+        if videos:
+            p = self.score(videos, candidates)
+            scores = calibrated_scores(p, candidates.seen, self.gamma) if calibrate else p
+            for row, (key, video) in enumerate(videos.items()):
+                ranked = rank_candidates(p[row].numpy(), scores[row].numpy(), candidates, top)
+                results[key] = VideoPrediction(ranked, video.windows)
+        return results
 
     def predict(
         self,
@@ -532,13 +565,7 @@ class Predictor:
             batch_size=batch_size,
         )
         good = {path: item for path, item in encoded.items() if isinstance(item, EncodedVideo)}
-        results: dict[str, VideoPrediction | VideoFailure] = {}
-        if good:
-            p = self.score(good, candidates)
-            scores = calibrated_scores(p, candidates.seen, self.gamma) if calibrate else p
-            for row, (path, video) in enumerate(good.items()):
-                ranked = rank_candidates(p[row].numpy(), scores[row].numpy(), candidates, top)
-                results[path] = VideoPrediction(ranked, video.windows)
+        results: dict[str, VideoPrediction | VideoFailure] = dict(self.rank(good, candidates, calibrate, top))
         for path, item in encoded.items():
             if isinstance(item, VideoFailure):
                 _logger.warning("%s: %s", path, item.message())

@@ -38,6 +38,7 @@ from avzsl.model.scoring import method_scores
 from avzsl.pipeline.atomic import atomic_write_text
 from avzsl.pipeline.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from avzsl.pipeline.faults import crash_point
+from avzsl.pipeline.logs import progress_bar
 from avzsl.pipeline.stage_data import PartData
 from avzsl.pipeline.train_config import TrainConfig
 
@@ -245,7 +246,7 @@ class StageTrainer:
                 "among very short training lengths; consider --batches-per-epoch", self.stage, self.steps,
                 len(self.train), self.cfg.batch_size)
         total = (epochs - self.epoch) * self.steps
-        with tqdm(total=total, desc=f"stage {self.stage}", unit="step", disable=None, leave=False) as progress:
+        with progress_bar(total, f"stage {self.stage}", "step", leave=False) as progress:
             while self.epoch < epochs:
                 started = time.perf_counter()
                 losses = self.train_epoch(progress)

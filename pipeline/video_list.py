@@ -47,6 +47,10 @@ VIDEO_EXTENSIONS = frozenset(
 )
 
 
+# The class name recorded for a video of an unlabeled (flat) folder: features only, no class to train on.
+UNLABELED = ""
+
+
 @dataclass(frozen=True)
 class VideoEntry:
     """One input video.
@@ -54,7 +58,7 @@ class VideoEntry:
     Attributes:
         video_id: stable id (relative POSIX path).
         path: absolute path of the file.
-        class_name: class label.
+        class_name: class label; :data:`UNLABELED` (empty) for a video of a flat folder without classes.
     """
 
     video_id: str
@@ -84,8 +88,9 @@ def _safe_relative(root: Path, path: Path, allow_outside: bool, origin: str) -> 
 def discover_folder(root: Path) -> list[VideoEntry]:
     """Videos in ``root/<ClassName>/...`` (nested folders allowed; the first level is the class).
 
-    Symlinked folders are not followed (a symlink loop cannot hang the walk); symlinked files are kept and
-    probed like any file.
+    A flat folder (videos directly in ``root``, no class folder holding any) is accepted as unlabeled: every video
+    gets the class :data:`UNLABELED`, for feature extraction and prediction only. Symlinked folders are not
+    followed (a symlink loop cannot hang the walk); symlinked files are kept and probed like any file.
     """
     root = Path(root)
     if not root.is_dir():
@@ -103,7 +108,10 @@ def discover_folder(root: Path) -> list[VideoEntry]:
                 # A name that is not UTF-8 keeps its bytes in ``path`` (FFmpeg opens it) and gets an escaped id.
                 video_id = escape_name(path.relative_to(root).as_posix())
                 entries.append(VideoEntry(video_id, str(path.absolute()), escape_name(class_dir.name)))
-    loose = [p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
+    loose = sorted(p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+    if loose and not entries:
+        _logger.info("%s has no class folders: its %d video(s) are extracted as unlabeled", root, len(loose))
+        return [VideoEntry(escape_name(name), str((root / name).absolute()), UNLABELED) for name in loose]
     if loose:
         _logger.warning(
             "%d video file(s) directly in %s have no class folder and are ignored (e.g. %s); use --manifest",
@@ -114,7 +122,9 @@ def discover_folder(root: Path) -> list[VideoEntry]:
     if skipped:
         _logger.info("ignored %d file(s) without a video extension under %s", skipped, root)
     if not entries:
-        raise UserError(f"{root}: no video files found in class folders ({root}/<ClassName>/<video>)")
+        raise UserError(
+            f"{root}: no video files found, neither in class folders ({root}/<ClassName>/<video>) nor directly in it"
+        )
     return entries
 
 

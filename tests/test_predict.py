@@ -165,13 +165,92 @@ def test_refusals_exit_2_with_a_message(tiny_run, tmp_path: Path, caplog) -> Non
     assert "not an avzsl run directory" in caplog.text
 
 
-def test_no_usable_video_exits_1(tiny_run, capsys) -> None:
-    missing = str(tiny_run["root"] / "missing.mp4")
-    args = _predict(tiny_run, "--classes", "piano,drum", str(tiny_run["bad"]), missing)
+def test_no_usable_video_exits_1(tiny_run, capsys, caplog) -> None:
+    args = _predict(tiny_run, "--classes", "piano,drum", str(tiny_run["bad"]))
     capsys.readouterr()
     assert cli_predict.main(args) == 1
-    out = capsys.readouterr().out
-    assert f"{tiny_run['bad']}: ERROR unreadable" in out and f"{missing}: ERROR not_a_file" in out
+    assert f"{tiny_run['bad']}: ERROR unreadable" in capsys.readouterr().out
+    # A path that does not exist is a usage error, reported before the run or any encoder loads.
+    missing = str(tiny_run["root"] / "missing.mp4")
+    assert cli_predict.main(_predict(tiny_run, "--classes", "piano,drum", str(tiny_run["bad"]), missing)) == 2
+    assert f"1 input(s) not found: {missing}" in caplog.text
+
+
+def _json_predictions(capsys) -> dict:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cache_input_scores_stored_features(tiny_run, capsys, caplog) -> None:
+    cache = tiny_run["cache"]
+    capsys.readouterr()
+    assert cli_predict.main(_predict(tiny_run, "--classes", CANDIDATES, "--top", "6", "--json", str(cache))) == 0
+    doc = _json_predictions(capsys)
+    ids = sorted(VIDEOS)
+    assert sorted(doc) == sorted(f"{cache}:{vid}" for vid in ids)
+    predictor = Predictor(tiny_run["run"], random_weights=True)
+    expected = _cached_p(tiny_run, ids, predictor)
+    names = CANDIDATES.split(",")
+    for row, vid in enumerate(ids):
+        for p in doc[f"{cache}:{vid}"]["predictions"]:
+            assert p["p"] == pytest.approx(float(expected[row, names.index(p["class"])]), abs=1e-6)
+    # A cache extracted differently from the run's training cache is refused, naming what differs.
+    other = tiny_run["root"] / "other_cache"
+    shutil.copytree(cache, other)
+    info = json.loads((other / "cache.json").read_text())
+    info["extraction"]["windows"] = "avca"
+    (other / "cache.json").write_text(json.dumps(info))
+    assert cli_predict.main(_predict(tiny_run, "--classes", CANDIDATES, str(other))) == 2
+    assert "window schedule 'avca' (run: 'clean')" in caplog.text
+
+
+def test_one_candidate_warns(tiny_run, capsys, caplog) -> None:
+    assert cli_predict.main(_predict(tiny_run, "--classes", "piano", str(tiny_run["cache"]))) == 0
+    assert "only one candidate class (piano)" in caplog.text
+
+
+def test_oov_and_class_phrases_options(tiny_run, tmp_path: Path, capsys, caplog) -> None:
+    cache = str(tiny_run["cache"])
+    # The run's policy is "error": the hint names the CLI option; --oov skip drops the unknown word.
+    assert cli_predict.main(_predict(tiny_run, "--classes", "piano,dog qxzvblorp", cache)) == 2
+    assert "--oov skip" in caplog.text
+    capsys.readouterr()
+    skip = _predict(tiny_run, "--classes", "piano,dog qxzvblorp", "--oov", "skip", "--json", cache)
+    assert cli_predict.main(skip) == 0
+    skipped = _json_predictions(capsys)
+    # --class-phrases: "mystery" embedded as "dog" ties with dog exactly.
+    phrases = tmp_path / "phrases.csv"
+    phrases.write_text("original,manual\nmystery,dog\n")
+    args = _predict(tiny_run, "--classes", "dog,mystery", "--class-phrases", str(phrases), "--json", cache)
+    assert cli_predict.main(args) == 0
+    for entry in _json_predictions(capsys).values():
+        p = {r["class"]: r["p"] for r in entry["predictions"]}
+        assert p["dog"] == pytest.approx(p["mystery"], abs=1e-7)
+    # The candidate keeps its name as given; only its embedded phrase lost the unknown word.
+    first = next(iter(skipped.values()))["predictions"]
+    assert {r["class"] for r in first} == {"piano", "dog qxzvblorp"}
+
+
+def test_unlabeled_folder_extracts_and_predicts(tiny_run, capsys, caplog) -> None:
+    flat = tiny_run["root"] / "flat"
+    flat.mkdir()
+    shutil.copy(tiny_run["videos"] / "drum" / "a.mp4", flat / "clip.mp4")
+    cache = tiny_run["root"] / "flat_cache"
+    extract = ["--videos", str(flat), "--out", str(cache), "--random-weights", "--seed", "3", "--workers", "0"]
+    with caplog.at_level("INFO"):
+        assert cli_extract.main(extract) == 0  # stderr is not a terminal here: progress comes as log lines
+    assert "extract: 1/1 videos (100%)" in caplog.text
+    assert (cache / "index.csv").read_text().splitlines()[1].startswith("clip.mp4,,")  # class unknown
+    table = load_features(cache)
+    assert table.class_names == [""]
+    capsys.readouterr()
+    assert cli_predict.main(_predict(tiny_run, "--classes", CANDIDATES, "--top", "6", "--json", str(cache))) == 0
+    from_cache = _json_predictions(capsys)[f"{cache}:clip.mp4"]["predictions"]
+    expected = {r["class"]: r["p"] for r in from_cache}
+    # The same video in the labeled cache: the same features, so the same p.
+    predictor = Predictor(tiny_run["run"], random_weights=True)
+    p = _cached_p(tiny_run, ["drum/a.mp4"], predictor)[0]
+    for c, name in enumerate(CANDIDATES.split(",")):
+        assert expected[name] == pytest.approx(float(p[c]), abs=1e-5)
 
 
 def test_run_record_checks(tiny_run, tmp_path: Path) -> None:

@@ -1,0 +1,12 @@
+"""avzsl: audio-visual generalized zero-shot video classification (Coordinate and Generalize), end to end.
+
+The subpackages live in the repository folders of the same names (``pipeline``, ``extractors``, ``model``,
+``data_manifests``), mapped under this package by ``[tool.setuptools] package-dir``. Importing ``avzsl`` is cheap:
+nothing heavy (torch, h5py) is imported here.
+"""
+
+from avzsl.pipeline.version import package_version
+
+__version__ = package_version()
+
+__all__ = ["__version__"]

@@ -1,0 +1,126 @@
+"""Fail fast, fail clearly: arguments, paths and weights are checked before anything is probed, loaded or created,
+in CLI wording; a refused command leaves no output folder behind."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from avzsl.pipeline import cli_extract, cli_predict, cli_train
+from avzsl.pipeline.errors import report_user_error
+from avzsl.pipeline.logs import discard_if_only_logs, missing_root, setup_logging
+
+
+@pytest.fixture
+def nothing_heavy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probing videos, loading word vectors or building encoders fails the test."""
+    import avzsl.extractors.probe as probe
+    import avzsl.extractors.registry as registry
+    import avzsl.extractors.word_vectors as word_vectors
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("heavy work started before the arguments were checked")
+
+    monkeypatch.setattr(probe, "probe_many", forbidden)
+    monkeypatch.setattr(registry, "build_encoder", forbidden)
+    monkeypatch.setattr(word_vectors.ClassNameEmbedder, "__init__", forbidden)
+
+
+def _videos(tmp_path: Path) -> Path:
+    videos = tmp_path / "videos" / "piano"
+    videos.mkdir(parents=True)
+    (videos / "a.mp4").write_bytes(b"")
+    return tmp_path / "videos"
+
+
+def test_extract_without_weights_refused_first_in_cli_words(tmp_path: Path, nothing_heavy, caplog) -> None:
+    out = tmp_path / "new" / "cache"
+    with caplog.at_level(logging.ERROR):
+        assert cli_extract.main(["--videos", str(_videos(tmp_path)), "--out", str(out)]) == 2
+    assert "--selavi-checkpoint" in caplog.text and "--random-weights" in caplog.text
+    assert "random_weights=True" not in caplog.text
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--selavi-checkpoint", "missing.pth"], "missing.pth: --selavi-checkpoint file not found"),
+        (["--random-weights", "--word-vectors", "nowhere.bin"], "nowhere.bin: --word-vectors file not found"),
+        (["--random-weights", "--class-phrases", "nowhere.csv"], "nowhere.csv: --class-phrases file not found"),
+        (["--random-weights", "--batch-size", "0"], "--batch-size must be >= 1"),
+    ],
+)
+def test_extract_bad_paths_refused_first(tmp_path: Path, nothing_heavy, caplog, extra, expected) -> None:
+    out = tmp_path / "cache"
+    assert cli_extract.main(["--videos", str(_videos(tmp_path)), "--out", str(out), *extra]) == 2
+    assert expected in caplog.text
+    assert not out.exists()
+
+
+def test_extract_missing_videos_folder(tmp_path: Path, nothing_heavy, caplog) -> None:
+    out = tmp_path / "cache"
+    assert cli_extract.main(["--videos", str(tmp_path / "none"), "--out", str(out), "--random-weights"]) == 2
+    assert "--videos folder not found" in caplog.text and not out.exists()
+
+
+def test_extract_oov_class_leaves_no_cache_folder(tmp_path: Path, caplog) -> None:
+    # Passes the argument checks, then fails on the class name (GloVe knows no word of it): the cache folder and
+    # its logs/rank-0.log, created for logging, are removed again; a folder that existed before is kept.
+    videos = tmp_path / "videos" / "Qzxwvkjq"
+    videos.mkdir(parents=True)
+    (videos / "a.mp4").write_bytes(b"")
+    out = tmp_path / "cache"
+    args = ["--videos", str(tmp_path / "videos"), "--out", str(out), "--random-weights", "--no-progress"]
+    assert cli_extract.main(args) == 2
+    errors = " ".join(r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
+    assert "--oov skip" in errors and "--class-phrases FILE" in errors and "oov='skip'" not in errors
+    assert not out.exists()
+    out.mkdir()
+    assert cli_extract.main(args) == 2
+    assert out.is_dir()
+
+
+def test_train_refusals_create_no_run_folder(tmp_path: Path, caplog) -> None:
+    run = tmp_path / "runs" / "mine"
+    assert cli_train.main(["--cache", str(tmp_path / "nope"), "--benchmark", "ucf", "--out", str(run)]) == 2
+    assert "--cache folder not found" in caplog.text
+    not_a_cache = tmp_path / "empty"
+    not_a_cache.mkdir()
+    # Gets past the argument checks, creates RUN/train.log, then the cache is refused: nothing is left behind.
+    assert cli_train.main(["--cache", str(not_a_cache), "--benchmark", "ucf", "--out", str(run)]) == 2
+    assert "cache.json" in caplog.text
+    assert not (tmp_path / "runs").exists()
+
+
+def test_predict_reports_missing_video_before_loading_the_run(tmp_path: Path, monkeypatch, caplog) -> None:
+    import avzsl.pipeline.predict as predict
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the run was loaded before the inputs were checked")
+
+    monkeypatch.setattr(predict.Predictor, "__init__", forbidden)
+    args = ["--run", str(tmp_path), "--random-weights", "--classes", "a,b", str(tmp_path / "gone.mp4")]
+    assert cli_predict.main(args) == 2
+    assert "1 input(s) not found" in caplog.text and "gone.mp4" in caplog.text
+
+
+def test_library_wording_becomes_cli_wording(caplog) -> None:
+    setup_logging()
+    report_user_error(ValueError("3 class name(s) ...; pass explicit phrases, or oov='skip' to drop missing words"))
+    assert "pass --class-phrases FILE (columns original,manual), or --oov skip to drop" in caplog.text
+
+
+def test_discard_keeps_folders_with_results(tmp_path: Path) -> None:
+    out = tmp_path / "a" / "b"
+    created = missing_root(out)
+    assert created == tmp_path / "a"
+    (out / "logs").mkdir(parents=True)
+    (out / "logs" / "rank-0.log").write_text("x")
+    (out / "shard.h5").write_bytes(b"data")
+    assert not discard_if_only_logs(created) and (out / "shard.h5").is_file()
+    (out / "shard.h5").unlink()
+    assert discard_if_only_logs(created) and not (tmp_path / "a").exists()
+    assert missing_root(tmp_path) is None and not discard_if_only_logs(None)

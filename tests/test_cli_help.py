@@ -1,0 +1,71 @@
+"""Every command-line tool answers --help and --version without importing torch, h5py or numpy, and its help
+shows each default once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+import avzsl
+from avzsl.pipeline import cli_extract, cli_report, cli_train
+
+CLI_MODULES = sorted(p.stem for p in (Path(cli_train.__file__).parent).glob("cli_*.py"))
+HEAVY = ("torch", "h5py", "numpy", "gensim", "av", "matplotlib")
+
+_PROBE = """
+import contextlib, io, json, sys
+results = {}
+for name in sys.argv[1:]:
+    module = __import__(f"avzsl.pipeline.{name}", fromlist=["main"])
+    out = io.StringIO()
+    for flag in ("--help", "--version"):
+        with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+            module.main([flag])
+    results[name] = {"heavy": [m for m in HEAVY if m in sys.modules], "out": out.getvalue()}
+print(json.dumps(results))
+"""
+
+
+def test_help_and_version_import_no_heavy_module() -> None:
+    assert len(CLI_MODULES) >= 10, CLI_MODULES  # extract, train, evaluate, predict, report, sweep, ... splits
+    code = f"HEAVY = {HEAVY!r}\n{_PROBE}"
+    # One fresh interpreter; modules are probed in order, so the first one that imports a heavy module is named.
+    done = subprocess.run([sys.executable, "-c", code, *CLI_MODULES], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout)
+    expected = version("avzsl")
+    for name in CLI_MODULES:
+        assert results[name]["heavy"] == [], f"{name} --help imported {results[name]['heavy']}"
+        assert "usage:" in results[name]["out"], name
+        assert f" {expected}\n" in results[name]["out"], f"{name} --version: {results[name]['out'][-200:]}"
+
+
+def test_package_version() -> None:
+    assert avzsl.__version__ == version("avzsl")
+
+
+@pytest.mark.parametrize("module", [cli_extract, cli_report, cli_train])
+def test_help_shows_each_default_once(module) -> None:
+    text = module.build_parser().format_help()
+    assert "(default: None)" not in text
+    assert "(default: False)" not in text
+    flat = " ".join(text.split())
+    assert "(default: bundled GloVe 6B 50-d) (default" not in flat
+    assert "(default: RUN/report) (default" not in flat
+
+
+def test_required_options_shown_as_required_in_usage() -> None:
+    usage = " ".join(cli_extract.build_parser().format_usage().split())
+    assert "--videos VIDEOS --out OUT" in usage and "[--videos" not in usage and "[--out" not in usage
+
+
+def test_list_encoders_needs_no_other_option(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli_extract.main(["--list-encoders"])
+    assert exited.value.code == 0
+    assert "selavi_vggsound" in capsys.readouterr().out
