@@ -188,7 +188,18 @@ def check_arguments(args: argparse.Namespace) -> None:
         UserError: no weights option, a checkpoint, videos folder, manifest, word-vector or phrase file that does
             not exist, an output path that is a file, or a non-positive size.
     """
-    if args.selavi_checkpoint is None and not args.random_weights:
+    foundation = args.encoder.startswith("clip_clap")
+    missing = [flag for flag, path in (("--clip-checkpoint", args.clip_checkpoint),
+                                       ("--clap-checkpoint", args.clap_checkpoint)) if path is None]
+    if foundation and not args.random_weights and missing:
+        raise UserError(
+            f"{args.encoder} needs {' and '.join(missing)} (files you download, see docs/encoders.md), "
+            "or --random-weights for a pipeline test whose features mean nothing"
+        )
+    for flag, path in (("--clip-checkpoint", args.clip_checkpoint), ("--clap-checkpoint", args.clap_checkpoint)):
+        if path is not None and not Path(path).exists():
+            raise UserError(f"{path}: {flag} not found")
+    if not foundation and args.selavi_checkpoint is None and not args.random_weights:
         raise UserError(
             "no encoder weights given: pass --selavi-checkpoint selavi_vgg_sound.pth (the SeLaVi VGG-Sound "
             "checkpoint, see docs/encoders.md for where to get it), or --random-weights for a pipeline test whose "

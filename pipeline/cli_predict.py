@@ -145,7 +145,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.zero_shot:
-            return _zero_shot(args, _class_names(args))
+            from avzsl.extractors.selavi import CheckpointError as ZeroShotWeightsError
+
+            try:
+                return _zero_shot(args, _class_names(args))
+            except ZeroShotWeightsError as exc:
+                return report_user_error(exc)
         # Inputs, class names and phrase maps first: a missing video is reported before any model loads.
         inputs = resolve_inputs(args.videos)
         names = _class_names(args)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from avzsl.pipeline.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.logs import setup_logging
 
 
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
             "nuisance directions (see avzsl.pipeline.benchmark_synth). Train on it with "
             "avzsl-train --benchmark NAME --cache OUT. The seed fixes everything."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--benchmark", required=True, choices=("ucf", "activitynet", "vggsound"), type=str.lower)
     parser.add_argument("--out", required=True, type=Path, help="cache directory to create (absent or empty)")
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--transfer", type=float, default=None,
                         help="share of class-mean variance predictable from the class embedding (default: spec)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
+    add_version_option(parser)
     return parser
 
 

@@ -505,13 +505,20 @@ class Predictor:
         return calibration == "auto" and any(candidates.seen)
 
     def score(self, videos: dict[str, EncodedVideo], candidates: Candidates) -> torch.Tensor:
-        """Model probabilities p ``(N, C)`` of encoded videos (in dict order) against the candidates."""
+        """Scores ``(N, C)`` of encoded videos (dict order) against the candidates (p for the paper's method)."""
         from avzsl.model.scoring import predict_scores
 
         audio = torch.from_numpy(np.stack([v.audio_mean for v in videos.values()])).to(self.device)
         visual = torch.from_numpy(np.stack([v.visual_mean for v in videos.values()])).to(self.device)
         class_emb = torch.from_numpy(candidates.embeddings).to(self.device)
-        return predict_scores(self.model, audio, visual, class_emb).cpu()
+        scores = predict_scores(self.model, audio, visual, class_emb).cpu()
+        return scores.exp() if self._scores_are_log_p() else scores
+
+    def _scores_are_log_p(self) -> bool:
+        """Whether :meth:`score` returns log-probabilities (a run calibrated on the paper's log p)."""
+        options = getattr(self.model, "options", None)
+        return (getattr(self.model, "calibrated_on", "scores") == "calibration_scores"
+                and getattr(options, "calibrate_on", "") == "log")
 
     def rank(
         self, videos: dict[str, EncodedVideo], candidates: Candidates, calibrate: bool, top: int
@@ -520,7 +527,9 @@ class Predictor:
         results: dict[str, VideoPrediction] = {}
         if videos:
             p = self.score(videos, candidates)
-            scores = calibrated_scores(p, candidates.seen, self.gamma) if calibrate else p
+            # A run calibrated on log p (the paper's method) ranks and calibrates in log space; p stays a probability.
+            raw = p.clamp_min(torch.finfo(p.dtype).tiny).log() if self._scores_are_log_p() else p
+            scores = calibrated_scores(raw, candidates.seen, self.gamma) if calibrate else raw
             for row, (key, video) in enumerate(videos.items()):
                 ranked = rank_candidates(p[row].numpy(), scores[row].numpy(), candidates, top)
                 results[key] = VideoPrediction(ranked, video.windows)

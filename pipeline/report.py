@@ -69,6 +69,17 @@ class ReportError(UserError):
     """The report cannot be made (missing optional packages, not a finished run, bad option)."""
 
 
+def _loss_text(cfg) -> str:  # noqa: ANN001 - TrainConfig
+    """", loss VARIANT, mask proportion rho R" for the paper's method (its options), else ""."""
+    options = cfg.method_options or {}
+    if "variant" not in options and "mask_ratio" not in options:
+        return ""
+    from avzsl.model.registry import method_options
+
+    resolved = method_options(cfg.method, options)
+    return f", loss {resolved.variant}, mask proportion rho {resolved.mask_ratio:g}"
+
+
 def require_report_packages() -> None:
     """Import matplotlib (Agg backend) and scikit-learn, or fail with the install hint."""
     try:
@@ -496,10 +507,10 @@ def build_report(
     doc.heading("Test metrics")
     where = f"benchmark {benchmark}" if cfg.benchmark else f"splits {cfg.splits}"
     doc.para(
-        f"Run {run_dir} ({where}, {cfg.split_variant} split, loss {cfg.loss.variant}, mask proportion "
-        f"rho {cfg.loss.mask_ratio:g}, seed {cfg.seed}, config hash {metrics.get('config_hash', '?')}). Test on "
+        f"Run {run_dir} ({where}, {cfg.split_variant} split, method {cfg.method}{_loss_text(cfg)}, seed "
+        f"{cfg.seed}, config hash {metrics.get('config_hash', '?')}). Test on "
         f"{metrics.get('num_test_videos', '?')} videos with the stage-1 epoch e* = {metrics['epoch']} and "
-        f"calibration gamma* = {metrics['beta']:.4g}. All numbers x100."
+        f"calibration gamma* = {metrics.get('gamma', metrics.get('beta', float('nan'))):.4g}. All numbers x100."
     )
     header = ["", *METRIC_KEYS]
     rows = [["this run", *(_fmt(metrics[k]) for k in METRIC_KEYS)]]

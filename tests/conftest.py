@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 from avzsl.pipeline.synthetic import SyntheticSpec, make_synthetic_cache
+from tests import logtext
+
+logtext.install()
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +19,10 @@ def synthetic_cache(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     cache, splits = root / "cache", root / "splits"
     make_synthetic_cache(cache, splits, SyntheticSpec())
     return cache, splits
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_messages():
+    """Each test sees only its own log messages in ``tests.logtext.refusal_text``."""
+    logtext.clear()
+    yield

@@ -35,6 +35,7 @@ from avzsl.pipeline.cache import (
     read_shard,
     shard_is_complete,
 )
+from tests.logtext import refusal_text
 from tests.media import write_av, write_text_as_mp4
 from tests.test_avca import _cache_state, make_avca
 
@@ -244,7 +245,7 @@ def test_truncated_shard_is_reported_by_train(synthetic_cache, tmp_path: Path) -
     run = tmp_path / "run"
     args = ["--cache", str(copy), "--splits", str(splits), "--out", str(run), "--epochs", "1", "--device", "cpu"]
     assert cli_train.main(args) == 2
-    assert "truncated or corrupt" in (run / "train.log").read_text()
+    assert "truncated or corrupt" in refusal_text(run / "train.log")
 
 
 # ------------------------------------------------------------------------------------------------------------------

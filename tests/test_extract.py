@@ -19,6 +19,7 @@ import pytest
 
 from avzsl.pipeline import cli_extract
 from avzsl.pipeline.cache import list_shards, load_features, read_cache_info, read_class_table, read_shard
+from tests.logtext import refusal_text
 from tests.media import write_av, write_text_as_mp4, write_video_only
 
 GOOD = {
@@ -178,7 +179,7 @@ def test_refusals_write_nothing(tiny_videos: Path, tmp_path: Path, reference_cac
     out = tmp_path / "noweights"
     args = [a for a in _args(tiny_videos, out) if a != "--random-weights"]
     assert cli_extract.main(args) == 2
-    assert "selavi" in (out / "logs" / "rank-0.log").read_text().lower()
+    assert "selavi" in refusal_text(out / "logs" / "rank-0.log").lower()
     assert not list_shards(out)
     # A class name missing from the word vectors: every missing class is listed, nothing extracted.
     odd = tmp_path / "odd"
@@ -186,13 +187,13 @@ def test_refusals_write_nothing(tiny_videos: Path, tmp_path: Path, reference_cac
     (odd / "red").rename(odd / "Qzxqvbnw")
     out2 = tmp_path / "oov"
     assert cli_extract.main(_args(odd, out2)) == 2
-    assert "qzxqvbnw" in (out2 / "logs" / "rank-0.log").read_text().lower()
+    assert "qzxqvbnw" in refusal_text(out2 / "logs" / "rank-0.log").lower()
     assert not list_shards(out2)
     # Different settings for an existing cache are refused.
     copy = tmp_path / "copy"
     shutil.copytree(reference_cache, copy)
     assert cli_extract.main(_args(tiny_videos, copy, "--windows", "avca")) == 2
-    assert "different extraction" in (copy / "logs" / "rank-0.log").read_text()
+    assert "different extraction" in refusal_text(copy / "logs" / "rank-0.log")
 
 
 def test_manifest_paths_cannot_escape_the_videos_folder(tiny_videos: Path, tmp_path: Path) -> None:
@@ -200,4 +201,4 @@ def test_manifest_paths_cannot_escape_the_videos_folder(tiny_videos: Path, tmp_p
     manifest.write_text("path,class_name\nred/a.mp4,red\n../../etc/passwd,red\n")
     out = tmp_path / "cache"
     assert cli_extract.main(_args(tiny_videos, out, "--manifest", str(manifest))) == 2
-    assert "points outside" in (out / "logs" / "rank-0.log").read_text()
+    assert "points outside" in refusal_text(out / "logs" / "rank-0.log")

@@ -109,7 +109,8 @@ def test_sweep_summary_rerun_skips_and_report_includes_it(
     # Mean and std agree with the runs' own metrics.json.
     values = [json.loads((sweep / f"rho-0-seed{s}" / "metrics.json").read_text())["H"] for s in (0, 1)]
     assert rho["0"]["H"] == mean_std(values) and rho["0"]["n"] == 2
-    assert json.loads((sweep / "rho-0.2-seed1" / "config.json").read_text())["config"]["loss"]["mask_ratio"] == 0.2
+    config = json.loads((sweep / "rho-0.2-seed1" / "config.json").read_text())["config"]
+    assert config["method_options"]["mask_ratio"] == 0.2
     assert json.loads((sweep / "ablation-cls-seed0" / "config.json").read_text())["config"]["seed"] == 0
 
     # A rerun trains nothing: every run is up to date and its model file untouched.
