@@ -32,15 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avzsl.pipeline.cache import (
-    ClassTable,
-    VideoFeatures,
-    finalize,
-    shard_path,
-    write_cache_info,
-    write_class_table,
-    write_shard,
-)
+from avzsl.pipeline.cache import ClassTable, VideoFeatures, write_cache
 
 _logger = logging.getLogger(__name__)
 
@@ -233,22 +225,14 @@ def write_benchmark_cache(cache_dir: Path, spec: BenchmarkSynthSpec = BenchmarkS
     if cache_dir.exists() and any(cache_dir.iterdir()):
         raise FileExistsError(f"{cache_dir}: output folder exists and is not empty; choose another --out")
     data = generate_benchmark(spec)
-    write_cache_info(
-        cache_dir,
-        {
-            "encoder": {"name": "benchmark_synth", "spec": {"audio_dim": spec.feature_dim,
-                                                            "visual_dim": spec.feature_dim}},
-            "weights": {"sha256": "synthetic"},
-            "code_version": f"benchmark_synth-{GENERATOR_VERSION}",
-            "synthetic": {"generator": "avzsl.pipeline.benchmark_synth", "version": GENERATOR_VERSION, **asdict(spec)},
-        },
-    )
+    info = {
+        "encoder": {"name": "benchmark_synth", "spec": {"audio_dim": spec.feature_dim, "visual_dim": spec.feature_dim}},
+        "weights": {"sha256": "synthetic"},
+        "code_version": f"benchmark_synth-{GENERATOR_VERSION}",
+        "synthetic": {"generator": "avzsl.pipeline.benchmark_synth", "version": GENERATOR_VERSION, **asdict(spec)},
+    }
     videos = data.videos
-    for start in range(0, len(videos), spec.shard_size):
-        index = start // spec.shard_size
-        write_shard(shard_path(cache_dir, index), videos[start : start + spec.shard_size], {"shard_index": index})
-    write_class_table(cache_dir, data.class_table)
-    finalize(cache_dir)
+    write_cache(cache_dir, videos, data.class_table, info, spec.shard_size)
     _logger.info("benchmark-shaped %s cache: %d videos of %d classes in %s", spec.benchmark, len(videos),
                  len(data.class_table.names), cache_dir)
     return len(videos)

@@ -467,11 +467,13 @@ from avzsl.pipeline.cache_index import (  # noqa: E402
     index_is_current,
     load_features,
     mark_finalized,
+    write_cache,
 )
 
 __all__ = [
     "CacheError", "ClassTable", "FeatureTable", "VideoFeatures", "check_cache_ready", "finalize", "index_is_current",
     "list_shards", "load_features", "mark_finalized", "read_cache_info", "read_class_table", "read_shard",
     "read_shard_attrs", "read_video_records", "remove_temporary_files", "shard_is_complete", "shard_path",
-    "verify_datasets", "weights_are_random", "write_cache_info", "write_class_table", "write_h5", "write_shard",
+    "verify_datasets", "weights_are_random", "write_cache", "write_cache_info", "write_class_table", "write_h5",
+    "write_shard",
 ]

@@ -33,6 +33,17 @@ _INDEX_DATASETS = ("video_id", "class_name", "shard", "row")
 _SHARD_KEYS = ("video_id", "class_name", "audio_mean", "visual_mean")
 
 
+def write_cache(cache_dir: Path, videos: Sequence[C.VideoFeatures], class_table: C.ClassTable,
+                info: dict[str, Any], shard_size: int) -> None:
+    """Write a whole cache from features already in memory: ``cache.json``, shards of ``shard_size`` videos (each
+    with its ``shard_index`` attribute), the class table, then :func:`finalize` (generators, importers, tests)."""
+    C.write_cache_info(cache_dir, info)
+    for index, start in enumerate(range(0, len(videos), shard_size)):
+        C.write_shard(C.shard_path(cache_dir, index), videos[start : start + shard_size], {"shard_index": index})
+    C.write_class_table(cache_dir, class_table)
+    finalize(cache_dir)
+
+
 def finalize(cache_dir: Path, mark: bool = True) -> int:
     """Build ``index.h5`` (virtual datasets over all complete shards) and ``index.csv``.
 

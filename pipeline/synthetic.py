@@ -14,15 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avzsl.pipeline.cache import (
-    ClassTable,
-    VideoFeatures,
-    finalize,
-    shard_path,
-    write_cache_info,
-    write_class_table,
-    write_shard,
-)
+from avzsl.pipeline.cache import ClassTable, VideoFeatures, write_cache
 from avzsl.pipeline.splits import write_protocol_splits
 
 _logger = logging.getLogger(__name__)
@@ -75,20 +67,14 @@ def make_synthetic_cache(cache_dir: Path, splits_dir: Path, spec: SyntheticSpec 
                 feats[modality] = (clean + spec.noise * rng.standard_normal(clean.shape)).astype(np.float32)
             videos.append(VideoFeatures(vid, name, feats["audio"], feats["visual"]))
             class_videos.setdefault(name, []).append(vid)
-    write_cache_info(
-        cache_dir,
-        {
-            "encoder": {"name": "synthetic", "spec": {"audio_dim": spec.audio_dim, "visual_dim": spec.visual_dim}},
-            "weights": {"sha256": "synthetic"},
-            "code_version": "synthetic",
-            "synthetic": spec.__dict__,
-        },
-    )
-    for start in range(0, len(videos), spec.shard_size):
-        index = start // spec.shard_size
-        write_shard(shard_path(cache_dir, index), videos[start : start + spec.shard_size], {"shard_index": index})
-    write_class_table(cache_dir, ClassTable(names, names, words, {"embedder": "synthetic", "dim": spec.text_dim}))
-    finalize(cache_dir)
+    info = {
+        "encoder": {"name": "synthetic", "spec": {"audio_dim": spec.audio_dim, "visual_dim": spec.visual_dim}},
+        "weights": {"sha256": "synthetic"},
+        "code_version": "synthetic",
+        "synthetic": spec.__dict__,
+    }
+    table = ClassTable(names, names, words, {"embedder": "synthetic", "dim": spec.text_dim})
+    write_cache(cache_dir, videos, table, info, spec.shard_size)
     seen = names[: spec.num_seen]
     val_unseen = names[spec.num_seen : spec.num_seen + spec.num_val_unseen]
     test_unseen = names[spec.num_seen + spec.num_val_unseen :]

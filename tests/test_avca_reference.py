@@ -18,16 +18,7 @@ import torch
 from avzsl.data_manifests import benchmark_splits, class_phrases, label_codes, released_text_embeddings
 from avzsl.pipeline.avca import export_avca, import_avca
 from avzsl.pipeline.avca_reference import reference_text
-from avzsl.pipeline.cache import (
-    ClassTable,
-    VideoFeatures,
-    finalize,
-    read_class_table,
-    shard_path,
-    write_cache_info,
-    write_class_table,
-    write_shard,
-)
+from avzsl.pipeline.cache import ClassTable, VideoFeatures, read_class_table, write_cache
 from avzsl.pipeline.cli_export import main as export_main
 from avzsl.pipeline.splits import STAGE_SPLITS
 from tests.avca_reference_contract import get_class_names, read_reference, read_text
@@ -46,17 +37,13 @@ def _ucf_cache(cache: Path) -> dict[str, tuple[str, np.ndarray, np.ndarray]]:
             if filename not in videos:
                 videos[filename] = (spelling[label.lower()], rng.standard_normal(A_DIM).astype(np.float32),
                                     rng.standard_normal(V_DIM).astype(np.float32))
-    items = list(videos.items())
-    for index, start in enumerate(range(0, len(items), 4000)):
-        write_shard(shard_path(cache, index), [VideoFeatures(v, c, a, w) for v, (c, a, w) in items[start:start + 4000]],
-                    {"shard_index": index})
     names = sorted(spelling.values())
     phrases = class_phrases("ucf")
     released = released_text_embeddings("ucf")
-    write_class_table(cache, ClassTable(names, [phrases[n] for n in names],
-                                        np.stack([released[phrases[n]] for n in names]), {"embedder": "released"}))
-    write_cache_info(cache, {"encoder": {"name": "test"}})
-    finalize(cache)
+    table = ClassTable(names, [phrases[n] for n in names], np.stack([released[phrases[n]] for n in names]),
+                       {"embedder": "released"})
+    features = [VideoFeatures(v, c, a, w) for v, (c, a, w) in videos.items()]
+    write_cache(cache, features, table, {"encoder": {"name": "test"}}, 4000)
     return videos
 
 

@@ -14,15 +14,7 @@ import numpy as np
 
 from avzsl.data_manifests import benchmark_splits, class_phrases, released_text_embeddings
 from avzsl.pipeline import cli_train
-from avzsl.pipeline.cache import (
-    ClassTable,
-    VideoFeatures,
-    finalize,
-    shard_path,
-    write_cache_info,
-    write_class_table,
-    write_shard,
-)
+from avzsl.pipeline.cache import ClassTable, VideoFeatures, write_cache
 
 
 def test_benchmark_ucf_uses_builtin_splits_and_reports_missing_videos(tmp_path: Path) -> None:
@@ -47,10 +39,9 @@ def test_benchmark_ucf_uses_builtin_splits_and_reports_missing_videos(tmp_path: 
         visual = np.tanh(np.resize(w[::-1], 64) + 0.5 * rng.standard_normal(64)).astype(np.float32)
         videos.append(VideoFeatures(f"{label}/{filename}.avi", label, audio, visual))
     cache = tmp_path / "cache"
-    write_cache_info(cache, {"encoder": {"name": "synthetic"}, "weights": {"sha256": "synthetic"}})
-    write_shard(shard_path(cache, 0), videos, {})
-    write_class_table(cache, table)
-    finalize(cache)  # a cache is trained on only once finalized
+    # write_cache finalizes: a cache is trained on only once finalized.
+    write_cache(cache, videos, table, {"encoder": {"name": "synthetic"}, "weights": {"sha256": "synthetic"}},
+                len(videos))
     run = tmp_path / "run"
     args = ["--cache", str(cache), "--benchmark", "ucf", "--out", str(run), "--epochs", "2", "--device", "cpu"]
     args += ["--batch-size", "32", "--batches-per-epoch", "3"]
