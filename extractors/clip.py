@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from avzsl.extractors.selavi import RANDOM_WEIGHTS, CheckpointError, _compare, file_sha256
+from avzsl.extractors.selavi import RANDOM_WEIGHTS, CheckpointError, _compare, file_sha256, load_weights_only
 
 if TYPE_CHECKING:
     import torch
@@ -153,8 +153,6 @@ class ClipTower:
 
 def _read_weights(path: Path) -> dict[str, Any]:
     """The state dict of a weights file (safetensors, or a torch file read with ``weights_only=True``)."""
-    import pickle
-
     import torch
 
     if path.suffix == ".safetensors":
@@ -172,13 +170,7 @@ def _read_weights(path: Path) -> dict[str, Any]:
                     f"{path}: this is a TorchScript archive (OpenAI's ViT-B-32.pt); avzsl never executes TorchScript. "
                     f"Download the plain state dict {WEIGHTS_FILE} instead ({WEIGHTS_URL})"
                 )
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as exc:
-        raise CheckpointError(
-            f"{path}: cannot read the checkpoint (truncated, corrupt or not a torch file): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        ) from exc
+    ckpt = load_weights_only(path)
     if isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict):
         ckpt = ckpt["state_dict"]  # an open_clip training checkpoint
     if not isinstance(ckpt, dict) or not all(isinstance(v, torch.Tensor) for v in ckpt.values()):

@@ -201,20 +201,29 @@ def _head(keys: list[str]) -> str:
     return f"[{shown}{', ...' if len(keys) > _LIST_LIMIT else ''}]"
 
 
-def _read_state_dict(path: Path) -> dict[str, Any]:
-    """``ckpt["model"]`` (or ``ckpt["state_dict"]``, or the file itself when it is a bare state dict)."""
+def load_weights_only(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU; a file that cannot be read is a CheckpointError naming it.
+
+    weights_only: a checkpoint is data; never run pickled code from a downloaded file.
+    """
     import pickle
 
     import torch
 
     try:
-        # weights_only: a checkpoint is data; never run pickled code from a downloaded file.
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as exc:
         raise CheckpointError(
             f"{path}: cannot read the checkpoint (truncated, corrupt or not a torch file): "
             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         ) from exc
+
+
+def _read_state_dict(path: Path) -> dict[str, Any]:
+    """``ckpt["model"]`` (or ``ckpt["state_dict"]``, or the file itself when it is a bare state dict)."""
+    import torch
+
+    ckpt = load_weights_only(path)
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(ckpt).__name__}")
     for key in ("model", "state_dict"):
