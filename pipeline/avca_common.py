@@ -67,6 +67,31 @@ def _normalise(name: str) -> str:
     return name.lower().replace(" ", "").replace("_", "")
 
 
+def match_text_keys(class_names: Sequence[str], text: Mapping[str, Any],
+                    name_map: Mapping[str, str] | None) -> tuple[dict[str, str], list[str]]:
+    """The key of ``text`` for each class: its phrase from ``name_map`` (keyed by lower-case class name) when
+    ``text`` holds it, else the one key with the same normalised name.
+
+    Returns:
+        ``({class name: key}, [classes with no key])``.
+    """
+    by_norm: dict[str, list[str]] = {}
+    for key in text:
+        by_norm.setdefault(_normalise(key), []).append(key)
+    matched: dict[str, str] = {}
+    unmatched = []
+    for name in class_names:
+        key = name_map.get(name.lower()) if name_map is not None else None
+        if key is None or key not in text:
+            candidates = by_norm.get(_normalise(key or name), [])
+            key = candidates[0] if len(candidates) == 1 else None
+        if key is None:
+            unmatched.append(name)
+        else:
+            matched[name] = key
+    return matched, unmatched
+
+
 def checked_path(path: Path, root: Path, allow_outside: bool) -> Path:
     """``path`` resolved (symlinks followed); refuses a result outside ``root`` unless ``allow_outside``."""
     resolved = Path(path).resolve()
@@ -176,20 +201,7 @@ def map_class_embeddings(
     if order not in EMBEDDING_ORDERS:
         raise ValueError(f"unknown embedding order {order!r}; expected one of {', '.join(EMBEDDING_ORDERS)}")
     name_map, source = _name_map(dataset, root)
-    by_norm: dict[str, list[str]] = {}
-    for key in text:
-        by_norm.setdefault(_normalise(key), []).append(key)
-    correct: dict[str, str] = {}
-    unmatched = []
-    for name in class_names:
-        phrase = name_map.get(name.lower()) if name_map is not None else None
-        if phrase is None or phrase not in text:
-            candidates = by_norm.get(_normalise(phrase or name), [])
-            phrase = candidates[0] if len(candidates) == 1 else None
-        if phrase is None:
-            unmatched.append(name)
-        else:
-            correct[name] = phrase
+    correct, unmatched = match_text_keys(class_names, text, name_map)
     if order == "by_name":
         if unmatched:
             raise AvcaError(f"no embedding found by name (using {source}) for {len(unmatched)} class(es): "

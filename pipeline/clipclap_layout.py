@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from avzsl.pipeline.atomic import atomic_write
+from avzsl.pipeline.avca_common import match_text_keys
 from avzsl.pipeline.errors import UserError
 from avzsl.pipeline.safe_pickle import ForbiddenPickleError, as_float_vector, restricted_load_file
 
@@ -156,29 +157,14 @@ def key_map(dataset: str | None, root: Path | None) -> tuple[dict[str, str] | No
     return None, "normalised names"
 
 
-def _normalise(name: str) -> str:
-    return name.lower().replace(" ", "").replace("_", "")
-
-
 def class_keys(classes: Sequence[str], text: Mapping[str, np.ndarray], mapping: Mapping[str, str] | None,
                source: str, what: Path) -> list[str]:
     """The dict key of each class: through ``mapping`` when it has one, else the unique normalised-name match."""
-    by_norm: dict[str, list[str]] = {}
-    for key in text:
-        by_norm.setdefault(_normalise(key), []).append(key)
-    keys, unmatched = [], []
-    for name in classes:
-        key = mapping.get(name.lower()) if mapping is not None else None
-        if key is None or key not in text:
-            candidates = by_norm.get(_normalise(key or name), [])
-            key = candidates[0] if len(candidates) == 1 else None
-        if key is None:
-            unmatched.append(name)
-        keys.append(key)
+    matched, unmatched = match_text_keys(classes, text, mapping)
     if unmatched:
         raise ClipClapError(f"{what}: no embedding found (using {source}) for {len(unmatched)} class(es): "
                             f"{unmatched[:10]}; give the dataset (--dataset) so its class-name map is used")
-    return keys
+    return [matched[name] for name in classes]
 
 
 def check_text_dims(text: Mapping[str, Mapping[str, np.ndarray]], files: Mapping[str, Path]) -> dict[str, int]:
