@@ -506,16 +506,20 @@ class Predictor:
 
     def score(self, videos: dict[str, EncodedVideo], candidates: Candidates) -> torch.Tensor:
         """Scores ``(N, C)`` of encoded videos (dict order) against the candidates (p for the paper's method)."""
+        raw = self._calibration_space_scores(videos, candidates)
+        return raw.exp() if self._scores_are_log_p() else raw
+
+    def _calibration_space_scores(self, videos: dict[str, EncodedVideo], candidates: Candidates) -> torch.Tensor:
+        """``(N, C)`` scores in the space the run's gamma shifts (log p for a run calibrated on log p)."""
         from avzsl.model.scoring import predict_scores
 
         audio = torch.from_numpy(np.stack([v.audio_mean for v in videos.values()])).to(self.device)
         visual = torch.from_numpy(np.stack([v.visual_mean for v in videos.values()])).to(self.device)
         class_emb = torch.from_numpy(candidates.embeddings).to(self.device)
-        scores = predict_scores(self.model, audio, visual, class_emb).cpu()
-        return scores.exp() if self._scores_are_log_p() else scores
+        return predict_scores(self.model, audio, visual, class_emb).cpu()
 
     def _scores_are_log_p(self) -> bool:
-        """Whether :meth:`score` returns log-probabilities (a run calibrated on the paper's log p)."""
+        """Whether the run's scores are log-probabilities (a run calibrated on the paper's log p)."""
         options = getattr(self.model, "options", None)
         return (getattr(self.model, "calibrated_on", "scores") == "calibration_scores"
                 and getattr(options, "calibrate_on", "") == "log")
@@ -526,9 +530,9 @@ class Predictor:
         """Ranked predictions of encoded videos (or cached features) against the candidates, in dict order."""
         results: dict[str, VideoPrediction] = {}
         if videos:
-            p = self.score(videos, candidates)
-            # A run calibrated on log p (the paper's method) ranks and calibrates in log space; p stays a probability.
-            raw = p.clamp_min(torch.finfo(p.dtype).tiny).log() if self._scores_are_log_p() else p
+            # Ranked and calibrated in the run's calibration space; the reported p stays a probability.
+            raw = self._calibration_space_scores(videos, candidates)
+            p = raw.exp() if self._scores_are_log_p() else raw
             scores = calibrated_scores(raw, candidates.seen, self.gamma) if calibrate else raw
             for row, (key, video) in enumerate(videos.items()):
                 ranked = rank_candidates(p[row].numpy(), scores[row].numpy(), candidates, top)
