@@ -30,6 +30,7 @@ from avzsl.model.metrics import (
     GZSLMetrics,
     _check_inputs,
     _sweep,
+    best_on_grid,
     calibration_grid,
     gzsl_metrics,
 )
@@ -112,12 +113,6 @@ def _grid(mode: str, scores: torch.Tensor, seen: torch.Tensor, max_candidates: i
     raise ValueError(f"calibration mode must be one of {CALIBRATION_MODES}, got {mode!r}")
 
 
-def _best(h: torch.Tensor, middle: bool) -> int:
-    h = torch.nan_to_num(h, nan=-1.0)
-    ties = (h == h.max()).nonzero().flatten()
-    return int(ties[len(ties) // 2]) if middle else int(ties[0])
-
-
 def choose_calibration(scores: torch.Tensor, labels: torch.Tensor, seen: torch.Tensor, mode: str = "exact",
                        max_candidates: int = DEFAULT_MAX_CANDIDATES) -> CalibrationResult:
     """Choose gamma by best H on (validation) ``scores`` (N, C), ``labels`` (N,), ``seen`` (C,) bool.
@@ -132,10 +127,7 @@ def choose_calibration(scores: torch.Tensor, labels: torch.Tensor, seen: torch.T
     labels = labels.detach().cpu().long()
     seen = seen.detach().cpu()
     grid = torch.sort(_grid(mode, scores, seen, max_candidates)).values
-    _, _, h, _, _ = _sweep(scores, labels, seen, grid)
-    if bool(torch.isnan(h).all()):
-        raise ValueError("H is undefined: calibration needs samples of both seen and unseen classes")
-    best = _best(h, middle=mode == "exact")
+    best = best_on_grid(scores, labels, seen, grid, middle=mode == "exact")
     gamma = float(grid[best])
     metrics = gzsl_metrics(scores, labels, seen, gamma)
     if mode == "exact":

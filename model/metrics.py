@@ -206,10 +206,23 @@ def search_calibration(scores: torch.Tensor, labels: torch.Tensor, seen: torch.T
     if grid.numel() == 0:
         raise ValueError("calibration grid is empty")
     grid = torch.sort(grid.cpu()).values
-    _, _, h, _, _ = _sweep(scores.detach().cpu(), labels.detach().cpu().long(), seen.detach().cpu(), grid)
-    if bool(torch.isnan(h).all()):
-        raise ValueError("H is undefined: calibration needs samples of both seen and unseen classes")
-    # argmax returns the first maximum; the grid is ascending, so ties go to the smallest gamma.
-    best = int(torch.nan_to_num(h, nan=-1.0).argmax())
+    best = best_on_grid(scores.detach().cpu(), labels.detach().cpu().long(), seen.detach().cpu(), grid)
     gamma = float(grid[best])
     return gamma, gzsl_metrics(scores, labels, seen, gamma)
+
+
+def best_on_grid(scores: torch.Tensor, labels: torch.Tensor, seen: torch.Tensor, grid: torch.Tensor,
+                 middle: bool = False) -> int:
+    """Index into the ascending (G,) ``grid`` of the gamma with the best H on CPU ``scores`` (N, C).
+
+    Ties go to the smallest gamma, or with ``middle`` to the middle one of the tied values.
+
+    Raises:
+        ValueError: H is undefined (no seen or no unseen samples).
+    """
+    _, _, h, _, _ = _sweep(scores, labels, seen, grid)
+    if bool(torch.isnan(h).all()):
+        raise ValueError("H is undefined: calibration needs samples of both seen and unseen classes")
+    h = torch.nan_to_num(h, nan=-1.0)
+    ties = (h == h.max()).nonzero().flatten()
+    return int(ties[len(ties) // 2]) if middle else int(ties[0])
