@@ -14,7 +14,8 @@ from avzsl.pipeline.logs import setup_logging
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avzsl-import",
-        description="Import released features into an avzsl feature cache (see docs/avca_interop.md).",
+        description="Import released features into an avzsl feature cache (see docs/avca_interop.md and "
+                    "docs/clipclap_interop.md).",
     )
     sub = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
     avca = sub.add_parser(
@@ -51,14 +52,61 @@ def build_parser() -> argparse.ArgumentParser:
                       help="write into a non-empty --out, replacing its shards, class table, index, cache.json and "
                            "splits/avca")
     avca.add_argument("--verbose", action="store_true", help="debug logging")
+    _add_clipclap(sub)
     add_version_option(parser)
     return parser
+
+
+def _add_clipclap(sub: argparse._SubParsersAction) -> None:
+    clipclap = sub.add_parser(
+        "clipclap",
+        formatter_class=HelpFormatter,
+        help="the ClipClap-GZSL layout (features/<method>/{audio,video}/<stage_split>/<Class>.pkl, CLIP + WavCaps "
+             "text dicts)",
+        description=(
+            "Import a ClipClap-GZSL feature folder (its --root_dir): ROOT/features/<method>/{audio,video}/"
+            "<stage_split>/<ClassName>.pkl (pickled {'features': [(D,) float32], 'video_names': [bytes], 'fps': "
+            "[int]}) and the two class-name dicts ROOT/features/<method>/text/word_embeddings_<ds>_normed.npy "
+            "(CLIP text) and wavcaps_word_embeddings_<ds>_normed.npy (WavCaps text), concatenated per class "
+            "[clip | wavcaps] into the class table. Every pickle is read with a restricted unpickler that admits "
+            "only numpy arrays, lists, bytes and numbers (nothing is executed). Checks: audio and video files of a "
+            "class hold the same videos in the same order; rows and names agree within a file; a video in several "
+            "stage splits has equal features; with ROOT/class-split, the class files are the classes of "
+            "all_class.txt and of <split-name>/stage_*.txt. Writes shards, the class table, cache.json and the "
+            "implied split folder CACHE/splits/clipclap (docs/clipclap_interop.md)."
+        ),
+    )
+    clipclap.add_argument("--root", required=True, type=Path,
+                          help="ClipClap dataset folder (the one holding features/ and usually class-split/)")
+    clipclap.add_argument("--out", required=True, type=Path, help="cache directory to create (must be empty or absent)")
+    clipclap.add_argument("--features", default="cls_features_non_averaged",
+                          help="feature method folder under ROOT/features (ClipClap's feature_extraction_method)")
+    clipclap.add_argument("--dataset", choices=("ucf", "activitynet", "vggsound"), type=str.lower,
+                          help="benchmark: picks the text file names ClipClap's loader opens and its class-name map "
+                               "(UCF: ucf_clip_class_names.csv, clip_class_name column; others: <ds>_w2v_class_names."
+                               "csv, manual); default: the one *_normed.npy of each kind and ROOT/class-split's map")
+    clipclap.add_argument("--split-name", default="cls_split",
+                          help="folder under ROOT/class-split whose stage_*.txt the class files are checked against "
+                               "(ClipClap's zero_shot_split)")
+    clipclap.add_argument("--embedding-order", choices=("by_name", "reference"), default="by_name",
+                          help="by_name: each class gets its own key's vectors (correct). reference: reproduce the "
+                               "loader's positional lookup (key-sorted table indexed by class id); the number of "
+                               "classes with another class's vectors is logged")
+    clipclap.add_argument("--shard-size", type=int, default=2000, help="videos per cache shard")
+    clipclap.add_argument("--allow-outside", action="store_true",
+                          help="accept files that resolve (through symlinks) outside ROOT")
+    clipclap.add_argument("--overwrite", action="store_true",
+                          help="write into a non-empty --out, replacing its shards, class table, index, cache.json "
+                               "and splits/clipclap")
+    clipclap.add_argument("--verbose", action="store_true", help="debug logging")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 2 user error)."""
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
+    if args.format == "clipclap":
+        return _main_clipclap(args)
     from avzsl.pipeline.avca import import_avca
 
     try:
@@ -72,6 +120,27 @@ def main(argv: list[str] | None = None) -> int:
     stages = ", ".join(f"{k} {v}" for k, v in report.stage_videos.items())
     sys.stdout.write(f"imported {report.num_videos} videos, {len(report.classes)} classes into {report.cache}\n"
                      f"stage splits: {stages}\nsplits: {report.splits_dir}\n")
+    if report.embedding_order == "reference":
+        sys.stdout.write(f"reference embedding order: {len(report.reassigned_classes)} of {len(report.classes)} "
+                         "classes carry another class's embedding\n")
+    return 0
+
+
+def _main_clipclap(args: argparse.Namespace) -> int:
+    from avzsl.pipeline.clipclap_import import import_clipclap
+
+    try:
+        report = import_clipclap(
+            args.root, args.out, features=args.features, dataset=args.dataset, split_name=args.split_name,
+            embedding_order=args.embedding_order, shard_size=args.shard_size, allow_outside=args.allow_outside,
+            overwrite=args.overwrite,
+        )
+    except USER_ERRORS as exc:
+        return report_user_error(exc)
+    stages = ", ".join(f"{k} {v}" for k, v in report.stage_videos.items())
+    dims = ", ".join(f"{k} {v}" for k, v in report.feature_dims.items())
+    sys.stdout.write(f"imported {report.num_videos} videos, {len(report.classes)} classes into {report.cache}\n"
+                     f"dimensions: {dims}\nstage splits: {stages}\nsplits: {report.splits_dir}\n")
     if report.embedding_order == "reference":
         sys.stdout.write(f"reference embedding order: {len(report.reassigned_classes)} of {len(report.classes)} "
                          "classes carry another class's embedding\n")

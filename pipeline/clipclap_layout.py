@@ -16,6 +16,20 @@ with ``<ds>`` = ``ucf``, ``activitynet``, ``vggsound``. The loader concatenates 
 key-sorted order (``[clip, wavcaps]``, 1536-d) and indexes the table by class id (``sorted(all_class)``), as the
 AVCA loader does. Per-class files are unpickled with :mod:`avzsl.pipeline.safe_pickle` (numpy arrays, lists,
 bytes and numbers only).
+
+What else the loader (``UCFDataset`` / ``ActivityNetDataset`` / ``VGGSoundDataset`` in ``src/dataset.py``,
+``read_features`` and ``get_class_names`` in ``src/utils.py``) relies on, and the import/export keep:
+
+* it opens EVERY entry of a ``<modality>/<stage_split>`` folder (``iterdir``), unpickles it and takes the class
+  from the file stem (``class_to_idx[stem.lower()]``; exact case for VGGSound), so a stray file breaks it;
+* audio and video are read in directory order and must agree row for row (it asserts equal targets and urls);
+  the urls are ``str(name)`` of the stored bytes, i.e. ``"b'v_Archery_g01_c01'"``;
+* class ids are positions in ``sorted(all_class.txt)``; the stage class lists are
+  ``class-split/<zero_shot_split>/stage_*.txt``;
+* text: keys sorted, the CLIP and WavCaps vectors of the same position concatenated, the table indexed by class
+  id, so both dicts need one entry per class of ``all_class.txt`` and the same keys;
+* on first use it writes ``ROOT/_features_processed/<method>/{training,val,train_val,test}<split>.pkl`` and
+  later reads only those, so a re-export into the same folder must remove them (the export does).
 """
 
 from __future__ import annotations
@@ -48,6 +62,10 @@ NAME_MAPS = {  # benchmark -> (name-map file, column holding the dict key)
     "vggsound": ("vggsound_w2v_class_names.csv", "manual"),
 }
 _MANIFEST_FOLDERS = {"ucf": "UCF", "activitynet": "ActivityNet", "vggsound": "VGGSound"}
+SPLITS_SUBDIR = Path("splits") / "clipclap"  # split folder an import writes inside the cache
+PROCESSED_DIR = "_features_processed"  # the loader's own cache of parsed features, under ROOT
+CUSTOM_MAP = ("custom_w2v_class_names.csv", "manual")  # name map written for a cache that is no benchmark
+EXPORT_RECORD = "avzsl_export.json"
 
 
 class ClipClapError(UserError):
@@ -179,14 +197,20 @@ def check_text_dims(text: Mapping[str, Mapping[str, np.ndarray]], files: Mapping
 
 
 __all__ = [
+    "CUSTOM_MAP",
     "DEFAULT_FEATURES",
     "DEFAULT_SPLIT",
+    "EXPORT_RECORD",
     "NAME_MAPS",
+    "PROCESSED_DIR",
+    "SPLITS_SUBDIR",
     "TEXT_PARTS",
     "ClipClapError",
     "ForbiddenPickleError",
+    "check_text_dims",
     "class_keys",
     "key_map",
+    "manifest_text",
     "read_class_pickle",
     "text_file_name",
     "write_class_pickle",
