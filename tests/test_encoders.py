@@ -129,6 +129,20 @@ def test_registry_lists_default_and_spec_round_trips() -> None:
         EncoderSpec.from_dict({**data, "extra": 1})
 
 
+# The SeLaVi spec hash as of the first registry (a87079a) and unchanged since: every SeLaVi cache records it, and
+# a different value makes existing caches look like another encoder's. A recipe change must be a new spec.
+SELAVI_SPEC_HASH = "634a4920a26307a3"
+
+
+def test_selavi_spec_hash_is_frozen() -> None:
+    spec = get_encoder_spec("selavi_vggsound")
+    assert spec.spec_hash() == SELAVI_SPEC_HASH, (
+        "the SeLaVi EncoderSpec changed; existing SeLaVi caches would no longer match. Register a new encoder "
+        "spec for a new recipe instead of editing this one"
+    )
+    assert dataclasses.replace(spec, audio_sample_rate=48000).spec_hash() != SELAVI_SPEC_HASH
+
+
 def test_unknown_encoder_names_the_registered_ones() -> None:
     with pytest.raises(KeyError, match="selavi_vggsound"):
         get_encoder_spec("no_such_encoder")
