@@ -143,3 +143,25 @@ def test_missing_clap_checkpoint_is_refused_before_writing(world: dict[str, Path
     assert cli_extract.main(args[:cut] + args[cut + 2 :]) == 2
     assert "needs --clap-checkpoint" in capsys.readouterr().err
     assert not list((tmp_path / "c").glob("shards/*"))
+
+
+def test_renamed_checkpoint_key_is_refused_by_extract_naming_it(world: dict[str, Path], tmp_path: Path,
+                                                                capsys) -> None:
+    import shutil
+
+    import torch
+
+    state = torch.load(world["clip"], weights_only=True)
+    state["visual.proj_renamed"] = state.pop("visual.proj")
+    bad = tmp_path / "clip" / "open_clip_pytorch_model.bin"
+    bad.parent.mkdir()
+    torch.save(state, bad)
+    shutil.copy(world["clip"].parent / "open_clip_config.json", bad.parent)
+    args = _args(world, tmp_path / "c")
+    args[args.index("--clip-checkpoint") + 1] = str(bad)
+    capsys.readouterr()
+    assert cli_extract.main(args) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "missing key(s) [visual.proj]" in err
+    assert "unexpected key(s) [visual.proj_renamed]" in err
+    assert not list((tmp_path / "c").glob("shards/*"))
