@@ -1,13 +1,15 @@
 """Extraction speed and memory: the pipeline against its own parts, measured in the same run.
 
 Usage: python bench/extract_speed.py [--videos 4] [--seconds 10] [--workers 1] [--batch-size 4] [--device cpu]
+                                     [--encoders selavi_vggsound,clip_clap,clip_clap_per_second] [--skip-rss]
 
-Generates real H.264 + AAC videos (the demo world, 160x120, 30 fps), then measures on the same windows:
-- pure decode: decoding + transforms of every window (one process, no encoder);
-- pure forward: the SeLaVi encoders (random weights) on batches of ready-made window tensors;
+Generates real H.264 + AAC videos (the demo world, 160x120, 30 fps), then, per encoder (random weights in the
+official architectures), measures on the same windows:
+- pure decode: decoding + that encoder's window transforms of every window (one process, no encoder);
+- pure forward: the encoders on batches of ready-made window inputs (the transforms' output shapes);
 - pipeline: `run_extraction` (probe, worker decoding overlapped with the forward pass, shard writing, index).
-and prints videos/s, windows/s and pipeline/forward. Peak RSS of the whole extraction of one 10-s video and of one
-60-s video is measured in fresh subprocesses (main process and decode worker separately).
+and prints videos/s, windows/s and pipeline/forward. Peak RSS of the whole SeLaVi extraction of one 10-s video and
+of one 60-s video is measured in fresh subprocesses (main process and decode worker separately).
 """
 
 from __future__ import annotations
@@ -42,10 +44,11 @@ def make_video(path: Path, seconds: float, seed: int) -> Path:
     return path
 
 
-def extract(paths: list[Path], out: Path, workers: int, batch_size: int, device: str) -> float:
-    """Run the real extraction stage over ``paths``; returns seconds."""
+def extract(paths: list[Path], out: Path, workers: int, batch_size: int, device: str,
+            encoder: str = "selavi_vggsound") -> float:
+    """Run the real extraction stage over ``paths``; returns seconds (encoder building excluded)."""
     entries = [VideoEntry(f"c/{p.name}", str(p), "siren") for p in paths]
-    encoders = build_encoder("selavi_vggsound", random_weights=True, device=device)
+    encoders = build_encoder(encoder, random_weights=True, device=device)
     table = ClassTable(["siren"], ["siren"], np.ones((1, 4), np.float32), {"embedder": "bench"})
     started = time.perf_counter()
     run_extraction(
@@ -58,6 +61,38 @@ def extract(paths: list[Path], out: Path, workers: int, batch_size: int, device:
         WorldInfo(),
     )
     return time.perf_counter() - started
+
+
+def measure(name: str, paths: list[Path], out: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Pure decode, pure forward and pipeline seconds of one encoder on ``paths`` (and the window count)."""
+    encoders = build_encoder(name, random_weights=True, device=args.device)
+    if hasattr(encoders, "window_transforms"):
+        video_fn, audio_fn = encoders.window_transforms()
+    else:
+        video_fn, audio_fn = video_window_tensor, audio_window_tensor
+    decoder = get_decoder("pyav")
+    t0 = time.perf_counter()
+    windows, sample = 0, None
+    for path in paths:
+        for window in decoder.iter_windows(path, "clean"):
+            inputs = (video_fn(window.frames), audio_fn(window.audio))
+            sample = sample or inputs
+            windows += 1
+    decode_s = time.perf_counter() - t0
+    assert sample is not None, "no windows decoded"
+    visual = sample[0].unsqueeze(0).expand(args.batch_size, *sample[0].shape).contiguous()
+    audio = sample[1].unsqueeze(0).expand(args.batch_size, *sample[1].shape).contiguous()
+    encoders.encode_visual(visual[:1])  # warm-up (allocator, kernels)
+    encoders.encode_audio(audio[:1])
+    t0 = time.perf_counter()
+    for start in range(0, windows, args.batch_size):
+        n = min(args.batch_size, windows - start)
+        encoders.encode_visual(visual[:n])
+        encoders.encode_audio(audio[:n])
+    forward_s = time.perf_counter() - t0
+    del encoders
+    pipeline_s = extract(paths, out, args.workers, args.batch_size, args.device, name)
+    return {"windows": windows, "pure decode": decode_s, "pure forward": forward_s, "pipeline": pipeline_s}
 
 
 def rss_child(video: Path, out: Path, workers: int) -> None:
@@ -75,39 +110,21 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-rss", action="store_true")
+    parser.add_argument("--encoders", default="selavi_vggsound,clip_clap,clip_clap_per_second",
+                        help="comma-separated registered encoders to measure")
     parser.add_argument("--rss-child", nargs=2, metavar=("VIDEO", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
         rss_child(Path(args.rss_child[0]), Path(args.rss_child[1]), args.workers)
         return 0
+    names = [n.strip() for n in args.encoders.split(",") if n.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
         paths = [make_video(root / "videos" / f"{i:02d}.mp4", args.seconds, i) for i in range(args.videos)]
         gen_s = time.perf_counter() - t0
-
-        decoder = get_decoder("pyav")
-        t0 = time.perf_counter()
-        windows = 0
-        for path in paths:
-            for window in decoder.iter_windows(path, "clean"):
-                video_window_tensor(window.frames)
-                audio_window_tensor(window.audio)
-                windows += 1
-        decode_s = time.perf_counter() - t0
-
-        encoders = build_encoder("selavi_vggsound", random_weights=True, device=args.device)
-        visual = torch.randn(args.batch_size, 3, 30, 112, 112)
-        audio = torch.randn(args.batch_size, 1, 257, 99)
-        encoders.encode_visual(visual[:1])  # warm-up (allocator, kernels)
-        t0 = time.perf_counter()
-        for start in range(0, windows, args.batch_size):
-            n = min(args.batch_size, windows - start)
-            encoders.encode_visual(visual[:n])
-            encoders.encode_audio(audio[:n])
-        forward_s = time.perf_counter() - t0
-
-        pipeline_s = extract(paths, root / "cache", args.workers, args.batch_size, args.device)
+        results = {name: measure(name, paths, root / name, args) for name in names}
+        windows = next(iter(results.values()))["windows"]
 
         rss = {}
         if not args.skip_rss:
@@ -121,15 +138,16 @@ def main() -> int:
     lines = [
         f"threads {torch.get_num_threads()}, workers {args.workers}, batch {args.batch_size}, device {args.device}; "
         f"{args.videos} videos x {args.seconds:g} s = {windows} windows (generated in {gen_s:.1f} s)",
-        f"{'measure':<22}{'seconds':>9}{'videos/s':>10}{'windows/s':>11}{'vs forward':>12}",
+        f"{'encoder':<22}{'measure':<14}{'seconds':>9}{'videos/s':>10}{'windows/s':>11}{'vs forward':>12}",
     ]
-    for name, secs in (("pure decode", decode_s), ("pure forward", forward_s), ("pipeline", pipeline_s)):
-        lines.append(
-            f"{name:<22}{secs:>9.1f}{args.videos / secs:>10.3f}{windows / secs:>11.2f}{secs / forward_s:>12.2f}"
-        )
+    for name, r in results.items():
+        for label in ("pure decode", "pure forward", "pipeline"):
+            secs = r[label]
+            lines.append(f"{name:<22}{label:<14}{secs:>9.1f}{args.videos / secs:>10.3f}{windows / secs:>11.2f}"
+                         f"{secs / r['pure forward']:>12.2f}")
     if rss:
         a, b = rss[10.0], rss[60.0]
-        lines.append(f"{'peak RSS (MB)':<22}{'10-s':>9}{'60-s':>10}{'60/10':>11}")
+        lines.append(f"{'peak RSS (MB), selavi':<22}{'10-s':>9}{'60-s':>10}{'60/10':>11}")
         for key in ("main_mb", "worker_mb"):
             lines.append(f"{key:<22}{a[key]:>9.0f}{b[key]:>10.0f}{b[key] / max(a[key], 1e-9):>11.2f}")
     sys.stdout.write("\n".join(lines) + "\n")
