@@ -272,3 +272,18 @@ def test_pickled_code_is_refused_and_never_runs(damaged, tmp_path):
     with pytest.raises(ForbiddenPickleError, match=str(path)):
         import_clipclap(damaged, tmp_path / "c", dataset="ucf")
     assert not marker.exists()
+
+
+def test_float16_video_features_are_widened_exactly(damaged, tmp_path):
+    # As ClipClap's scripts are written, CLIP runs in float16 on CUDA: its video features are float16 arrays.
+    halves = {}
+    for path in sorted((damaged / "features" / METHOD / "video").glob("*/*.pkl")):
+        data, names, fps = read_class_pickle(path)
+        rows = [row.astype(np.float16) for row in data]
+        halves.update(zip(names, rows, strict=True))
+        path.write_bytes(pickle.dumps({"features": rows, "video_names": [n.encode() for n in names], "fps": fps}))
+    import_clipclap(damaged, tmp_path / "back", dataset="ucf")
+    back = _cache_rows(tmp_path / "back")
+    assert sorted(back) == sorted(halves)
+    for name, half in halves.items():
+        assert back[name][2].dtype == np.float32 and np.array_equal(back[name][2], half.astype(np.float32))
