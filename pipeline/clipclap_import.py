@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -124,32 +125,45 @@ def _stage_files(feature_dir: Path, stage: str, root: Path, allow_outside: bool)
 
 
 def _check_against_class_split(root: Path, split_name: str, dataset: str | None,
-                               stage_classes: Mapping[str, Sequence[str]], feature_dir: Path) -> list[str] | None:
-    """Check the class files against ``class-split/`` when the folder has it; returns ``all_class.txt`` or None."""
+                               stage_files: Mapping[str, Sequence[tuple[str, Path, Path]]],
+                               ) -> tuple[list[str] | None, dict[str, set[str]]]:
+    """Check the class files against ``class-split/`` when the folder has it.
+
+    Returns:
+        ``all_class.txt`` (or None when absent) and, per stage split with a ``stage_*.txt``, the listed classes
+        (folded as the loader's ``class_to_idx`` keys). A listed class without a file is an error; a class file
+        that is not listed is what the loader reads and then drops (``classes_mask``): ClipClap's own release has
+        such files (UCF ``stage_2_test_unseen``: BandMarching, BrushingTeeth, Typing), so the caller skips them.
+    """
     class_split = root / "class-split"
     all_file = class_split / "all_class.txt"
     if not all_file.is_file():
         _logger.info("%s not found: class files are not checked against a class list", all_file)
-        return None
-    fold = (lambda s: s) if dataset == "vggsound" else str.lower  # the loader's class_to_idx keys
+        return None, {}
+    fold = _folder(dataset)
     all_classes = list(read_class_list(all_file))
     known = {fold(c) for c in all_classes}
-    for stage, classes in stage_classes.items():
-        foreign = [c for c in classes if fold(c) not in known]
+    listed: dict[str, set[str]] = {}
+    for stage, files in stage_files.items():
+        foreign = [(c, a) for c, a, _ in files if fold(c) not in known]
         if foreign:
-            raise ClipClapError(f"{feature_dir / 'audio' / stage / (foreign[0] + '.pkl')}: class {foreign[0]!r} is "
-                                f"not in {all_file} (ClipClap's loader would fail on it)")
+            raise ClipClapError(f"{foreign[0][1]}: class {foreign[0][0]!r} is not in {all_file} (ClipClap's loader "
+                                "would fail on it)")
         listed_file = class_split / split_name / f"{stage}.txt"
         if not listed_file.is_file():
             _logger.info("%s not found: %s is not checked against a class list", listed_file, stage)
             continue
-        listed = {fold(c) for c in read_class_list(listed_file)}
-        have = {fold(c) for c in classes}
-        if listed != have:
-            missing, extra = sorted(listed - have), sorted(have - listed)
-            raise ClipClapError(f"{listed_file} and {feature_dir / 'audio' / stage} disagree: listed without a class "
-                                f"file: {missing[:10]}; class files not listed: {extra[:10]}")
-    return all_classes
+        listed[stage] = {fold(c) for c in read_class_list(listed_file)}
+        missing = sorted(listed[stage] - {fold(c) for c, _, _ in files})
+        if missing:
+            raise ClipClapError(f"{listed_file} lists {len(missing)} class(es) without a class file in "
+                                f"{files[0][1].parent if files else stage}: {missing[:10]}")
+    return all_classes, listed
+
+
+def _folder(dataset: str | None) -> Any:
+    """How the loader folds class names into ``class_to_idx`` keys (exact case only for VGGSound)."""
+    return (lambda s: s) if dataset == "vggsound" else str.lower
 
 
 def _find_text_files(text_dir: Path, dataset: str | None, root: Path, allow_outside: bool) -> dict[str, Path]:
@@ -256,10 +270,17 @@ def import_clipclap(
     stage_classes: dict[str, list[str]] = {}
     repeated: set[str] = set()
     fps_values: set[int] = set()
+    stage_files = {stage: _stage_files(feature_dir, stage, root, allow_outside) for stage in STAGE_SPLITS}
+    all_classes, listed = _check_against_class_split(root, split_name, dataset, stage_files)
+    fold = _folder(dataset)
+    unlisted: dict[str, list[str]] = {}
     for stage in STAGE_SPLITS:
         rows: list[tuple[str, str]] = []
         stage_classes[stage] = []
-        for stem, audio_file, video_file in _stage_files(feature_dir, stage, root, allow_outside):
+        for stem, audio_file, video_file in stage_files[stage]:
+            if stage in listed and fold(stem) not in listed[stage]:
+                unlisted.setdefault(stage, []).append(stem)  # the loader reads the file and drops its rows
+                continue
             class_name = spelling.setdefault(stem.lower(), stem)
             stage_classes[stage].append(class_name)
             a_data, a_names, a_fps = read_class_pickle(audio_file)
@@ -296,7 +317,10 @@ def import_clipclap(
     dims = {(v.audio.shape[0], v.visual.shape[0]) for v in videos.values()}
     if len(dims) != 1:
         raise ClipClapError(f"{feature_dir}: feature dimensions (audio, video) differ between files: {sorted(dims)}")
-    all_classes = _check_against_class_split(root, split_name, dataset, stage_classes, feature_dir)
+    for stage, names in unlisted.items():
+        _logger.warning("%s: %d class file(s) not listed in %s (ClipClap's loader reads and drops them; not "
+                        "imported for this stage): %s", stage, len(names),
+                        root / "class-split" / split_name / f"{stage}.txt", ", ".join(names))
 
     text_files = _find_text_files(feature_dir / "text", dataset, root, allow_outside)
     _logger.info("reading %s with the restricted unpickler (numeric arrays only)",
@@ -340,7 +364,7 @@ def import_clipclap(
             "embedding_order": embedding_order, "text_files": rel, "text_sha256": shas,
             "reassigned_classes": reassigned, "stage_videos": stage_videos, "num_videos": len(order),
             "repeated_videos": len(repeated), "feature_dims": feature_dims, "fps": sorted(fps_values),
-            "checked_against_class_split": all_classes is not None,
+            "checked_against_class_split": all_classes is not None, "unlisted_class_files": unlisted,
             "imported_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         }
         write_cache_info(out_cache, {

@@ -249,7 +249,7 @@ def test_fewer_rows_than_names_is_refused_naming_the_file(damaged, tmp_path, cap
     assert f"{path}: 1 feature rows but 2 video names" in err
 
 
-def test_missing_text_dict_and_stray_file_and_unlisted_class_are_named(damaged, tmp_path, capsys):
+def test_missing_text_dict_and_stray_file_and_listed_class_without_file_are_named(damaged, tmp_path, capsys):
     text = damaged / f"features/{METHOD}/text/wavcaps_word_embeddings_ucf_normed.npy"
     text.rename(text.with_suffix(".bak"))
     assert f"{text}: text embedding file not found" in _refused(damaged, tmp_path, capsys)
@@ -258,10 +258,22 @@ def test_missing_text_dict_and_stray_file_and_unlisted_class_are_named(damaged, 
     stray.write_bytes(b"")
     assert f"{stray}: not a <ClassName>.pkl file" in _refused(damaged, tmp_path, capsys)
     stray.unlink()
-    listed = damaged / "class-split/cls_split/stage_2_test_seen.txt"
-    listed.write_text("ApplyEyeMakeup\n")
+    listed = damaged / "class-split/cls_split/stage_2_test_unseen.txt"
+    listed.write_text("Basketball\nTyping\n")
     err = _refused(damaged, tmp_path, capsys)
-    assert str(listed) in err and "class files not listed: ['cleanandjerk']" in err
+    assert f"{listed} lists 1 class(es) without a class file" in err and "['typing']" in err
+
+
+def test_class_files_the_stage_list_omits_are_skipped_as_the_loader_does(damaged, tmp_path):
+    # ClipClap's own cls_split release has such files (UCF stage_2_test_unseen: BandMarching, BrushingTeeth,
+    # Typing); its loader reads them and drops their rows, so the import leaves them out of that stage.
+    (damaged / "class-split/cls_split/stage_2_test_seen.txt").write_text("ApplyEyeMakeup\n")
+    report = import_clipclap(damaged, tmp_path / "back", dataset="ucf")
+    assert report.stage_videos["stage_2_test_seen"] == 1
+    assert "v_CleanAndJerk_g02_c01" not in _cache_rows(tmp_path / "back")  # listed in no other stage
+    record = read_cache_info(tmp_path / "back")["clipclap_import"]
+    assert record["unlisted_class_files"] == {"stage_2_test_seen": ["CleanAndJerk"]}
+    assert list(load_splits(report.splits_dir)["stage_2_test_seen"].classes) == ["ApplyEyeMakeup"]
 
 
 def test_pickled_code_is_refused_and_never_runs(damaged, tmp_path):
