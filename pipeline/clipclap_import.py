@@ -204,7 +204,10 @@ def _class_rows(classes: list[str], text: Mapping[str, Mapping[str, np.ndarray]]
     table_keys = sorted(text["clip"])  # dict(sorted(data_raw.items())) in the loader
     keys = []
     for name in classes:
-        class_id = ids[name.lower()]
+        class_id = ids.get(name.lower())
+        if class_id is None:
+            raise ClipClapError(f"class {name!r} is not in the dataset's all_class.txt (needed for the reference "
+                                "order)")
         if class_id >= len(table_keys):
             raise ClipClapError(f"{files['clip']}: class {name!r} has id {class_id} but the dict has only "
                                 f"{len(table_keys)} entries (the loader indexes it by class id)")
