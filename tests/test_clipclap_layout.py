@@ -299,3 +299,16 @@ def test_float16_video_features_are_widened_exactly(damaged, tmp_path):
     assert sorted(back) == sorted(halves)
     for name, half in halves.items():
         assert back[name][2].dtype == np.float32 and np.array_equal(back[name][2], half.astype(np.float32))
+
+
+def test_reference_order_import_and_by_class_id_export_agree_on_ucf(world, ucf_export, tmp_path):
+    # With ClipClap's UCF keys (clip_class_name) the sorted keys line up with the sorted class names for all 101
+    # classes, so its loader's positional lookup mixes up no UCF class (ActivityNet: 8, VGGSound: 205; docs).
+    out = tmp_path / "UCF"
+    export_clipclap(world["cache"], out, splits_dir=world["splits"], dataset="ucf", text_order="by_class_id")
+    text = f"features/{METHOD}/text/word_embeddings_ucf_normed.npy"
+    assert (out / text).read_bytes() == (ucf_export / text).read_bytes()
+    report = import_clipclap(out, tmp_path / "back", dataset="ucf", embedding_order="reference")
+    assert report.reassigned_classes == []
+    original, imported = read_class_table(world["cache"]), read_class_table(tmp_path / "back")
+    assert np.array_equal(imported.embeddings, original.lookup(imported.names))
