@@ -4,8 +4,9 @@ The folder is what ClipClap's loader reads (layout and loader contract: ``pipeli
 per-class pickle and both text dicts are read with the restricted unpickler (no code runs). The checks are the
 AVCA import's: audio and video files of a class hold the same videos in the same order, rows and names agree
 within a file, a video listed in several stage splits carries the same features everywhere; in addition, when the
-folder has ``class-split/``, the class files must be the classes of ``all_class.txt`` and of each stage's
-``stage_*.txt``. The implied split membership is written as ``CACHE/splits/clipclap``. Details:
+folder has ``class-split/``, every class file must be a class of ``all_class.txt`` and every class a stage's
+``stage_*.txt`` lists must have a file (a file the list omits is skipped, as the loader drops its rows). The
+implied split membership is written as ``CACHE/splits/clipclap``. Details:
 ``docs/clipclap_interop.md``.
 """
 
