@@ -71,8 +71,9 @@ def _add_clipclap(sub: argparse._SubParsersAction) -> None:
             "[clip | wavcaps] into the class table. Every pickle is read with a restricted unpickler that admits "
             "only numpy arrays, lists, bytes and numbers (nothing is executed). Checks: audio and video files of a "
             "class hold the same videos in the same order; rows and names agree within a file; a video in several "
-            "stage splits has equal features; with ROOT/class-split, the class files are the classes of "
-            "all_class.txt and of <split-name>/stage_*.txt. Writes shards, the class table, cache.json and the "
+            "stage splits has equal features; with ROOT/class-split, every class file is in all_class.txt and "
+            "every class of <split-name>/stage_*.txt has a file (files a stage list omits are skipped, as ClipClap's "
+            "loader drops them). Writes shards, the class table, cache.json and the "
             "implied split folder CACHE/splits/clipclap (docs/clipclap_interop.md)."
         ),
     )
