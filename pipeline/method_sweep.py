@@ -254,27 +254,36 @@ def method_table(records: Sequence[dict[str, Any]], specs: Sequence[MethodSpec],
     return rows
 
 
-def format_method_markdown(rows: Sequence[dict[str, Any]], title: str) -> str:
-    """The table as Markdown: method, S, U, H, ZSL (mean ± std), seeds, train s, gamma, gamma at edge, note."""
+TABLE_HEADER = ["method", *METRIC_KEYS, "seeds", "train s (mean)", "gamma", "gamma at edge", "note"]
+
+
+def method_table_cells(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """Text cells of the table (columns :data:`TABLE_HEADER`): S U H ZSL as mean ± std, the number of seeds, mean
+    train seconds, gamma as mean ± std, ``k/n`` seeds with gamma at an edge, and a note (skip reason, failures)."""
     from avzsl.pipeline.sweeps import format_cell
 
-    lines = [f"# {title}", "",
-             "| method | S | U | H | ZSL | seeds | train s (mean) | gamma | gamma at edge | note |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    out = []
     for row in rows:
         if row["status"] == "skipped":
-            lines.append(f"| {row['method']} | - | - | - | - | 0 | - | - | - | skipped: {row['reason']} |")
+            out.append([row["method"], *("-" for _ in METRIC_KEYS), "0", "-", "-", "-", f"skipped: {row['reason']}"])
             continue
         n = row["n"]
-        cells = [format_cell(row[k], n) for k in METRIC_KEYS]
-        seconds = "-" if n == 0 else f"{row['train_seconds']['mean']:.2f}"
-        gamma = "-" if n == 0 else (f"{row['gamma']['mean']:.4g}" if n == 1 else
-                                    f"{row['gamma']['mean']:.4g} ± {row['gamma']['std']:.2g}")
-        edge = "-" if n == 0 else f"{row['gamma_at_edge']}/{n}"
-        note = ""
-        if row["missing_seeds"]:
-            note = f"failed or unfinished seed(s): {', '.join(map(str, row['missing_seeds']))}"
-        lines.append(f"| {row['method']} | {' | '.join(cells)} | {n} | {seconds} | {gamma} | {edge} | {note} |")
+        missing = ", ".join(map(str, row["missing_seeds"]))
+        note = f"failed or unfinished seed(s): {missing}" if missing else ""
+        if n == 0:
+            out.append([row["method"], *("-" for _ in METRIC_KEYS), "0", "-", "-", "-", note or "failed"])
+            continue
+        gamma = row["gamma"]
+        gamma_text = f"{gamma['mean']:.4g}" if n == 1 else f"{gamma['mean']:.4g} ± {gamma['std']:.2g}"
+        out.append([row["method"], *(format_cell(row[k], n) for k in METRIC_KEYS), str(n),
+                    f"{row['train_seconds']['mean']:.2f}", gamma_text, f"{row['gamma_at_edge']}/{n}", note])
+    return out
+
+
+def format_method_markdown(rows: Sequence[dict[str, Any]], title: str) -> str:
+    """The table as a Markdown document with a title (columns :data:`TABLE_HEADER`)."""
+    lines = [f"# {title}", "", "| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in method_table_cells(rows)]
     return "\n".join(lines) + "\n"
 
 
