@@ -63,11 +63,6 @@ class MethodSpec:
         return self.method if self.preset is None else f"{self.method}:{self.preset}"
 
     @property
-    def dir_key(self) -> str:
-        """The part of the run directory name after ``method-``: ``NAME`` or ``NAME-PRESET``."""
-        return self.method if self.preset is None else f"{self.method}-{self.preset}"
-
-    @property
     def train_args(self) -> tuple[str, ...]:
         """The avzsl-train options that select this method."""
         return ("--method", self.method) + (("--preset", self.preset) if self.preset else ())
