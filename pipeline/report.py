@@ -15,7 +15,11 @@ What :func:`build_report` writes into the output folder (default ``RUN/report``)
     Paper Fig. 2: test H (mean ± std over seeds) against the mask proportion rho.
 ``report.md``, ``report.html``
     The test metrics, the ablation table in the layout of the paper's Table 3 (with the paper's numbers when the
-    benchmark is known), every figure, and a warning when the cache was extracted with random encoder weights.
+    benchmark is known), the method table of a ``--methods`` sweep (Table 2 layout), every figure, and a warning
+    when the cache was extracted with random encoder weights.
+
+Without a run, :func:`build_sweep_report` writes only the tables of a sweep (``report.md``, ``report.html``; no
+figures, so no optional packages are needed).
 
 matplotlib and scikit-learn are optional (``pip install avzsl[report]``); they are imported only here, lazily,
 with the non-interactive Agg backend.
@@ -33,6 +37,7 @@ from typing import Any
 
 from avzsl.pipeline.cache import CacheError
 from avzsl.pipeline.errors import UserError
+from avzsl.pipeline.integrity import read_checked_json
 from avzsl.pipeline.splits import SplitError
 
 _logger = logging.getLogger(__name__)
@@ -477,7 +482,6 @@ def build_report(
     require_report_packages()
     from avzsl.pipeline.protocol import RANDOM_WEIGHTS_WARNING, read_run_config
     from avzsl.pipeline.sweeps import read_summary
-    from avzsl.pipeline.train_config import PAPER_MASK_RATIO
 
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
@@ -486,7 +490,7 @@ def build_report(
         raise ReportError(f"{run_dir}: the run has not finished (no metrics.json); run avzsl-train to the end first")
     if max_points < 5 or tsne_classes < 1:
         raise ReportError("--max-points must be >= 5 and --tsne-classes >= 1")
-    metrics = json.loads(metrics_path.read_text())
+    metrics = read_checked_json(metrics_path, "rerun avzsl-train with the same options to evaluate the run again")
     benchmark = benchmark or cfg.benchmark
     summary = read_summary(sweep_dir) if sweep_dir is not None else None
     if summary is not None and benchmark is None:
@@ -582,41 +586,96 @@ def build_report(
 
     # Sweep.
     if summary is not None:
-        groups = summary.get("groups", {})
-        seeds = ", ".join(map(str, summary.get("seeds", [])))
-        doc.heading("Ablation and sweeps")
+        add_sweep_sections(doc, Path(sweep_dir), summary, benchmark, out_dir, figures)
+
+    md_path, html_path = out_dir / "report.md", out_dir / "report.html"
+    md_path.write_text(doc.markdown(), encoding="utf-8")
+    html_path.write_text(doc.html(), encoding="utf-8")
+    return ReportResult(out_dir, figures, md_path, html_path, warnings)
+
+
+def add_sweep_sections(doc: Document, sweep_dir: Path, summary: dict[str, Any], benchmark: str | None,
+                       out_dir: Path, figures: list[Path]) -> None:
+    """Append the sweep's tables to ``doc``: methods (Table 2 layout), ablation (Table 3), rho with its Fig. 2 plot
+    (when matplotlib is installed) and the default configuration; new figures are appended to ``figures``."""
+    from avzsl.pipeline.method_sweep import TABLE_HEADER, method_table_cells, read_method_table
+    from avzsl.pipeline.train_config import PAPER_MASK_RATIO
+
+    paper = PAPER_TABLE3.get(benchmark or "")
+    groups = summary.get("groups", {})
+    seeds = ", ".join(map(str, summary.get("seeds", [])))
+    doc.heading("Ablation and sweeps")
+    doc.para(
+        f"From {sweep_dir} (avzsl-sweep): test metrics x100 as mean ± std (sample std, n - 1) over seeds "
+        f"{seeds}; extra avzsl-train options: {' '.join(summary.get('extra_args', [])) or 'none'}."
+    )
+    table = read_method_table(sweep_dir)
+    if table is not None:
         doc.para(
-            f"From {sweep_dir} (avzsl-sweep): test metrics x100 as mean ± std (sample std, n - 1) over seeds "
-            f"{seeds}; extra avzsl-train options: {' '.join(summary.get('extra_args', [])) or 'none'}."
+            f"Methods in the layout of the paper's Table 2 ({BENCHMARK_TITLES.get(benchmark or '', 'this data')}): "
+            "one avzsl-train run per method and seed with the same protocol, calibration and metrics; train s = "
+            "wall seconds of stage 1 (with per-epoch validation) and stage 2, mean over seeds; gamma = the "
+            "calibration chosen on stage-1 validation; gamma at edge = seeds whose gamma lies at an edge of its "
+            "search range."
         )
-        if "ablation" in groups:
-            title = BENCHMARK_TITLES.get(benchmark or "", "this data")
-            doc.para(
-                f"Loss ablation in the layout of the paper's Table 3 ({title})"
-                + ("; the paper's numbers are beside ours." if paper else "; benchmark unknown: no paper numbers.")
-            )
-            doc.table(*ablation_rows(groups["ablation"], benchmark))
-        if "rho" in groups:
-            doc.para("Mask proportion rho (full model, paper Fig. 2).")
-            doc.table(*group_rows(groups["rho"], "rho"))
-            paper_rho = PAPER_MASK_RATIO.get(benchmark or "")
+        doc.table(list(TABLE_HEADER), method_table_cells(table.get("rows", [])))
+    if "ablation" in groups:
+        title = BENCHMARK_TITLES.get(benchmark or "", "this data")
+        doc.para(
+            f"Loss ablation in the layout of the paper's Table 3 ({title})"
+            + ("; the paper's numbers are beside ours." if paper else "; benchmark unknown: no paper numbers.")
+        )
+        doc.table(*ablation_rows(groups["ablation"], benchmark))
+    if "rho" in groups:
+        doc.para("Mask proportion rho (full model, paper Fig. 2).")
+        doc.table(*group_rows(groups["rho"], "rho"))
+        paper_rho = PAPER_MASK_RATIO.get(benchmark or "")
+        try:
+            require_report_packages()
+        except ReportError as exc:  # the sweep-only report needs no optional package; the plot does
+            doc.warning(f"Fig. 2 plot skipped: {exc}")
+        else:
             path = plot_mask_proportion(
                 groups["rho"], paper_rho, f"H vs mask proportion ({BENCHMARK_TITLES.get(benchmark or '', 'ours')})",
                 out_dir / "mask_proportion.png",
             )
             figures.append(path)
             doc.image(path.name, "H against the mask proportion rho")
-            doc.para(
-                "The paper gives Fig. 2 only as a plot (best rho 0.1 on ActivityNet and UCF, 0.2 on VGGSound); "
-                "its chosen rho is marked when the benchmark is known."
-            )
-        if "default" in groups:
-            doc.para("Default configuration over seeds.")
-            doc.table(*group_rows(groups["default"], "config"))
-        failed = [r["dir"] for r in summary.get("runs", []) if "metrics" not in r]
-        if failed:
-            doc.warning(f"runs without results (failed or unfinished): {', '.join(failed)}")
+        doc.para(
+            "The paper gives Fig. 2 only as a plot (best rho 0.1 on ActivityNet and UCF, 0.2 on VGGSound); "
+            "its chosen rho is marked when the benchmark is known."
+        )
+    if "default" in groups:
+        doc.para("Default configuration over seeds.")
+        doc.table(*group_rows(groups["default"], "config"))
+    failed = [r["dir"] for r in summary.get("runs", []) if "metrics" not in r]
+    if failed:
+        doc.warning(f"runs without results (failed or unfinished): {', '.join(failed)}")
 
+
+def build_sweep_report(sweep_dir: Path, out_dir: Path | None = None, benchmark: str | None = None) -> ReportResult:
+    """``report.md`` and ``report.html`` with the tables of an ``avzsl-sweep`` folder only (no run, no figures).
+
+    Args:
+        sweep_dir: the sweep's ``--out`` folder (``summary.json``; ``methods.json`` for a ``--methods`` sweep).
+        out_dir: output folder; default ``sweep_dir/report``.
+        benchmark: benchmark for the paper's numbers when the sweep used a split folder.
+    """
+    from avzsl.pipeline.protocol import RANDOM_WEIGHTS_WARNING
+    from avzsl.pipeline.sweeps import read_summary
+
+    sweep_dir = Path(sweep_dir)
+    summary = read_summary(sweep_dir)
+    benchmark = benchmark or summary.get("benchmark")
+    out_dir = Path(out_dir) if out_dir is not None else sweep_dir / "report"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = Document(f"avzsl sweep report: {sweep_dir.name}")
+    warnings: list[str] = []
+    if summary.get("random_weights"):
+        warnings.append(RANDOM_WEIGHTS_WARNING)
+        doc.warning(RANDOM_WEIGHTS_WARNING)
+    figures: list[Path] = []
+    add_sweep_sections(doc, sweep_dir, summary, benchmark, out_dir, figures)
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
     md_path.write_text(doc.markdown(), encoding="utf-8")
     html_path.write_text(doc.html(), encoding="utf-8")

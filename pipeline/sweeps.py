@@ -7,6 +7,7 @@ A sweep is a plan of ordinary run directories under one sweep directory, each tr
     DIR/ablation-<variant>-seed<S>/   --loss <variant>               (variant: cls, cls+kd, cls+kd+mask)
     DIR/rho-<rho>-seed<S>/            --loss cls+kd+mask --mask-ratio <rho>
     DIR/default-seed<S>/              the default configuration (only when neither ablation nor rho is asked)
+    DIR/method-<name>-seed<S>/        --method <name> [--preset P] (--methods; see avzsl.pipeline.method_sweep)
     DIR/summary.json                  per-run test metrics and mean +- std over seeds per group
     DIR/sweep.log                     the sweep's log (every run also has its own RUN/train.log)
 
@@ -49,8 +50,9 @@ class SweepRun:
     """One planned training run.
 
     Attributes:
-        group: ``"ablation"``, ``"rho"`` or ``"default"``.
-        key: the loss variant (ablation), the mask proportion as text (rho) or ``"default"``.
+        group: ``"ablation"``, ``"rho"``, ``"method"`` or ``"default"``.
+        key: the loss variant (ablation), the mask proportion as text (rho), the method label ``NAME[:PRESET]``
+            (method) or ``"default"``.
         seed: the run's random seed.
         train_args: the avzsl-train options that define the variant (before the user's extra options).
     """
@@ -65,13 +67,19 @@ class SweepRun:
         """Run directory name inside the sweep directory."""
         if self.group == "default":
             return f"default-seed{self.seed}"
+        if self.group == "method":  # "coordinate_generalize:paper" -> method-coordinate_generalize-paper-seed0
+            return f"method-{self.key.replace(':', '-')}-seed{self.seed}"
         return f"{self.group}-{self.key}-seed{self.seed}"
 
 
-def plan_sweep(ablation: bool, rhos: Sequence[float], seeds: Sequence[int]) -> list[SweepRun]:
+def plan_sweep(ablation: bool, rhos: Sequence[float], seeds: Sequence[int],
+               methods: Sequence[Any] | None = None) -> list[SweepRun]:
     """The runs of a sweep, in execution order (ablation first, then rho, each over all seeds).
 
-    With neither ``ablation`` nor ``rhos`` the plan is the default configuration once per seed.
+    ``methods`` (:class:`avzsl.pipeline.method_sweep.MethodSpec`, the ones the cache can feed) plans one run per
+    method and seed instead, method by method (an empty list plans nothing: every requested method was skipped);
+    it cannot be combined with ``ablation`` or ``rhos``. With none of the three the plan is the default
+    configuration once per seed.
     """
     if not seeds:
         raise ValueError("give at least one seed")
@@ -82,21 +90,27 @@ def plan_sweep(ablation: bool, rhos: Sequence[float], seeds: Sequence[int]) -> l
             raise ValueError(f"mask proportion rho must be in [0, 1], got {rho!r}")
     if len({format_rho(r) for r in rhos}) != len(rhos):
         raise ValueError(f"mask proportions repeat: {list(rhos)}")
+    if methods is not None and (ablation or rhos):
+        raise ValueError("--methods cannot be combined with --ablation or --rho: run them as separate sweeps")
     runs: list[SweepRun] = []
+    for spec in methods or ():
+        runs += [SweepRun("method", spec.label, s, spec.train_args) for s in seeds]
     if ablation:
         for variant in ABLATION_VARIANTS:
             runs += [SweepRun("ablation", variant, s, ("--loss", variant)) for s in seeds]
     for rho in rhos:
         text = format_rho(rho)
         runs += [SweepRun("rho", text, s, ("--loss", "cls+kd+mask", "--mask-ratio", text)) for s in seeds]
-    if not runs:
+    if not runs and methods is None:
         runs = [SweepRun("default", "default", s) for s in seeds]
     return runs
 
 
-def check_extra_args(extra: Sequence[str], ablation: bool, rhos: Sequence[float]) -> None:
+def check_extra_args(extra: Sequence[str], ablation: bool, rhos: Sequence[float], methods: bool = False) -> None:
     """Refuse extra avzsl-train options that the sweep itself sets (``ValueError`` naming the option)."""
     reserved = list(_RESERVED_ALWAYS)
+    if methods:
+        reserved += ["--method", "--preset"]
     if ablation or rhos:
         reserved.append("--loss")
     if rhos:
@@ -106,7 +120,8 @@ def check_extra_args(extra: Sequence[str], ablation: bool, rhos: Sequence[float]
         if option in reserved:
             raise ValueError(
                 f"{option} cannot be given after '--': the sweep sets it for every run "
-                "(use --seeds for seeds, --ablation/--rho for variants, and the sweep's own --cache/--splits/--out)"
+                "(use --seeds for seeds, --ablation/--rho for variants, --methods for methods, and the sweep's own "
+                "--cache/--splits/--out)"
             )
 
 
@@ -121,19 +136,36 @@ def mean_std(values: Sequence[float]) -> dict[str, float]:
 
 
 def run_record(sweep_dir: Path, run: SweepRun, status: str) -> dict[str, Any]:
-    """The summary entry of one run: its place in the plan, its status and (when finished) its test metrics."""
+    """The summary entry of one run: its place in the plan, its status and (when finished) its test metrics.
+
+    ``metrics.json`` is read through its checksum (:func:`avzsl.pipeline.integrity.read_checked_json`); a damaged
+    file leaves the run without metrics, with the reason in ``error``. Runs of a methods sweep also carry their
+    wall seconds per stage and the calibration gamma with its edge verdict.
+    """
+    from avzsl.pipeline.integrity import IntegrityError, read_checked_json
+
     record: dict[str, Any] = {"group": run.group, "key": run.key, "seed": run.seed, "dir": run.name, "status": status}
     path = sweep_dir / run.name / "metrics.json"
     if status in ("trained", "up to date") and path.is_file():
-        metrics = json.loads(path.read_text())
-        record["metrics"] = {k: metrics[k] for k in (*METRIC_KEYS, "epoch", "beta") if k in metrics}
+        try:
+            metrics = read_checked_json(path, "rerun the same avzsl-sweep command to evaluate the run again")
+        except IntegrityError as exc:
+            _logger.error("%s", exc)
+            record["error"] = str(exc)
+            record["status"] = "failed"
+            return record
+        record["metrics"] = {k: metrics[k] for k in (*METRIC_KEYS, "epoch", "gamma", "beta") if k in metrics}
         record["config_hash"] = metrics.get("config_hash")
+        if run.group == "method":
+            from avzsl.pipeline.method_sweep import method_record_fields
+
+            record.update(method_record_fields(sweep_dir / run.name, metrics))
     return record
 
 
 def aggregate(records: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """Group finished runs by (group, key) and give mean +- std of S, U, H, ZSL over their seeds."""
-    out: dict[str, list[dict[str, Any]]] = {"ablation": [], "rho": [], "default": []}
+    out: dict[str, list[dict[str, Any]]] = {"ablation": [], "rho": [], "method": [], "default": []}
     order: list[tuple[str, str]] = []
     for r in records:
         if (r["group"], r["key"]) not in order:
@@ -171,6 +203,7 @@ def write_summary(sweep_dir: Path, records: Sequence[dict[str, Any]], meta: dict
 
 def read_summary(sweep_dir: Path) -> dict[str, Any]:
     """Read ``DIR/summary.json`` written by :func:`write_summary` (``ValueError`` when absent or foreign)."""
+    # summary.json carries no checksum (it is rewritten from the run directories by every sweep command).
     path = Path(sweep_dir) / SUMMARY_NAME
     if not path.is_file():
         raise ValueError(f"{sweep_dir}: no {SUMMARY_NAME}; run avzsl-sweep with --out {sweep_dir} first")
@@ -203,13 +236,14 @@ def format_tables(summary: dict[str, Any]) -> str:
     titles = {
         "ablation": "ablation (Table 3)",
         "rho": "mask proportion rho (Fig. 2)",
+        "method": "methods",
         "default": "default configuration",
     }
     blocks = []
     for group, entries in summary.get("groups", {}).items():
         seeds = sorted({s for e in entries for s in e["seeds"]})
         head = f"{titles.get(group, group)}: mean ± std over seeds {', '.join(map(str, seeds)) or '-'}"
-        label = {"ablation": "variant", "rho": "rho"}.get(group, "config")
+        label = {"ablation": "variant", "rho": "rho", "method": "method"}.get(group, "config")
         lines = [head, f"{label:<14}" + "".join(f"{k:>16}" for k in METRIC_KEYS) + f"{'runs':>6}"]
         for e in entries:
             cells = "".join(f"{format_cell(e[k], e['n']):>16}" for k in METRIC_KEYS)

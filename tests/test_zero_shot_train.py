@@ -55,3 +55,28 @@ def test_methods_train_and_evaluate_on_a_clip_clap_cache(cache_and_splits, tmp_p
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"S", "U", "H", "ZSL"} <= set(metrics)
     assert all(0.0 <= float(metrics[k]) <= 100.0 for k in ("S", "U", "H", "ZSL"))
+
+
+@pytest.mark.slow
+def test_methods_sweep_on_a_clip_clap_cache_gives_a_row_per_method(cache_and_splits, tmp_path: Path) -> None:
+    """avzsl-sweep --methods with the frozen scorer and two trained methods: the text-tower cache feeds all three."""
+    from avzsl.pipeline import cli_sweep
+
+    cache, splits = cache_and_splits
+    out = tmp_path / "sweep"
+    argv = ["--cache", str(cache), "--splits", str(splits), "--out", str(out), "--methods",
+            "zero_shot,coordinate_generalize,avca", "--seeds", "0,1", "--", "--epochs", "2", "--batch-size", "8",
+            "--device", "cpu"]
+    assert cli_sweep.main(argv) == 0
+    table = json.loads((out / "methods.json").read_text())
+    rows = {r["method"]: r for r in table["rows"]}
+    assert list(rows) == ["zero_shot", "coordinate_generalize", "avca"]
+    assert table["skipped_methods"] == {}
+    for name, row in rows.items():
+        assert row["status"] == "ok" and row["n"] == 2, name
+        assert all(0.0 <= row[k]["mean"] <= 100.0 for k in ("S", "U", "H", "ZSL")), name
+        assert f"| {name} | " in (out / "methods.md").read_text()
+    # The frozen scorer has nothing to train: stage 1 is one evaluation "epoch" and both seeds score the same.
+    assert rows["zero_shot"]["H"]["std"] == 0.0
+    first = json.loads((out / "method-zero_shot-seed0" / "metrics.json").read_text())
+    assert first["epoch"] == 1 and first["method"] == "zero_shot"
