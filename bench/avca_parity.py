@@ -99,6 +99,7 @@ _PERF = re.compile(r"Seen performance=(?P<S>[-\d.]+), Unseen performance=(?P<U>[
                    r"GZSL performance=(?P<H>[-\d.]+), ZSL performance=(?P<ZSL>[-\d.]+)")
 _BETA = re.compile(r"Best beta combined: (?P<beta>[-\d.eE+]+)")
 _EPOCH = re.compile(r"Load from epoch: (?P<epoch>\d+)")
+_VALID = re.compile(r"VALID\tEpoch: (?P<epoch>\d+)/\d+\t.*\tHM: (?P<hm>[-\d.]+)")
 
 
 def parse_reference_eval(text: str) -> dict[str, float]:
@@ -127,6 +128,27 @@ def parse_reference_eval(text: str) -> dict[str, float]:
         # Stage A's best checkpoint and stage B's checkpoint of the same epoch are both logged; they agree.
         out["epoch"] = float(epochs[-1]["epoch"])
     return out
+
+
+def parse_validation_h(text: str) -> list[float]:
+    """Per-epoch validation H (fraction) from a reference ``train.log`` (its ``VALID ... HM: x`` lines), in order."""
+    return [float(m["hm"]) for m in _VALID.finditer(text)]
+
+
+def plateau_drops(h_per_epoch: list[float], patience: int = 3) -> list[int]:
+    """1-based epochs after which ``ReduceLROnPlateau('max', patience)`` (torch defaults otherwise, as in the
+    reference) lowers the learning rate when stepped with these H values; replays torch's own scheduler."""
+    import torch
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", patience=patience)
+    drops = []
+    for epoch, h in enumerate(h_per_epoch, start=1):
+        before = opt.param_groups[0]["lr"]
+        sched.step(h)
+        if opt.param_groups[0]["lr"] < before:
+            drops.append(epoch)
+    return drops
 
 
 def summarise(rows: list[dict[str, float]]) -> dict[str, tuple[float, float]]:
@@ -199,7 +221,13 @@ def run_reference(args: argparse.Namespace, export: Path, seed: int, env: dict[s
         _run([args.python, str(ref / "get_evaluation.py"), "--load_path_stage_A", str(stage_a),
               "--load_path_stage_B", str(stage_b), "--dataset_name", "UCF", "--AVCA", "--device", "cpu"],
              work, env, work / "eval.out")
-    return parse_reference_eval(eval_log.read_text(errors="replace"))
+    row = parse_reference_eval(eval_log.read_text(errors="replace"))
+    # The reference's verbose LR messages are silenced by the shim; replay its scheduler on the logged H instead.
+    for stage, run_dir in (("stage1", stage_a), ("stage2", stage_b)):
+        hs = parse_validation_h((run_dir / "train.log").read_text(errors="replace"))
+        row[f"{stage}_val_h"] = hs
+        row[f"{stage}_lr_drops"] = plateau_drops(hs)
+    return row
 
 
 def run_avzsl(args: argparse.Namespace, cache: Path, seed: int, env: dict[str, str]) -> dict[str, float]:
@@ -217,6 +245,9 @@ def run_avzsl(args: argparse.Namespace, cache: Path, seed: int, env: dict[str, s
     data = json.loads(metrics.read_text())
     row = {k: float(data[k]) for k in METRICS}
     row["beta"], row["epoch"] = float(data["gamma"]), float(data["epoch"])
+    stage1 = [json.loads(line) for line in (run / "stage1" / "epochs.jsonl").read_text().splitlines() if line]
+    row["stage1_val_h"] = [r["val"]["H"] for r in stage1]
+    row["stage1_lr_drops"] = plateau_drops(row["stage1_val_h"])
     return row
 
 
@@ -265,7 +296,13 @@ def main(argv: list[str] | None = None) -> int:
             {side: {str(k): v for k, v in rows.items()} for side, rows in results.items()}, indent=1))
     sys.stdout.write(f"AVCA parity, synthetic UCF cache (seed {args.synth_seed}), {args.epochs} epochs x "
                      f"{args.batches_per_epoch} batches of {args.batch_size}, test metrics x100\n\n")
-    sys.stdout.write(format_table({k: v for k, v in results.items() if v}) + "\n")
+    sys.stdout.write(format_table({k: v for k, v in results.items() if v}) + "\n\n")
+    for side, per_seed in results.items():
+        for seed, row in sorted(per_seed.items()):
+            drops = {k: row[k] for k in row if k.endswith("_lr_drops")}
+            sys.stdout.write(f"{side} seed {seed}: epoch e* {row.get('epoch', float('nan')):.0f}, calibration "
+                             f"{row.get('beta', float('nan')):.3g}, val H per epoch "
+                             f"{[round(h * 100, 2) for h in row.get('stage1_val_h', [])]}, LR drops after {drops}\n")
     return 0
 
 

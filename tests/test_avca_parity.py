@@ -56,3 +56,15 @@ def test_summary_and_table_mean_and_sample_std():
     assert "| reference | 1 | 14.00 | 22.00 | 17.00 | 7.00 |" in table
     assert "| reference | mean ± std | 12.00 ± 2.83 | 21.00 ± 1.41 | 15.00 ± 2.83 | 6.00 ± 1.41 |" in table
     assert "| avzsl | mean ± std | 10.00 ± 0.00 | 20.00 ± 0.00 | 13.00 ± 0.00 | 5.00 ± 0.00 |" in table
+
+
+def test_validation_h_and_replayed_plateau_schedule():
+    log = "".join(_PREFIX.format(1, 1) + f"VALID\tEpoch: {i}/8\tIteration: {50 * i + 49}\tLoss: 4.2\t"
+                  f"ZSL score: 0.15\tHM: {h:.4f}\n" for i, h in enumerate([0.10, 0.20, 0.19, 0.18, 0.20, 0.17]))
+    log += _PREFIX.format(1, 1) + "TRAIN\tEpoch: 6/8\tIteration: 349\tLoss: 3.9\t\n"
+    hs = parity.parse_validation_h(log)
+    assert hs == [0.10, 0.20, 0.19, 0.18, 0.20, 0.17]
+    # Best 0.20 after epoch 2; epochs 3, 4, 5 (0.20 is no improvement) and 6 do not beat it: with patience 3 the
+    # rate drops after the 4th bad epoch, epoch 6.
+    assert parity.plateau_drops(hs) == [6]
+    assert parity.plateau_drops([0.1, 0.2, 0.3, 0.4]) == []
