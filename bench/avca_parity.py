@@ -21,11 +21,13 @@ Procedure (every step is skipped when its output is already complete, so a rerun
 5. a table: per seed and mean ± std (sample std, ddof=1) of test S / U / H / ZSL for both sides.
 
 The reference needs ``pandas`` and ``einops`` (not avzsl dependencies): install them once outside the repository,
-``pip install --no-deps --target DIR pandas einops tzdata pytz``, and pass ``--deps DIR``. Three run-time shims,
+``pip install --no-deps --target DIR pandas einops tzdata pytz``, and pass ``--deps DIR``. Four run-time shims,
 written to ``DIR/shims/sitecustomize.py`` and put first on the reference's ``PYTHONPATH`` (none of its files is
 edited): a no-op ``torch.utils.tensorboard.SummaryWriter`` (tensorboard is not installed; it only logs scalars), an
-empty ``ptflops`` module (imported, never used), and ``ReduceLROnPlateau`` accepting the ``verbose=`` argument
-that torch >= 2.7 removed. The reference has a ``--device`` argument, so ``--device cpu`` needs no shim.
+empty ``ptflops`` module (imported, never used), ``ReduceLROnPlateau`` accepting the ``verbose=`` argument
+that torch >= 2.7 removed, and ``src.logger.PD_Stats`` turning the ``dict_keys`` column name that
+``get_evaluation.py`` passes (accepted by its pinned pandas 1.2, rejected by pandas >= 2) into a tuple; that
+table is never filled. The reference has a ``--device`` argument, so ``--device cpu`` needs no shim.
 Results: docs/reproduce.md, "AVCA parity".
 """
 
@@ -83,6 +85,43 @@ def _init(self, *args, verbose=None, **kwargs):
 
 
 _ls.ReduceLROnPlateau.__init__ = _init
+
+
+# get_evaluation.py builds PD_Stats(..., columns=[config.__dict__.keys()]): one column NAMED by a dict_keys object,
+# which the pinned pandas 1.2 accepted and pandas >= 2 rejects (unhashable). That table is never written to. After
+# src.logger is imported, PD_Stats turns such a column name into a tuple of the same names.
+import importlib.abc  # noqa: E402
+import importlib.machinery  # noqa: E402
+
+
+def _patch_logger(module):
+    orig = module.PD_Stats.__init__
+
+    def __init__(self, path, columns):
+        orig(self, path, [tuple(c) if type(c).__name__ == "dict_keys" else c for c in columns])
+
+    module.PD_Stats.__init__ = __init__
+
+
+class _LoggerFinder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "src.logger":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        exec_module = loader.exec_module
+
+        def exec_and_patch(module):
+            exec_module(module)
+            _patch_logger(module)
+
+        loader.exec_module = exec_and_patch
+        return spec
+
+
+sys.meta_path.insert(0, _LoggerFinder())
 '''
 
 # run_scripts/UCF-GZSL/avca.sh, first (stage 1) and third (stage 2) lines, without --epochs / --n_batches /
