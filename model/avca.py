@@ -21,6 +21,11 @@ Reference oddities and what is done here (docs/baselines.md has the full list):
 - The reconstructions ``se_em_hat1/2 = A_proj(A_rec(theta_a)), V_proj(V_rec(theta_v))`` are computed in training
   mode and never used: their only effect is on the BatchNorm running statistics of ``A_proj`` / ``V_proj``, which
   ARE used at test time. Followed (``reference_bn_side_effects=True``).
+- After every optimiser step the reference's ``train_step`` calls ``model.get_embeddings`` on the batch while still in
+  training mode (its outputs are unused): one more BatchNorm running-statistics update of A_enc, V_enc, W_proj,
+  A_proj and V_proj per step. Opt-in here (``reference_embedding_pass=True``; run inside :meth:`training_loss`,
+  i.e. with the weights before that step's update, as no method hook runs after the step);
+  docs/reproduce.md "AVCA parity" measures both.
 - Negatives are sampled from the batch instead of the whole training set (see
   :func:`~avzsl.model.baseline_common.in_batch_negatives`).
 """
@@ -76,6 +81,8 @@ class AVCAOptions:
     """The reference never optimises its position embeddings; True trains them."""
     reference_bn_side_effects: bool = True
     """Run the reference's unused reconstructions through A_proj/V_proj so their BN statistics match."""
+    reference_embedding_pass: bool = False
+    """Repeat the reference's unused training-mode ``get_embeddings`` pass per step (BN statistics only)."""
     score_branch: Literal["video", "audio", "both"] = "video"
     """Which output is compared with the classes: the reference uses ``video``; ``both`` sums the two distances."""
 
@@ -206,6 +213,12 @@ class AVCA(PlateauScheduleMixin, Method):
                    + F.mse_loss(theta_v, theta_w) + F.mse_loss(theta_a, theta_w))
             terms["l_reg"] = l_r
             total = total + l_r
+        if o.reference_embedding_pass and self.training:
+            # Reference train_step: get_embeddings(audio, video, text) in training mode after the step; only its
+            # BatchNorm running statistics (and dropout draws) have an effect.
+            with torch.no_grad():
+                self._embed(batch.audio, batch.visual)
+                self.W_proj(w)
         return LossTerms(total, {k: v.detach() for k, v in terms.items()})
 
     # -- inference ------------------------------------------------------------------------------------------------

@@ -86,6 +86,22 @@ def test_reference_bn_side_effects_only_touch_running_statistics() -> None:
     assert any(not torch.equal(with_fx.state_dict()[k], without.state_dict()[k]) for k in bn)
 
 
+def test_reference_embedding_pass_only_touches_running_statistics() -> None:
+    batch, labels, emb = toy_problem()
+    plain, extra = build("avca", **SMALL), build("avca", reference_embedding_pass=True, **SMALL)
+    extra.load_state_dict(plain.state_dict())
+    losses = []
+    for m in (plain, extra):
+        m.train()
+        torch.manual_seed(3)
+        losses.append(float(m.training_loss(batch.index(slice(0, 40)), labels[:40], emb).total.detach()))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)  # the pass runs after the loss and adds nothing to it
+    a, b = plain.state_dict(), extra.state_dict()
+    changed = {k.split(".")[0] for k in a if k.endswith("running_mean") and not torch.equal(a[k], b[k])}
+    assert changed == {"A_enc", "V_enc", "W_proj", "A_proj", "V_proj"}
+    assert all(torch.equal(a[k], b[k]) for k in a if "running" not in k and "num_batches" not in k)
+
+
 def test_scores_use_the_video_branch_unless_told_otherwise() -> None:
     batch, labels, emb = toy_problem()
     method = build("avca", **SMALL)
