@@ -79,6 +79,10 @@ def reset_peak() -> bool:
     return True
 
 
+# A worker that exits between listing and reading raises one of these.
+_GONE: tuple[type[BaseException], ...] = (OSError,) if psutil is None else (OSError, psutil.Error)
+
+
 class ChildSampler:
     """Samples the RSS (and with psutil the USS) of this process's descendants every ``interval`` seconds.
 
@@ -120,7 +124,7 @@ class ChildSampler:
             for pid in self._children():
                 try:
                     rss, uss = self._sample(pid)
-                except (OSError, ProcessLookupError) if psutil is None else (psutil.Error, OSError):
+                except _GONE:
                     continue  # the worker exited between listing and reading
                 peak = self.peaks.setdefault(pid, {"rss": 0.0, "uss": None})
                 peak["rss"] = max(peak["rss"] or 0.0, rss)
@@ -267,13 +271,27 @@ def make_videos(root: Path, count: int, seconds: float) -> Path:
 
 
 def make_run(root: Path) -> Path:
-    """A small demo run (avzsl-demo: random weights, 2 videos per class, 2 epochs) to predict with."""
+    """A small demo run (avzsl-demo: random weights, 5 videos per class, 2 epochs) to predict with."""
     demo = root / "demo"
     if not (demo / "run" / "model.pt").is_file():
-        command = [str(Path(sys.executable).parent / "avzsl-demo"), "--out", str(demo), "--videos-per-class", "2",
+        command = [str(Path(sys.executable).parent / "avzsl-demo"), "--out", str(demo), "--videos-per-class", "5",
                    "--epochs", "2", "--workers", "0"]
         subprocess.run(command, check=True, capture_output=True, text=True)
     return demo / "run"
+
+
+class _Lines(list):
+    """The output table, written line by line as the measurements come (a long run shows what it has)."""
+
+    def append(self, line: str) -> None:
+        super().append(line)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    def __iadd__(self, lines):  # noqa: ANN001, ANN204 - list protocol
+        for line in lines:
+            self.append(line)
+        return self
 
 
 def _fmt(value: float | None) -> str:
@@ -308,7 +326,8 @@ def main() -> int:
     root = Path(tmp.name) if tmp is not None else args.work
     root.mkdir(parents=True, exist_ok=True)
     videos = make_videos(root, args.videos, args.seconds)
-    lines = [f"peak memory (MiB); {args.videos} videos of {args.seconds:g} s, 160x120; psutil "
+    lines = _Lines()
+    lines += [f"peak memory (MiB); {args.videos} videos of {args.seconds:g} s, 160x120; psutil "
              f"{'yes' if psutil is not None else 'no (worker USS not measured)'}; "
              f"peak reset {'yes' if reset_peak() else 'no'}", ""]
 
@@ -320,8 +339,8 @@ def main() -> int:
 
     lines.append(f"avzsl-extract, --workers {args.workers} (main: peak RSS; worker: peak RSS / peak USS of one; "
                  "total: main + every worker's USS)")
-    lines.append(f"  {'batch':>5} {'main':>8} {'worker':>8} {'w. USS':>8} {'total':>8} {'x B=' + str(batch_sizes[0]):>8}"
-                 f" {'s':>6}")
+    ratio = f"x B={batch_sizes[0]}"
+    lines.append(f"  {'batch':>5} {'main':>8} {'worker':>8} {'w. USS':>8} {'total':>8} {ratio:>8} {'s':>6}")
     first = None
     for b in batch_sizes:
         r = run_child(["extract", str(videos), str(root / f"cache-b{b}-w{args.workers}"), str(b), str(args.workers)])
@@ -346,7 +365,6 @@ def main() -> int:
         lines.append("  where it goes (resident MiB added by each step)")
         for key, value in parts.items():
             lines.append(f"    {key:<32} {value:8.0f}")
-    sys.stdout.write("\n".join(lines) + "\n")
     if tmp is not None:
         tmp.cleanup()
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import logging
 import sys
 from collections import Counter
@@ -294,7 +295,7 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
     import torch
 
     from avzsl.extractors.registry import build_encoder
-    from avzsl.extractors.word_vectors import ClassNameEmbedder
+    from avzsl.extractors.word_vectors import ClassNameEmbedder, release_cached_vectors
     from avzsl.pipeline.cache import ClassTable
     from avzsl.pipeline.extract import ExtractConfig, RunOptions, run_extraction
     from avzsl.pipeline.lock import check_shard_ownership
@@ -316,6 +317,11 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
             embedded = embedder.embed(classes, read_phrases(args.class_phrases))
         else:  # unlabeled videos only: features for avzsl-predict or export, no class to embed
             table = ClassTable([], [], np.zeros((0, embedder.dim), np.float32), {**embedder.provenance(), "classes": 0})
+        # The class table is all extraction needs from the word vectors: free them before the encoders load and
+        # the decode workers fork (docs/memory.md), rather than hold them for the whole run.
+        del embedder
+        release_cached_vectors()
+        gc.collect()
     # Before the encoders are built: a live extraction of any world size that owns one of these shards refuses us.
     check_shard_ownership(args.out, world.rank, world.world_size, -(-len(entries) // max(args.shard_size, 1)))
     if args.device == "auto":

@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             encode_videos=bool(inputs.videos),
         )
         candidates = predictor.candidates(names)
+        predictor.release_word_vectors()  # embedded: the vectors are not held while videos are encoded
         calibrate = predictor.calibrate(candidates, args.seen_calibration)
         results = predict_caches(predictor, inputs.caches, candidates, args.seen_calibration, args.top)
         if inputs.videos:
