@@ -265,6 +265,21 @@ def naming_file(path: str, reason: str) -> str:
     return reason if path in reason else f"{path}: {reason}"
 
 
+CPU_BATCH_SIZE = 4
+"""Default windows per encoder forward on CPU: each SeLaVi window costs ~200 MiB of activations there (3.1 GiB at 16;
+docs/memory.md), while a larger batch gains little speed on CPU."""
+CUDA_BATCH_SIZE = 16
+"""Default windows per encoder forward on a GPU."""
+
+
+def default_batch_size(device: str | torch.device) -> int:
+    """``--batch-size`` when not given: :data:`CUDA_BATCH_SIZE` on a CUDA device, :data:`CPU_BATCH_SIZE` otherwise.
+
+    The batch size changes speed and memory, never the features (it is not part of the cache identity).
+    """
+    return CUDA_BATCH_SIZE if torch.device(device).type == "cuda" else CPU_BATCH_SIZE
+
+
 PREFETCH_WINDOWS = 2
 """Windows each decode worker may have ready ahead of the encoder (DataLoader ``prefetch_factor``): enough to keep
 the forward pass fed, few enough that decoded windows (4.6 MB each as SeLaVi inputs) never pile up."""

@@ -12,7 +12,14 @@ import pytest
 import torch
 
 from avzsl.extractors.decode import get_decoder
-from avzsl.pipeline.extract import PREFETCH_WINDOWS, encode_window_stream, max_windows_in_flight
+from avzsl.pipeline.extract import (
+    CPU_BATCH_SIZE,
+    CUDA_BATCH_SIZE,
+    PREFETCH_WINDOWS,
+    default_batch_size,
+    encode_window_stream,
+    max_windows_in_flight,
+)
 from tests.media import write_av
 
 
@@ -121,3 +128,9 @@ def test_decoded_windows_in_flight_never_exceed_the_bound(tmp_path, workers):
     bound = max_windows_in_flight(2, workers)
     assert bound == 2 + workers * PREFETCH_WINDOWS
     assert 2 <= encoders.most_in_flight <= bound, (encoders.most_in_flight, bound)
+
+
+def test_default_batch_size_is_smaller_on_cpu() -> None:
+    # On CPU each SeLaVi window costs ~200 MiB of activations (docs/memory.md): 4 by default there, 16 on CUDA.
+    assert default_batch_size("cpu") == CPU_BATCH_SIZE == 4
+    assert default_batch_size("cuda:1") == default_batch_size(torch.device("cuda")) == CUDA_BATCH_SIZE == 16
