@@ -190,6 +190,18 @@ def load_glove_6b_50d() -> KeyedVectors:
     return kv
 
 
+def release_cached_vectors() -> None:
+    """Drop the per-process caches of loaded word vectors (the bundled GloVe and word2vec/fastText files).
+
+    The caches keep a loaded vocabulary alive for later embedders in the same process; a caller that has embedded
+    what it needs (``avzsl-extract`` before its encoders and decode workers start, ``avzsl-predict`` before it
+    encodes) calls this and drops its own embedder, so the vectors (GloVe: ~120 MiB resident) are freed instead of
+    held through the run and inherited by forked workers.
+    """
+    load_glove_6b_50d.cache_clear()
+    _load_file_cached.cache_clear()
+
+
 @functools.lru_cache(maxsize=4)
 def _load_file_cached(path: str, fmt: str, _mtime_ns: int, _size: int) -> KeyedVectors:
     # mtime and size are part of the cache key so a replaced file is reloaded.

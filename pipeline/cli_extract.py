@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import logging
 import sys
 from collections import Counter
@@ -100,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK when CUDA is present), cpu, cuda:N")
     parser.add_argument("--workers", type=int, default=2, help="decoding worker processes (0: decode inline)")
-    parser.add_argument("--batch-size", type=int, default=16, help="windows per encoder forward")
+    parser.add_argument(
+        "--batch-size", type=int, default=None,
+        help="windows per encoder forward; memory grows with it, ~200 MiB per window on CPU (docs/memory.md) "
+        "(default: 16 on CUDA, 4 on CPU)",
+    )
     parser.add_argument("--probe-jobs", type=int, default=4, help="parallel probes (joblib threads)")
     parser.add_argument("--shard-size", type=int, default=256, help="videos per shard (unit of resume)")
     parser.add_argument(
@@ -220,7 +225,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"{args.out}: --out exists and is not a folder")
     for option in ("batch_size", "shard_size", "probe_jobs"):
-        if getattr(args, option) < 1:
+        if getattr(args, option) is not None and getattr(args, option) < 1:
             raise UserError(f"--{option.replace('_', '-')} must be >= 1, got {getattr(args, option)}")
     if args.workers < 0:
         raise UserError(f"--workers must be >= 0, got {args.workers}")
@@ -294,9 +299,9 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
     import torch
 
     from avzsl.extractors.registry import build_encoder
-    from avzsl.extractors.word_vectors import ClassNameEmbedder
+    from avzsl.extractors.word_vectors import ClassNameEmbedder, release_cached_vectors
     from avzsl.pipeline.cache import ClassTable
-    from avzsl.pipeline.extract import ExtractConfig, RunOptions, run_extraction
+    from avzsl.pipeline.extract import ExtractConfig, RunOptions, default_batch_size, run_extraction
     from avzsl.pipeline.lock import check_shard_ownership
     from avzsl.pipeline.video_list import UNLABELED, discover_folder, read_manifest
 
@@ -316,6 +321,11 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
             embedded = embedder.embed(classes, read_phrases(args.class_phrases))
         else:  # unlabeled videos only: features for avzsl-predict or export, no class to embed
             table = ClassTable([], [], np.zeros((0, embedder.dim), np.float32), {**embedder.provenance(), "classes": 0})
+        # The class table is all extraction needs from the word vectors: free them before the encoders load and
+        # the decode workers fork (docs/memory.md), rather than hold them for the whole run.
+        del embedder
+        release_cached_vectors()
+        gc.collect()
     # Before the encoders are built: a live extraction of any world size that owns one of these shards refuses us.
     check_shard_ownership(args.out, world.rank, world.world_size, -(-len(entries) // max(args.shard_size, 1)))
     if args.device == "auto":
@@ -348,7 +358,7 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
         precision=args.precision,
     )
     options = RunOptions(
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or default_batch_size(device),
         workers=args.workers,
         probe_jobs=args.probe_jobs,
         device=device,

@@ -95,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--workers", type=int, default=1, help="decoding worker processes (0: decode inline)")
-    parser.add_argument("--batch-size", type=int, default=16, help="windows per encoder forward")
+    parser.add_argument(
+        "--batch-size", type=int, default=None,
+        help="windows per encoder forward; memory grows with it, ~200 MiB per window on CPU (docs/memory.md) "
+        "(default: 16 on CUDA, 4 on CPU)",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     add_version_option(parser)
     return parser
@@ -140,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--top must be >= 1")
     if args.zero_shot != (args.run is None):
         parser.error("give either --run RUN or --zero-shot")
+    if args.batch_size is not None and args.batch_size < 1:
+        parser.error("--batch-size must be >= 1")
     from avzsl.pipeline.cli_extract import read_phrases
     from avzsl.pipeline.predict_inputs import resolve_inputs
 
@@ -160,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         return report_user_error(exc)
     from avzsl.extractors.selavi import CheckpointError
+    from avzsl.pipeline.extract import default_batch_size
     from avzsl.pipeline.predict import Predictor, VideoPrediction
     from avzsl.pipeline.predict_inputs import predict_caches
 
@@ -177,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             encode_videos=bool(inputs.videos),
         )
         candidates = predictor.candidates(names)
+        predictor.release_word_vectors()  # embedded: the vectors are not held while videos are encoded
         calibrate = predictor.calibrate(candidates, args.seen_calibration)
         results = predict_caches(predictor, inputs.caches, candidates, args.seen_calibration, args.top)
         if inputs.videos:
@@ -187,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                     top=args.top,
                     calibration=args.seen_calibration,
                     workers=args.workers,
-                    batch_size=args.batch_size,
+                    batch_size=args.batch_size or default_batch_size(predictor.device),
                 )
             )
     except (*USER_ERRORS, CheckpointError) as exc:
@@ -207,12 +215,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _zero_shot(args: argparse.Namespace, names: list[str]) -> int:
+    from avzsl.pipeline.extract import default_batch_size
     from avzsl.pipeline.predict import VideoPrediction
     from avzsl.pipeline.predict_zero_shot import predict_zero_shot
 
+    device = pick_device(args.device)
     results = predict_zero_shot(
         args.videos, names, args.clip_checkpoint, args.clap_checkpoint, args.random_weights, args.encoder,
-        args.text_templates, args.audio_weight, args.top, args.workers, args.batch_size, pick_device(args.device),
+        args.text_templates, args.audio_weight, args.top, args.workers, args.batch_size or default_batch_size(device),
+        device,
     )
     if args.json:
         document = {p: r.to_dict() if isinstance(r, VideoPrediction) else _error(r) for p, r in results.items()}

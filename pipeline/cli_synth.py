@@ -24,10 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--benchmark", required=True, choices=("ucf", "activitynet", "vggsound"), type=str.lower)
+    parser.add_argument("--benchmark", required=True, choices=("ucf", "activitynet", "vggsound"), type=str.lower,
+                        help="benchmark whose split files and class embeddings shape the cache")
     parser.add_argument("--out", required=True, type=Path, help="cache directory to create (absent or empty)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--split", dest="split_variant", choices=("main", "cls"), default="main")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every generated number")
+    parser.add_argument("--split", dest="split_variant", choices=("main", "cls"), default="main",
+                        help="benchmark split variant whose files are used")
     parser.add_argument("--windows", type=int, default=0,
                         help="also store about this many per-window features per video (for TCAF); 0 = none")
     parser.add_argument("--transfer", type=float, default=None,

@@ -16,6 +16,14 @@ _logger = logging.getLogger(__name__)
 LOSS_VARIANTS = ("cls", "cls+kd", "cls+kd+mask")
 
 
+class _ListMethods(argparse.Action):
+    """``--list-methods``: print the registry and exit, before the required options are checked."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001 - argparse API
+        sys.stdout.write(list_methods_text())
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avzsl-train",
@@ -27,9 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--list-methods", action="store_true", help="list the registered methods and exit")
-    parser.add_argument("--cache", type=Path, help="feature cache directory (avzsl-extract/import); required")
-    parser.add_argument("--out", type=Path, help="run directory (created; holds checkpoints and results); required")
+    parser.add_argument("--list-methods", action=_ListMethods, nargs=0, help="list the registered methods and exit")
+    # Required in argparse's sense, so the usage line shows them as such (--list-methods exits before the check).
+    parser.add_argument("--cache", type=Path, required=True, help="feature cache directory (avzsl-extract/import)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="run directory (created; holds checkpoints and results)")
     parser.add_argument("--method", default="coordinate_generalize",
                         help="registered training method (see --list-methods)")
     parser.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
@@ -40,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--calibration", default="exact", choices=("exact", "reference", "legacy"),
                         help="how gamma is chosen on stage-1 validation: exact optimum, the AVCA reference grid "
                         "linspace(0,3,16), or avzsl's former [0,1] grid on plain scores")
-    where = parser.add_mutually_exclusive_group()
+    where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--splits", type=Path, help="split folder in the reference format (stage_*.txt + stage_*.csv)")
     where.add_argument(
         "--benchmark", choices=("ucf", "activitynet", "vggsound"), help="use the built-in benchmark split files"
@@ -57,20 +67,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=256, help="batch size (paper: 256)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-3)")
     parser.add_argument("--loss", default=None, choices=LOSS_VARIANTS,
-                        help="loss variant (Table 3 ablation; default cls+kd+mask)")
+                        help="loss variant (Table 3 ablation) (default: cls+kd+mask)")
     parser.add_argument(
         "--mask-ratio",
         type=float,
         default=None,
         help="proportion rho of pseudo-mask elements set to 1 (default: paper's per-benchmark value, else 0.1)",
     )
-    parser.add_argument("--lambda-kd", type=float, default=None, help="weight of the distillation loss (lambda_1; 1)")
-    parser.add_argument("--lambda-mask", type=float, default=None, help="weight of the mask loss (lambda_2; 0.5)")
-    parser.add_argument("--topk-by", default=None, choices=("magnitude", "value"), help="pseudo-mask top-k on")
-    parser.add_argument("--mask-norm", default=None, choices=("l2", "l1", "mse"), help="norm of the mask loss")
-    parser.add_argument(
-        "--pseudo-mask-scope", default=None, choices=("sample", "batch"), help="top-k per sample or per batch"
-    )
+    # These default to None so the preset decides; the help states the recommended/paper value.
+    parser.add_argument("--lambda-kd", type=float, default=None,
+                        help="weight lambda_1 of the distillation loss (default: 1)")
+    parser.add_argument("--lambda-mask", type=float, default=None,
+                        help="weight lambda_2 of the mask loss (default: 0.5)")
+    parser.add_argument("--topk-by", default=None, choices=("magnitude", "value"),
+                        help="pseudo-mask top-k on the absolute or the signed gradient (default: magnitude)")
+    parser.add_argument("--mask-norm", default=None, choices=("l2", "l1", "mse"),
+                        help="norm of the mask loss (default: l2)")
+    parser.add_argument("--pseudo-mask-scope", default=None, choices=("sample", "batch"),
+                        help="top-k per sample or per batch (default: sample)")
     parser.add_argument(
         "--standardize-features",
         action="store_const", const=True, default=None,
@@ -166,12 +180,6 @@ def format_metrics(metrics: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 2 user error)."""
     args = build_parser().parse_args(argv)
-    if args.list_methods:
-        sys.stdout.write(list_methods_text())
-        return 0
-    if args.out is None or args.cache is None:
-        setup_logging(verbose=args.verbose)
-        return report_user_error(ValueError("avzsl-train needs --cache, --out and one of --splits or --benchmark"))
     # Options and paths are checked before RUN/train.log is created: failed usage leaves no output folder behind.
     try:
         if not args.cache.is_dir():

@@ -265,6 +265,36 @@ def naming_file(path: str, reason: str) -> str:
     return reason if path in reason else f"{path}: {reason}"
 
 
+CPU_BATCH_SIZE = 4
+"""Default windows per encoder forward on CPU: each SeLaVi window costs ~200 MiB of activations there (3.1 GiB at 16;
+docs/memory.md), while a larger batch gains little speed on CPU."""
+CUDA_BATCH_SIZE = 16
+"""Default windows per encoder forward on a GPU."""
+
+
+def default_batch_size(device: str | torch.device) -> int:
+    """``--batch-size`` when not given: :data:`CUDA_BATCH_SIZE` on a CUDA device, :data:`CPU_BATCH_SIZE` otherwise.
+
+    The batch size changes speed and memory, never the features (it is not part of the cache identity).
+    """
+    return CUDA_BATCH_SIZE if torch.device(device).type == "cuda" else CPU_BATCH_SIZE
+
+
+PREFETCH_WINDOWS = 2
+"""Windows each decode worker may have ready ahead of the encoder (DataLoader ``prefetch_factor``): enough to keep
+the forward pass fed, few enough that decoded windows (4.6 MB each as SeLaVi inputs) never pile up."""
+
+
+def max_windows_in_flight(batch_size: int, workers: int) -> int:
+    """The most decoded windows held at once during extraction: the batch being filled plus each worker's prefetch.
+
+    With ``workers`` processes the DataLoader has at most ``workers * PREFETCH_WINDOWS`` requests outstanding and a
+    worker decodes a window only when asked, so neither the video length nor the shard size adds to it; decoding
+    inline (``workers=0``) decodes a window only when the batch asks for it.
+    """
+    return batch_size + max(workers, 0) * PREFETCH_WINDOWS
+
+
 def _worker_init(_: int) -> None:
     # Each decode worker is single-threaded: the cores belong to the encoder forward in the main process.
     torch.set_num_threads(1)
@@ -279,7 +309,7 @@ def iterate_windows(stream: WindowStream, workers: int) -> Iterator[dict[str, An
         stream,
         batch_size=None,
         num_workers=workers,
-        prefetch_factor=2,
+        prefetch_factor=PREFETCH_WINDOWS,
         worker_init_fn=_worker_init,
         persistent_workers=False,
     )

@@ -14,6 +14,7 @@ scores of candidates that are seen classes of the run. See ``docs/predict.md``.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections.abc import Sequence
@@ -456,6 +457,7 @@ class Predictor:
             raise PredictError(
                 f"the word vectors are {self.embedder.dim}-d, the run's model expects {model_cfg['text_dim']}-d"
             )
+        self._word_vectors, self._oov = word_vectors, oov  # to load the vectors again after a release
         self.known_phrases = {**self._class_table_phrases(), **{k.lower(): v for k, v in (phrases or {}).items()}}
         if self.request.random_weights and encode_videos:
             _logger.warning(RANDOM_PREDICTIONS_WARNING)
@@ -496,7 +498,24 @@ class Predictor:
                 "video; give the alternatives too",
                 class_names[0],
             )
+        if self.embedder is None:  # released after an earlier call: load the run's vectors again
+            self.embedder = run_class_embedder(self.info, self._word_vectors, self._oov)
         return embed_candidates(self.embedder, class_names, self.seen_classes, self.known_phrases)
+
+    def release_word_vectors(self) -> None:
+        """Free the word vectors once the candidates are embedded (before the encoders load and videos decode).
+
+        The bundled GloVe vocabulary is ~120 MiB resident that a prediction no longer needs once its candidates
+        are embedded; :meth:`candidates` loads it again if called later. A CLIP/CLAP run's text towers are part
+        of its encoders and are kept.
+        """
+        if self._towers is not None or self.embedder is None:
+            return
+        from avzsl.extractors.word_vectors import release_cached_vectors
+
+        self.embedder = None
+        release_cached_vectors()
+        gc.collect()
 
     def calibrate(self, candidates: Candidates, calibration: str) -> bool:
         """Whether calibrated stacking applies: ``auto`` and at least one candidate is a seen class."""

@@ -240,11 +240,12 @@ class StageTrainer:
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.epoch >= epochs:
             return
-        if self.trainable and self.steps < FEW_STEPS and self.epoch == 0:
+        # Said once per run: stage 2 trains with stage 1's steps per epoch, so it would only repeat the numbers.
+        if self.trainable and self.steps < FEW_STEPS and self.epoch == 0 and self.stage == 1:
             _logger.warning(
-                "stage %d: only %d optimizer step(s) per epoch (%d training videos, batch %d): validation picks "
-                "among very short training lengths; consider --batches-per-epoch", self.stage, self.steps,
-                len(self.train), self.cfg.batch_size)
+                "only %d optimizer step(s) per epoch (%d training videos / batch size %d, in both stages): the "
+                "best epoch is chosen among very few optimizer steps; pass --batches-per-epoch N (e.g. 50) for "
+                "more steps per epoch", self.steps, len(self.train), self.cfg.batch_size)
         total = (epochs - self.epoch) * self.steps
         with progress_bar(total, f"stage {self.stage}", "step", leave=False) as progress:
             while self.epoch < epochs:

@@ -3,7 +3,10 @@ shows each default once."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
+import re
 import subprocess
 import sys
 from importlib.metadata import version
@@ -59,9 +62,52 @@ def test_help_shows_each_default_once(module) -> None:
     assert "(default: RUN/report) (default" not in flat
 
 
+def _all_parsers() -> list[tuple[str, argparse.ArgumentParser]]:
+    """(name, parser) of every CLI and of every subcommand (avzsl-import avca, avzsl-export avca)."""
+    found = []
+    for name in CLI_MODULES:
+        parser = importlib.import_module(f"avzsl.pipeline.{name}").build_parser()
+        found.append((name, parser))
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                found += [(f"{name} {sub}", p) for sub, p in action.choices.items()]
+    return found
+
+
+def test_every_cli_help_shows_defaults_once_and_required_options_as_required() -> None:
+    parsers = _all_parsers()
+    assert len(parsers) >= len(CLI_MODULES) + 2, [n for n, _ in parsers]
+    for name, parser in parsers:
+        text = parser.format_help()
+        for empty in ("(default: None)", "(default: False)", "(default: [])"):
+            assert empty not in text, f"{name}: {empty}"
+        usage = " ".join(parser.format_usage().split())
+        for action in parser._actions:
+            if action.help in (None, argparse.SUPPRESS):
+                continue
+            # One option's help as argparse renders it: "(default" at most once.
+            rendered = parser.formatter_class(parser.prog)._expand_help(action)
+            assert rendered.count("(default") <= 1, f"{name} {action.option_strings}: {rendered}"
+            assert not re.search(r"\(default: \[", rendered), f"{name} {action.option_strings}: {rendered}"
+            if action.required and action.option_strings:
+                flag = action.option_strings[0]
+                assert re.search(rf"(^| ){flag} ", usage), f"{name}: {flag} not in {usage}"
+                assert not re.search(rf"\[{flag}[ \]]", usage), f"{name}: {flag} shown as optional in {usage}"
+
+
+def test_train_help_lists_methods_without_other_options(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli_train.main(["--list-methods"])
+    assert exited.value.code == 0
+    assert "coordinate_generalize" in capsys.readouterr().out
+
+
 def test_required_options_shown_as_required_in_usage() -> None:
     usage = " ".join(cli_extract.build_parser().format_usage().split())
     assert "--videos VIDEOS --out OUT" in usage and "[--videos" not in usage and "[--out" not in usage
+    usage = " ".join(cli_train.build_parser().format_usage().split())
+    assert "--cache CACHE --out OUT" in usage and "[--cache" not in usage and "[--out" not in usage
+    assert "(--splits SPLITS | --benchmark" in usage
 
 
 def test_list_encoders_needs_no_other_option(capsys) -> None:

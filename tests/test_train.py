@@ -74,8 +74,26 @@ def test_different_config_is_refused_unless_overwrite(synthetic_cache, tmp_path:
     run = tmp_path / "run"
     assert cli_train.main(_train_args(cache, splits, run, "--epochs", "1")) == 0
     assert cli_train.main(_train_args(cache, splits, run, "--epochs", "1", "--seed", "7")) == 2
-    assert "different configuration" in (run / "train.log").read_text()
+    log = (run / "train.log").read_text()
+    assert "different configuration" in log
+    # The refusal names what changed, old -> new, not only the two hashes.
+    assert "differs in: seed: 42 -> 7" in log
+    assert "epochs" not in log.split("differs in:")[-1].splitlines()[0]
     assert cli_train.main(_train_args(cache, splits, run, "--epochs", "1", "--seed", "7", "--overwrite")) == 0
+
+
+def test_few_optimizer_steps_per_epoch_are_logged_once(synthetic_cache, tmp_path: Path) -> None:
+    cache, splits = synthetic_cache
+    run = tmp_path / "run"
+    # About 110 stage-1 training videos in batches of 32: 4 optimizer steps per epoch.
+    assert cli_train.main(_train_args(cache, splits, run, "--epochs", "2")) == 0
+    lines = [x for x in (run / "train.log").read_text().splitlines() if "optimizer step(s) per epoch" in x]
+    assert len(lines) == 1, lines  # once per run, not once per stage
+    assert "only 4 optimizer step(s)" in lines[0] and "batch size 32" in lines[0]
+    assert "--batches-per-epoch" in lines[0]
+    enough = tmp_path / "enough"
+    assert cli_train.main(_train_args(cache, splits, enough, "--epochs", "1", "--batches-per-epoch", "5")) == 0
+    assert "optimizer step(s) per epoch" not in (enough / "train.log").read_text()
 
 
 def test_loss_variants_and_bad_inputs(synthetic_cache, tmp_path: Path) -> None:
