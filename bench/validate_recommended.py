@@ -16,7 +16,8 @@ epoch. No test split is read. The study runs in three rounds:
 
 Columns ``H@E/2`` and ``H@3E/4`` are the best validation H within the first half / three quarters of the epochs
 of the same run (the epoch budget is another open choice; e* is picked by validation H just as with fewer epochs).
-The paper-fixed values (lambda_1 = 1, lambda_2 = 0.5, beta = 0.5, Adam lr 1e-3, batch 256, rho = 0.1 for UCF) are never varied.
+The paper-fixed values (lambda_1 = 1, lambda_2 = 0.5, beta = 0.5, Adam lr 1e-3, batch 256, rho = 0.1 for UCF)
+are never varied.
 Finished rows are cached in ``DIR/rows.json`` (keyed by configuration and seed), so an interrupted study resumes.
 """
 
