@@ -40,9 +40,9 @@ class CoordinateGeneralizeOptions:
     att_heads: int = 4
     att_ff: int = 600
     dropout: float = 0.1
-    tau: float = 1.0
+    tau: float = 0.05
     branch_beta: float = 0.5
-    similarity: str = "dot"
+    similarity: str = "cosine"
     learn_temperature: bool = False
     variant: str = "cls+kd+mask"
     lambda_kd: float = 1.0
@@ -51,8 +51,8 @@ class CoordinateGeneralizeOptions:
     topk_by: str = "magnitude"
     mask_norm: str = "l2"
     pseudo_mask_scope: str = "sample"
-    mask_ratio_meaning: str = "ones"
-    standardize: bool = False
+    mask_ratio_meaning: str = "zeros"
+    standardize: bool = True
     """z-score inputs per dimension with training-set statistics (not in the paper)."""
     calibrate_on: str = "log"
     """Scores calibrated stacking shifts: "log" = log p (unbounded, no saturation) or "prob" = p (eq. 6)."""
