@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,64 @@ S80 = 80  # width of the reference's fixed-length video_urls (AVCA README: dtype
 class AvcaError(UserError):
     """The AVCA folder (or the cache to export) is malformed; the message names the file(s)."""
 
+
+
+DUPLICATE_ATOL = 1e-6  # a video found in two stage splits must carry the same features (up to float noise)
+
+
+@dataclass
+class ImportedVideo:
+    """One video's features read from a released layout: audio (D_A,), visual (D_V,)."""
+
+    class_name: str
+    audio: np.ndarray
+    visual: np.ndarray
+    source: str  # "audio file | video file", for error messages
+
+
+@dataclass
+class VideoCollector:
+    """Gathers the videos of per-class audio/video files over all stage splits (AVCA and ClipClap imports).
+
+    A video may appear in several stage splits (stage-1 files reappear in stage 2): it is kept once, in first-seen
+    order, and must carry the same class and features everywhere.
+    """
+
+    videos: dict[str, ImportedVideo] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    repeated: set[str] = field(default_factory=set)
+
+    def add_class_files(self, class_name: str, audio_file: Path, video_file: Path,
+                        audio: np.ndarray, audio_names: list[str], visual: np.ndarray, visual_names: list[str],
+                        rows: list[tuple[str, str]], error: type[UserError]) -> None:
+        """Add one class's files (audio (N, D_A), visual (N, D_V), N names each); append (video, class) to rows.
+
+        Raises ``error`` naming the files when the two are not row-aligned or a repeated video disagrees.
+        """
+        if len(audio_names) != len(visual_names):
+            raise error(f"{audio_file} and {video_file} are not row-aligned: "
+                        f"{len(audio_names)} vs {len(visual_names)} videos")
+        if audio_names != visual_names:
+            i = next(i for i, (a, v) in enumerate(zip(audio_names, visual_names, strict=True)) if a != v)
+            raise error(f"{audio_file} and {video_file} are not row-aligned: row {i} is "
+                        f"{audio_names[i]!r} vs {visual_names[i]!r}")
+        source = f"{audio_file} | {video_file}"
+        for i, vid in enumerate(audio_names):
+            rows.append((vid, class_name))
+            seen = self.videos.get(vid)
+            if seen is None:
+                self.videos[vid] = ImportedVideo(class_name, audio[i], visual[i], source)
+                self.order.append(vid)
+                continue
+            self.repeated.add(vid)
+            if seen.class_name.lower() != class_name.lower():
+                raise error(f"video {vid!r} is class {seen.class_name!r} in {seen.source} but "
+                            f"{class_name!r} in {source}")
+            for name, new, old in (("audio", audio[i], seen.audio), ("video", visual[i], seen.visual)):
+                if new.shape != old.shape or not np.allclose(new, old, rtol=0, atol=DUPLICATE_ATOL):
+                    diff = float(np.max(np.abs(new - old))) if new.shape == old.shape else float("nan")
+                    raise error(f"video {vid!r} has different {name} features in {seen.source} and "
+                                f"{source} (max abs difference {diff:.3g})")
 
 
 def _normalise(name: str) -> str:

@@ -20,6 +20,8 @@ from avzsl.pipeline.avca_common import (
     MODALITIES,
     SPLITS_SUBDIR,
     AvcaError,
+    ImportedVideo,
+    VideoCollector,
     checked_path,
     code_version,
     find_text_file,
@@ -48,7 +50,6 @@ from avzsl.pipeline.splits import STAGE_SPLITS, write_split_folder
 
 _logger = logging.getLogger(__name__)
 
-_DUPLICATE_ATOL = 1e-6  # a video found in two stage splits must carry the same features (up to float noise)
 
 
 @dataclass
@@ -77,14 +78,6 @@ class ImportReport:
     reassigned_classes: list[str]
     text_file: Path
     splits_dir: Path
-
-
-@dataclass
-class _Video:
-    class_name: str
-    audio: np.ndarray
-    visual: np.ndarray
-    source: str  # "audio file | video file", for error messages
 
 
 def _read_stage(stage_dirs: dict[str, Path], root: Path, allow_outside: bool) -> list[tuple[str, Path, Path]]:
@@ -148,12 +141,11 @@ def import_avca(
     if not feature_dir.is_dir():
         raise AvcaError(f"{root / 'features' / features}: AVCA feature folder not found")
 
-    videos: dict[str, _Video] = {}
-    order: list[str] = []
+    collected = VideoCollector()
+    videos, order, repeated = collected.videos, collected.order, collected.repeated
     spelling: dict[str, str] = {}  # class name lower -> first spelling seen
     membership: dict[str, list[tuple[str, str]]] = {}
     stage_classes: dict[str, list[str]] = {}
-    repeated: set[str] = set()
     for stage in STAGE_SPLITS:
         dirs = {m: feature_dir / m / stage for m in MODALITIES}
         rows: list[tuple[str, str]] = []
@@ -163,30 +155,8 @@ def import_avca(
             stage_classes[stage].append(class_name)
             a_data, a_urls = read_class_file(audio_file)
             v_data, v_urls = read_class_file(video_file)
-            if len(a_urls) != len(v_urls):
-                raise AvcaError(f"{audio_file} and {video_file} are not row-aligned: "
-                                f"{len(a_urls)} vs {len(v_urls)} videos")
-            if a_urls != v_urls:
-                i = next(i for i, (a, v) in enumerate(zip(a_urls, v_urls, strict=True)) if a != v)
-                raise AvcaError(f"{audio_file} and {video_file} are not row-aligned: row {i} is "
-                                f"{a_urls[i]!r} vs {v_urls[i]!r}")
-            source = f"{audio_file} | {video_file}"
-            for i, vid in enumerate(a_urls):
-                rows.append((vid, class_name))
-                seen = videos.get(vid)
-                if seen is None:
-                    videos[vid] = _Video(class_name, a_data[i], v_data[i], source)
-                    order.append(vid)
-                    continue
-                repeated.add(vid)
-                if seen.class_name.lower() != class_name.lower():
-                    raise AvcaError(f"video {vid!r} is class {seen.class_name!r} in {seen.source} but "
-                                    f"{class_name!r} in {source}")
-                for name, new, old in (("audio", a_data[i], seen.audio), ("video", v_data[i], seen.visual)):
-                    if new.shape != old.shape or not np.allclose(new, old, rtol=0, atol=_DUPLICATE_ATOL):
-                        diff = float(np.max(np.abs(new - old))) if new.shape == old.shape else float("nan")
-                        raise AvcaError(f"video {vid!r} has different {name} features in {seen.source} and "
-                                        f"{source} (max abs difference {diff:.3g})")
+            collected.add_class_files(class_name, audio_file, video_file, a_data, a_urls, v_data, v_urls, rows,
+                                      AvcaError)
         membership[stage] = rows
         _logger.info("%s: %d classes, %d videos", stage, len(stage_classes[stage]), len(rows))
     if not videos:
@@ -232,7 +202,7 @@ def import_avca(
 
 
 def _write_import(
-    out_cache: Path, order: Sequence[str], videos: Mapping[str, _Video], shard_size: int, text_file: Path,
+    out_cache: Path, order: Sequence[str], videos: Mapping[str, ImportedVideo], shard_size: int, text_file: Path,
     classes: list[str], phrases: list[str], embeddings: np.ndarray, embedding_order: str, reassigned: list[str],
     stage_classes: Mapping[str, Sequence[str]], membership: Mapping[str, Sequence[tuple[str, str]]],
 ) -> tuple[str, Path, dict[str, int]]:

@@ -21,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from avzsl.pipeline.avca_common import IMPORT_MARKER, checked_path, code_version, sha256_file, writing_output
+from avzsl.pipeline.avca_common import (
+    IMPORT_MARKER,
+    VideoCollector,
+    checked_path,
+    code_version,
+    sha256_file,
+    writing_output,
+)
 from avzsl.pipeline.cache import (
     CACHE_INFO,
     CLASS_TABLE,
@@ -55,7 +62,6 @@ from avzsl.pipeline.splits import STAGE_SPLITS, read_class_list, write_split_fol
 _logger = logging.getLogger(__name__)
 
 EMBEDDING_ORDERS = ("by_name", "reference")
-_DUPLICATE_ATOL = 1e-6  # a video found in two stage splits must carry the same features (up to float noise)
 
 
 @dataclass
@@ -85,14 +91,6 @@ class ClipClapImportReport:
     reassigned_classes: list[str]
     text_files: dict[str, Path]
     splits_dir: Path
-
-
-@dataclass
-class _Video:
-    class_name: str
-    audio: np.ndarray
-    visual: np.ndarray
-    source: str  # "audio file | video file", for error messages
 
 
 def _stage_files(feature_dir: Path, stage: str, root: Path, allow_outside: bool) -> list[tuple[str, Path, Path]]:
@@ -267,12 +265,11 @@ def import_clipclap(
     if not feature_dir.is_dir():
         raise ClipClapError(f"{root / 'features' / features}: ClipClap feature folder not found")
 
-    videos: dict[str, _Video] = {}
-    order: list[str] = []
+    collected = VideoCollector()
+    videos, order, repeated = collected.videos, collected.order, collected.repeated
     spelling: dict[str, str] = {}  # class name lower -> first spelling seen
     membership: dict[str, list[tuple[str, str]]] = {}
     stage_classes: dict[str, list[str]] = {}
-    repeated: set[str] = set()
     fps_values: set[int] = set()
     stage_files = {stage: _stage_files(feature_dir, stage, root, allow_outside) for stage in STAGE_SPLITS}
     all_classes, listed = _check_against_class_split(root, split_name, dataset, stage_files)
@@ -290,30 +287,8 @@ def import_clipclap(
             a_data, a_names, a_fps = read_class_pickle(audio_file)
             v_data, v_names, _ = read_class_pickle(video_file)
             fps_values.update(a_fps)
-            if a_names != v_names:
-                if len(a_names) != len(v_names):
-                    raise ClipClapError(f"{audio_file} and {video_file} are not row-aligned: {len(a_names)} vs "
-                                        f"{len(v_names)} videos")
-                i = next(i for i, (a, v) in enumerate(zip(a_names, v_names, strict=True)) if a != v)
-                raise ClipClapError(f"{audio_file} and {video_file} are not row-aligned: row {i} is {a_names[i]!r} "
-                                    f"vs {v_names[i]!r}")
-            source = f"{audio_file} | {video_file}"
-            for i, vid in enumerate(a_names):
-                rows.append((vid, class_name))
-                seen = videos.get(vid)
-                if seen is None:
-                    videos[vid] = _Video(class_name, a_data[i], v_data[i], source)
-                    order.append(vid)
-                    continue
-                repeated.add(vid)
-                if seen.class_name.lower() != class_name.lower():
-                    raise ClipClapError(f"video {vid!r} is class {seen.class_name!r} in {seen.source} but "
-                                        f"{class_name!r} in {source}")
-                for name, new, old in (("audio", a_data[i], seen.audio), ("video", v_data[i], seen.visual)):
-                    if new.shape != old.shape or not np.allclose(new, old, rtol=0, atol=_DUPLICATE_ATOL):
-                        diff = float(np.max(np.abs(new - old))) if new.shape == old.shape else float("nan")
-                        raise ClipClapError(f"video {vid!r} has different {name} features in {seen.source} and "
-                                            f"{source} (max abs difference {diff:.3g})")
+            collected.add_class_files(class_name, audio_file, video_file, a_data, a_names, v_data, v_names, rows,
+                                      ClipClapError)
         membership[stage] = rows
         _logger.info("%s: %d classes, %d videos", stage, len(stage_classes[stage]), len(rows))
     if not videos:
