@@ -38,7 +38,7 @@ from avzsl.pipeline.errors import UserError
 from avzsl.pipeline.faults import crash_point
 from avzsl.pipeline.lock import LOCK_NAME, DirectoryLock
 from avzsl.pipeline.safe_pickle import load_text_embedding_dict
-from avzsl.pipeline.splits import read_class_list
+from avzsl.pipeline.splits import SplitError, load_splits, read_class_list
 
 _logger = logging.getLogger(__name__)
 
@@ -326,6 +326,15 @@ def writing_output(path: Path, owned: Sequence[str], overwrite: bool, what: str,
         yield
         crash_point(f"before-done:{marker}")
         (path / marker).unlink()
+
+
+def load_export_splits(cache: Path, splits_dir: Path | None, default_subdir: str) -> tuple[Path, dict[str, Any]]:
+    """The split folder an export reads (``splits_dir``, else ``cache/default_subdir``) and its loaded splits."""
+    splits_dir = Path(splits_dir) if splits_dir is not None else cache / default_subdir
+    if not splits_dir.is_dir():
+        raise SplitError(f"{splits_dir}: split folder not found (give --splits DIR; only imported caches have "
+                         f"{default_subdir})")
+    return splits_dir, load_splits(splits_dir)
 
 
 def sha256_file(path: Path) -> str:

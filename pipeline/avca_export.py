@@ -25,12 +25,13 @@ from avzsl.pipeline.avca_common import (
     SPLITS_SUBDIR,
     AvcaError,
     code_version,
+    load_export_splits,
     writing_output,
 )
 from avzsl.pipeline.avca_reference import name_map_file, reference_text, write_class_split
 from avzsl.pipeline.cache import load_features, read_cache_info, read_class_table, write_h5
 from avzsl.pipeline.faults import crash_point
-from avzsl.pipeline.splits import STAGE_SPLITS, SplitError, load_splits, match_videos
+from avzsl.pipeline.splits import STAGE_SPLITS, match_videos
 
 _logger = logging.getLogger(__name__)
 
@@ -201,11 +202,7 @@ def export_avca(
     info = read_cache_info(cache)
     if "/" in features or features in ("", ".", ".."):
         raise AvcaError(f"{features!r}: the feature method must be a plain folder name")
-    splits_dir = Path(splits_dir) if splits_dir is not None else cache / SPLITS_SUBDIR
-    if not splits_dir.is_dir():
-        raise SplitError(f"{splits_dir}: split folder not found (give --splits DIR; only imported caches have "
-                         f"{SPLITS_SUBDIR})")
-    splits = load_splits(splits_dir)
+    splits_dir, splits = load_export_splits(cache, splits_dir, SPLITS_SUBDIR)
     table = read_class_table(cache)
     feats = load_features(cache)
     audio, visual = feats.audio.numpy(), feats.visual.numpy()

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from avzsl.pipeline.atomic import atomic_write, atomic_write_text
-from avzsl.pipeline.avca_common import EXPORT_MARKER, code_version, writing_output
+from avzsl.pipeline.avca_common import EXPORT_MARKER, code_version, load_export_splits, writing_output
 from avzsl.pipeline.avca_export import stage_class_rows
 from avzsl.pipeline.avca_reference import TEXT_ORDERS, ReferenceText, reference_text, write_class_split
 from avzsl.pipeline.cache import CLASS_TABLE, ClassTable, load_features, read_cache_info, read_class_table
@@ -39,7 +39,7 @@ from avzsl.pipeline.clipclap_layout import (
     write_class_pickle,
 )
 from avzsl.pipeline.faults import crash_point
-from avzsl.pipeline.splits import STAGE_SPLITS, SplitError, load_splits
+from avzsl.pipeline.splits import STAGE_SPLITS
 
 _logger = logging.getLogger(__name__)
 
@@ -155,11 +155,7 @@ def export_clipclap(
         if "/" in value or value in ("", ".", ".."):
             raise ClipClapError(f"{value!r}: the {what} must be a plain folder name")
     read_cache_info(cache)  # refuses a folder that is no cache, naming cache.json
-    splits_dir = Path(splits_dir) if splits_dir is not None else cache / SPLITS_SUBDIR
-    if not splits_dir.is_dir():
-        raise SplitError(f"{splits_dir}: split folder not found (give --splits DIR; only imported caches have "
-                         f"{SPLITS_SUBDIR})")
-    splits = load_splits(splits_dir)
+    splits_dir, splits = load_export_splits(cache, splits_dir, SPLITS_SUBDIR)
     table = read_class_table(cache)
     columns = text_columns(table, cache)
     feats = load_features(cache)
