@@ -6,7 +6,8 @@ parameters) and where the weights come from. It is JSON-serialisable, and :meth:
 what the feature cache records, so a change to any field invalidates cached features.
 
 This module imports no torch: listing encoders and hashing specs stays cheap. Built-in encoders live in
-:mod:`avzsl.extractors.selavi` and :mod:`avzsl.extractors.clip_clap` and are imported on first use.
+:mod:`avzsl.extractors.selavi`, :mod:`avzsl.extractors.clip_clap` and :mod:`avzsl.extractors.packaged`, imported
+on first use.
 
 The first fields of :class:`EncoderSpec` are those of the SeLaVi spec. Fields added later (the ``EXTENDED_FIELDS``,
 for encoders such as CLIP/CLAP whose inputs are not a 30-frame clip and a filter bank) have defaults and are left
@@ -30,7 +31,7 @@ _logger = logging.getLogger(__name__)
 DEFAULT_ENCODER = "selavi_vggsound"
 
 # Modules whose import registers built-in encoders; imported lazily so this module stays torch-free.
-_BUILTIN_MODULES = ("avzsl.extractors.selavi", "avzsl.extractors.clip_clap")
+_BUILTIN_MODULES = ("avzsl.extractors.selavi", "avzsl.extractors.clip_clap", "avzsl.extractors.packaged")
 
 _Builder = TypeVar("_Builder", bound=Callable[..., Any])
 
@@ -81,6 +82,7 @@ class EncoderSpec:
         audio_clip_seconds: length of the encoder's audio input (a shorter window is repeat-padded to it).
         audio_weights_file: file name of a separate audio checkpoint ("" when one file holds both encoders).
         audio_weights_url: where that audio checkpoint is published.
+        packaged_weights: the weights are data files of installed Python packages (no checkpoint option).
     """
 
     name: str
@@ -124,6 +126,7 @@ class EncoderSpec:
     audio_clip_seconds: float = 0.0
     audio_weights_file: str = ""
     audio_weights_url: str = ""
+    packaged_weights: bool = False
 
     @property
     def visual_feature_dim(self) -> int:
@@ -191,6 +194,7 @@ EXTENDED_FIELDS = frozenset(
         "audio_clip_seconds",
         "audio_weights_file",
         "audio_weights_url",
+        "packaged_weights",
     }
 )
 

@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of --random-weights")
     parser.add_argument(
-        "--encoder", default="selavi_vggsound", help="encoder registry name (selavi_vggsound, clip_clap, ...)"
+        "--encoder",
+        default="selavi_vggsound",
+        help="encoder registry name (selavi_vggsound, clip_clap, effnet_lite0_aisfx, ...)",
     )
     add_foundation_arguments(parser)
     parser.add_argument(
@@ -193,6 +195,18 @@ def check_arguments(args: argparse.Namespace) -> None:
         UserError: no weights option, a checkpoint, videos folder, manifest, word-vector or phrase file that does
             not exist, an output path that is a file, or a non-positive size.
     """
+    from avzsl.extractors.registry import get_encoder_spec
+
+    try:
+        packaged = get_encoder_spec(args.encoder).packaged_weights
+    except KeyError as exc:
+        raise UserError(f"--encoder: {exc.args[0]}") from exc
+    if packaged:
+        given = [flag for flag, value in (("--selavi-checkpoint", args.selavi_checkpoint),
+                                          ("--clip-checkpoint", args.clip_checkpoint),
+                                          ("--clap-checkpoint", args.clap_checkpoint)) if value is not None]
+        if given:
+            raise UserError(f"{args.encoder} takes its weights from installed packages; drop {', '.join(given)}")
     foundation = args.encoder.startswith("clip_clap")
     missing = [flag for flag, path in (("--clip-checkpoint", args.clip_checkpoint),
                                        ("--clap-checkpoint", args.clap_checkpoint)) if path is None]
@@ -204,7 +218,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     for flag, path in (("--clip-checkpoint", args.clip_checkpoint), ("--clap-checkpoint", args.clap_checkpoint)):
         if path is not None and not Path(path).exists():
             raise UserError(f"{path}: {flag} not found")
-    if not foundation and args.selavi_checkpoint is None and not args.random_weights:
+    if not foundation and not packaged and args.selavi_checkpoint is None and not args.random_weights:
         raise UserError(
             "no encoder weights given: pass --selavi-checkpoint selavi_vgg_sound.pth (the SeLaVi VGG-Sound "
             "checkpoint, see docs/encoders.md for where to get it), or --random-weights for a pipeline test whose "

@@ -110,12 +110,13 @@ def render_frames(colour: tuple[int, int, int], n_frames: int, rng: np.random.Ge
 
 
 def write_video(path: Path, frames: np.ndarray, audio: np.ndarray) -> None:
-    """Encode ``frames`` (T, H, W, 3) uint8 and mono ``audio`` float at 44.1 kHz as H.264 + AAC in mp4."""
+    """Encode ``frames`` (T, H, W, 3) uint8 (W, H even) and mono ``audio`` float in [-1, 1] at 44.1 kHz as H.264 +
+    AAC in mp4, written to a temporary name and renamed (an interrupted run leaves no half file under ``path``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part.mp4")
     with av.open(str(tmp), mode="w") as container:
         vstream = container.add_stream("libx264", rate=Fraction(FPS))
-        vstream.width, vstream.height = SIZE
+        vstream.width, vstream.height = frames.shape[2], frames.shape[1]
         vstream.pix_fmt = "yuv420p"
         # Lossless (crf 0): libx264 here gives slightly different bitstreams for the same frames from run to run
         # (seen with one thread and explicit timestamps too); lossless coding makes the decoded frames, and so the

@@ -211,6 +211,12 @@ def encoder_request(
                 f"the run's features were extracted with RANDOM encoder weights (seed {request.random_seed}); "
                 "pass --random-weights (not a checkpoint) to repeat them (such predictions are meaningless)"
             )
+    elif spec.packaged_weights:  # weights are data of installed packages: nothing to pass, the sha is checked
+        if checkpoint is not None or random_weights:
+            raise PredictError(
+                f"the run's encoder {name!r} takes its weights from installed packages; drop --selavi-checkpoint "
+                "and --random-weights"
+            )
     else:
         if random_weights:
             raise PredictError(
@@ -237,6 +243,11 @@ def load_encoders(request: EncoderRequest, checkpoint: Path | None, device: str 
         seed=request.random_seed if request.random_seed is not None else 0,
     )
     if encoders.weights_sha256 != request.weights_sha256:
+        if checkpoint is None:
+            raise PredictError(
+                f"the installed weights of {request.name} ({encoders.weights_sha256}) are not those the run's "
+                f"features were extracted with ({request.weights_sha256}); reinstall the pinned packages"
+            )
         raise PredictError(
             f"{checkpoint}: sha256 {encoders.weights_sha256} is not the checkpoint the run's features were extracted "
             f"with (sha256 {request.weights_sha256})"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or update) the project's virtual environment in .venv with the pinned dependencies.
-# Usage: scripts/install.sh [extras]   e.g. scripts/install.sh test
+# Usage: scripts/install.sh [extras]   e.g. scripts/install.sh test   (demo and test also add aisfx, --no-deps)
 # CPU-only machines: AVZSL_TORCH_INDEX=https://download.pytorch.org/whl/cpu scripts/install.sh
 #   installs the pinned torch/torchvision/torchaudio from PyTorch's CPU wheel index first: no NVIDIA CUDA libraries
 #   (3.2 GB) or triton (0.9 GB) in .venv, which is about 6 GB by default; see README "Install".
@@ -29,4 +29,11 @@ if [ -n "$extras" ]; then
 else
   .venv/bin/python -m pip install --progress-bar on -e .
 fi
+case ",${extras}," in
+  *,demo,*|*,test,*)
+    # aisfx's metadata pins numpy 1.23 / librosa 0.9.2; avzsl reads only its checkpoint file (extractors/packaged.py).
+    step "aisfx 0.1.2 (packaged audio weights of the real-media demo) without its dependencies"
+    .venv/bin/python -m pip install --progress-bar on --no-deps aisfx==0.1.2
+    ;;
+esac
 step "done: .venv holds $(du -sh .venv 2>/dev/null | cut -f1) ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__, "CUDA" if torch.version.cuda else "CPU-only")'))"
