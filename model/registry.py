@@ -26,8 +26,10 @@ Conventions every method follows:
   dict (unknown keys are an error), so checkpoints store ``{"method": name, "options": {...}, "dims": {...}}``.
 - **Optimisation** defaults to Adam with the run's learning rate; a method that needs its own optimiser or
   learning-rate schedule (AVCA) overrides :meth:`Method.configure_optimizer` and :meth:`Method.epoch_end`.
-- Methods that need per-window sequences (TCAF) set ``needs_sequences=True`` at registration; the batch then
-  carries padded ``(B, T, D)`` sequences and a ``(B, T)`` validity mask.
+- Methods that need per-window sequences (TCAF) set ``needs_sequences=True`` at registration; the protocol then
+  loads the cache's per-window features of every video (only for such methods) and the batch carries zero-padded
+  ``(B, T, D)`` sequences and a ``(B, T)`` validity mask. :meth:`Method.sequence_windows` says how many windows
+  per video to keep (T is the longest kept sequence of the protocol part).
 - Methods without training (the frozen zero-shot scorer) register with ``trainable=False``; the protocol skips the
   optimisation and evaluates them with the same calibration and metrics.
 
@@ -154,6 +156,12 @@ class Method(nn.Module):
         super().__init__()
         self.dims = dims
         self.options = options
+
+    @classmethod
+    def sequence_windows(cls, options: Any) -> int | None:
+        """For a method registered with ``needs_sequences``: the most windows per video the protocol keeps (the
+        first ones; longer videos are trimmed), or None to keep every window. Default None."""
+        return None
 
     # -- training -------------------------------------------------------------------------------------------------
     def prepare(self, train: FeatureBatch, labels: torch.Tensor, class_emb: torch.Tensor) -> None:

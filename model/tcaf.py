@@ -25,7 +25,17 @@ Reference oddities and what is done here:
 - One LayerNorm per transformer layer is shared by the attention and the feed-forward sub-blocks. Followed.
 - Training passes the windows' timestamps to the time embedding, evaluation passes none (window indices are used).
   Here both use the window index (avzsl windows are 1 s, so index = seconds).
-- The reference trims training sequences to 60 windows at a random offset; avzsl's sequences are passed whole.
+- The reference trims training sequences to 60 windows at a random offset (a new crop each time a video is loaded)
+  and evaluates whole sequences. Here the protocol keeps the FIRST ``max_windows`` (default 60) windows of every
+  video in every part (training, validation and test alike; :meth:`TCAF.sequence_windows`), so that the padded
+  ``(N, T, D)`` tensors held in memory stay bounded (T <= 60); ``max_windows=0`` keeps every window (T = the
+  longest video of the part). UCF and VGGSound videos (about 10 s at 1 s windows) are not trimmed at all; long
+  ActivityNet videos lose their tail and get no random-crop augmentation.
+
+Inputs come from ``avzsl-train --method tcaf`` on a cache with per-window sequences (``avzsl-extract`` without
+``--no-sequences``, or ``avzsl-synth --windows N``); the protocol pads each part to its longest kept sequence and
+builds the ``(N, T)`` mask (``avzsl.pipeline.stage_data.attach_sequences``). A cache without sequences is refused
+before training.
 """
 
 from __future__ import annotations
@@ -68,8 +78,12 @@ class TCAFOptions:
     weight_decay: float = 1e-5
     audio_scale: float = 1.0 / 255.0
     visual_normalize: Literal["time", "feature", "none"] = "time"
+    max_windows: int = 60
+    """Windows kept per video (the first ones) when the protocol loads sequences; 0 = all."""
 
     def __post_init__(self) -> None:
+        if self.max_windows < 0:
+            raise ValueError(f"max_windows must be >= 0 (0 = keep every window), not {self.max_windows!r}")
         if self.visual_normalize not in ("time", "feature", "none"):
             raise ValueError(f"visual_normalize must be time, feature or none, not {self.visual_normalize!r}")
         if self.embed_dim % 2:
@@ -154,6 +168,11 @@ class TCAF(Method):
         self.W_proj = _embedding_net(dims.text_dim, o.dim_out, o.additional_dropout)
         self.D_w = _embedding_net(o.dim_out, dims.text_dim, o.additional_dropout)
 
+    @classmethod
+    def sequence_windows(cls, options: TCAFOptions) -> int | None:
+        """The first ``options.max_windows`` windows of every video (None = all when it is 0)."""
+        return options.max_windows or None
+
     def configure_optimizer(self, lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=lr, weight_decay=self.options.weight_decay)
 
@@ -176,7 +195,7 @@ class TCAF(Method):
         """``theta_o``, the class-token output projected to the common space: ``(B, dim_out)``."""
         if batch.audio_seq is None or batch.visual_seq is None or batch.seq_mask is None:
             raise ValueError("TCAF needs per-window sequences (batch.audio_seq, visual_seq, seq_mask); extract the "
-                             "cache with per-window sequences")
+                             "cache without --no-sequences, or write one with avzsl-synth --windows N")
         o = self.options
         valid = batch.seq_mask.bool()
         a = batch.audio_seq * o.audio_scale

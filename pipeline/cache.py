@@ -462,18 +462,21 @@ def read_class_table(cache_dir: Path) -> ClassTable:
 # index and loading: in cache_index.py (imported here last, so both modules' names are defined when it runs)
 
 from avzsl.pipeline.cache_index import (  # noqa: E402
+    cache_has_sequences,
     check_cache_ready,
     finalize,
     index_is_current,
     load_features,
+    load_sequences,
     mark_finalized,
+    sequences_missing_message,
     write_cache,
 )
 
 __all__ = [
-    "CacheError", "ClassTable", "FeatureTable", "VideoFeatures", "check_cache_ready", "finalize", "index_is_current",
-    "list_shards", "load_features", "mark_finalized", "read_cache_info", "read_class_table", "read_shard",
-    "read_shard_attrs", "read_video_records", "remove_temporary_files", "shard_is_complete", "shard_path",
-    "verify_datasets", "weights_are_random", "write_cache", "write_cache_info", "write_class_table", "write_h5",
-    "write_shard",
+    "CacheError", "ClassTable", "FeatureTable", "VideoFeatures", "cache_has_sequences", "check_cache_ready",
+    "finalize", "index_is_current", "list_shards", "load_features", "load_sequences", "mark_finalized",
+    "read_cache_info", "read_class_table", "read_shard", "read_shard_attrs", "read_video_records",
+    "remove_temporary_files", "sequences_missing_message", "shard_is_complete", "shard_path", "verify_datasets",
+    "weights_are_random", "write_cache", "write_cache_info", "write_class_table", "write_h5", "write_shard",
 ]

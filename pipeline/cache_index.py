@@ -271,3 +271,99 @@ def _verify_rows(cache_dir: Path, record: dict[str, Any], shard_of_row: np.ndarr
                     f"was written); {C.RERUN} (it is detected and re-extracted)"
                 )
 
+
+
+def sequences_missing_message(cache_dir: Path, what: str, detail: str = "") -> str:
+    """The one-line refusal of a cache without per-window sequences, saying how to get a cache with them."""
+    return (
+        f"{cache_dir}: {what} needs per-window sequences, but this cache stores only per-video mean features"
+        f"{detail}; extract the cache again without --no-sequences (avzsl-extract keeps them by default), or write "
+        "a synthetic cache with them: avzsl-synth --windows N"
+    )
+
+
+def cache_has_sequences(cache_dir: Path) -> bool:
+    """Whether the cache's shards store per-window sequences (``seq_offsets`` in its first shard; the shards of one
+    extraction all have them or none does). Opens the first shard only and reads no features."""
+    shards = C.list_shards(Path(cache_dir))
+    if not shards:
+        return False
+    try:
+        with h5py.File(shards[0], "r") as f:
+            return "seq_offsets" in f
+    except OSError:
+        return False
+
+
+_SEQ_DATASETS = ("seq_offsets", "audio_seq", "visual_seq")
+
+
+def load_sequences(
+    cache_dir: Path, video_ids: Sequence[str], max_windows: int | None = None, verify: bool = True,
+    what: str = "this method",
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per-window features of ``video_ids``, read shard by shard and verified against the shards' checksums.
+
+    Every shard holding one of the videos is read once: its ``seq_offsets``, ``audio_seq`` and ``visual_seq`` in
+    full (the checksums cover whole datasets), of which only the requested videos' windows are kept (copied), so
+    memory beyond the result is one shard's sequences at a time.
+
+    Args:
+        cache_dir: a finalized cache (:func:`check_cache_ready`).
+        video_ids: cache ids; unknown ids raise :class:`CacheError`.
+        max_windows: keep only the first ``max_windows`` windows of each video; None keeps all.
+        verify: compare what is read with the checksums stored in the shards.
+        what: who needs the sequences, for the refusal message (e.g. ``"method 'tcaf'"``).
+
+    Returns:
+        ``{video_id: (audio (T_i, D_A), visual (T_i, D_V))}`` float32 arrays, ``T_i <= max_windows``.
+
+    Raises:
+        CacheError: the cache is not finalized, a shard lacks sequences (the message says how to get them), or a
+            file is damaged.
+    """
+    cache_dir = Path(cache_dir)
+    check_cache_ready(cache_dir)
+    if max_windows is not None and max_windows < 1:
+        raise ValueError(f"max_windows must be >= 1 or None, not {max_windows!r}")
+    path = cache_dir / C.INDEX_H5
+    try:
+        with h5py.File(path, "r") as f:
+            values = {name: C._read_dataset(f, name) for name in _INDEX_DATASETS}
+            if verify:
+                C.verify_datasets(path, f, values, "index")
+    except (OSError, KeyError, UnicodeDecodeError) as exc:
+        raise C.CacheError(f"{path}: the index is damaged or missing ({exc}); {C.RERUN} (finalizing rebuilds it)"
+                           ) from exc
+    position = {vid: i for i, vid in enumerate(values["video_id"])}
+    missing = [v for v in video_ids if v not in position]
+    if missing:
+        raise C.CacheError(f"{cache_dir}: {len(missing)} requested video(s) are not in the cache, e.g. {missing[:5]}")
+    by_shard: dict[int, list[tuple[str, int]]] = {}
+    for vid in dict.fromkeys(video_ids):
+        i = position[vid]
+        by_shard.setdefault(int(values["shard"][i]), []).append((vid, int(values["row"][i])))
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for index, wanted in sorted(by_shard.items()):
+        shard = C.shard_path(cache_dir, index)
+        if not C.shard_is_complete(shard):
+            raise C.CacheError(f"{shard}: shard is missing, truncated or corrupt; {C.RERUN}")
+        try:
+            with h5py.File(shard, "r") as f:
+                if "seq_offsets" not in f:
+                    raise C.CacheError(sequences_missing_message(
+                        cache_dir, what, f" (shard {shard.name} has no 'seq_offsets')"))
+                seq = {name: f[name][...] for name in _SEQ_DATASETS}
+                if verify:
+                    C.verify_datasets(shard, f, seq, "shard")
+        except (OSError, KeyError) as exc:
+            raise C.CacheError(f"{shard}: shard is damaged ({exc}); {C.RERUN}") from exc
+        offsets = seq["seq_offsets"]
+        for vid, row in wanted:
+            lo, hi = int(offsets[row]), int(offsets[row + 1])
+            if max_windows is not None:
+                hi = min(hi, lo + max_windows)
+            out[vid] = (np.array(seq["audio_seq"][lo:hi], dtype=np.float32),
+                        np.array(seq["visual_seq"][lo:hi], dtype=np.float32))
+        del seq
+    return out

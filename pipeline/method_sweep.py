@@ -10,9 +10,9 @@ A methods sweep trains every requested registered method (``model/registry.py``)
 A method is named ``NAME`` or ``NAME:PRESET`` (only coordinate_generalize has presets: ``recommended``, the
 avzsl-train default, and ``paper``); ``all`` is every registered method, with each preset of
 coordinate_generalize as its own row. A method the cache cannot feed is not run; it gets a row
-``skipped: <reason>`` (a method that needs per-window sequences on a cache without them, or one that avzsl-train
-cannot feed them to yet; the frozen CLIP/CLAP zero-shot scorer on a cache whose class table was not embedded with
-the CLIP/CLAP text towers).
+``skipped: <reason>`` (a method that needs per-window sequences, TCAF, on a cache without them; the frozen CLIP/CLAP
+zero-shot scorer on a cache whose class table was not embedded with the CLIP/CLAP text towers). On a cache with
+sequences, avzsl-train feeds them to such a method like any other run.
 
 Wall time of a run is the sum of the per-epoch ``seconds`` recorded in ``stage1/epochs.jsonl`` (training plus the
 per-epoch validation) and ``stage2/epochs.jsonl`` (training): epochs that finished before an interruption keep their
@@ -38,11 +38,6 @@ TABLE_JSON = "methods.json"
 TABLE_MD = "methods.md"
 TABLE_FORMAT = "avzsl-methods-table"
 TABLE_VERSION = 1
-# Whether the protocol passes per-window sequences to methods registered with needs_sequences (the batch's
-# audio_seq / visual_seq / seq_mask). avzsl-train feeds window-averaged features only today, so such a method fails
-# with "needs per-window sequences" even on a cache that has them; the sweep skips it with that reason instead of
-# recording a failed run. Set to True where the protocol starts loading sequences.
-PROTOCOL_FEEDS_SEQUENCES = False
 
 
 @dataclass(frozen=True)
@@ -124,19 +119,10 @@ def _default_preset() -> str:
 
 
 def cache_has_sequences(cache_dir: Path) -> bool:
-    """Whether the cache's shards store per-window sequences (``seq_offsets``; all shards or none do)."""
-    import h5py
+    """Whether the cache's shards store per-window sequences (:func:`avzsl.pipeline.cache.cache_has_sequences`)."""
+    from avzsl.pipeline.cache import cache_has_sequences as has_sequences
 
-    from avzsl.pipeline.cache import list_shards
-
-    shards = list_shards(Path(cache_dir))
-    if not shards:
-        return False
-    try:
-        with h5py.File(shards[0], "r") as f:
-            return "seq_offsets" in f
-    except OSError:
-        return False
+    return has_sequences(Path(cache_dir))
 
 
 def cache_has_text_towers(cache_dir: Path) -> bool:
@@ -152,11 +138,8 @@ def skip_reason(spec: MethodSpec, cache_dir: Path) -> str | None:
     from avzsl.model.registry import get_method
 
     entry = get_method(spec.method)
-    if entry.needs_sequences:
-        if not cache_has_sequences(cache_dir):
-            return "needs per-window sequences; the cache has none (avzsl-synth --windows N, or extract with them)"
-        if not PROTOCOL_FEEDS_SEQUENCES:
-            return "needs per-window sequences; avzsl-train feeds methods window-averaged features only so far"
+    if entry.needs_sequences and not cache_has_sequences(cache_dir):
+        return "needs per-window sequences; the cache has none (avzsl-synth --windows N, or extract with them)"
     if spec.method == "zero_shot" and not cache_has_text_towers(cache_dir):
         return ("needs CLIP/CLAP features with text-tower class embeddings (avzsl-extract --encoder clip_clap); "
                 "this cache has other class embeddings")

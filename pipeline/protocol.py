@@ -13,14 +13,23 @@ from typing import Any
 
 import torch
 
-from avzsl.model.registry import FeatureDims, Method, build_method, get_method
+from avzsl.model.registry import FeatureDims, Method, build_method, get_method, method_options
 from avzsl.pipeline.atomic import atomic_write_text, remove_temporaries
-from avzsl.pipeline.cache import load_features, read_cache_info, read_class_table, weights_are_random
+from avzsl.pipeline.cache import (
+    CacheError,
+    cache_has_sequences,
+    load_features,
+    load_sequences,
+    read_cache_info,
+    read_class_table,
+    sequences_missing_message,
+    weights_are_random,
+)
 from avzsl.pipeline.checkpoint import load_checkpoint, save_checkpoint
 from avzsl.pipeline.errors import UserError
 from avzsl.pipeline.integrity import read_checked_json_or_none, write_checked_json
 from avzsl.pipeline.splits import Splits, load_splits
-from avzsl.pipeline.stage_data import ProtocolData, build_protocol_data, write_missing_report
+from avzsl.pipeline.stage_data import ProtocolData, attach_sequences, build_protocol_data, write_missing_report
 from avzsl.pipeline.train import (
     MODEL_FORMAT,
     MODEL_FORMAT_VERSION,
@@ -53,14 +62,32 @@ def load_run_splits(cfg: TrainConfig) -> Splits:
 
 
 def load_protocol_data(cfg: TrainConfig) -> tuple[ProtocolData, dict[str, Any]]:
-    """Load the cache once and assemble the four protocol parts; warns when the cache has random weights."""
-    info = read_cache_info(Path(cfg.cache))
+    """Load the cache once and assemble the four protocol parts; warns when the cache has random weights.
+
+    For a method registered with ``needs_sequences`` the parts also get the per-window sequences of their videos
+    (the first :meth:`Method.sequence_windows` windows of each, zero-padded per part, with the mask); a cache
+    without sequences is refused first, before anything else is read. Other methods read and hold no sequences.
+
+    Raises:
+        CacheError: the method needs sequences and the cache has none (the message says how to get them).
+    """
+    cache = Path(cfg.cache)
+    info = read_cache_info(cache)
+    entry = get_method(cfg.method)
+    what = f"method {cfg.method!r}"
+    if entry.needs_sequences and not cache_has_sequences(cache):
+        raise CacheError(sequences_missing_message(cache, what))
     if weights_are_random(info):
         _logger.warning(RANDOM_WEIGHTS_WARNING)
     splits = load_run_splits(cfg)
-    features = load_features(Path(cfg.cache))
-    table = read_class_table(Path(cfg.cache))
+    features = load_features(cache)
+    table = read_class_table(cache)
     data = build_protocol_data(splits, features, table)
+    if entry.needs_sequences:
+        max_windows = entry.cls.sequence_windows(method_options(cfg.method, cfg.method_options))
+        ids = list(dict.fromkeys(v for part in (data.train1, data.val, data.train2, data.test)
+                                 for v in part.video_ids))
+        attach_sequences(data, load_sequences(cache, ids, max_windows, what=what))
     return data, info
 
 

@@ -13,6 +13,11 @@ part          samples                                    candidate classes
 
 Labels come from the split's video list; class-name matching is case-insensitive. Split videos that the cache
 lacks are collected (never silently ignored) so the caller can report them.
+
+Every part holds the window-averaged ``(N, D)`` features. Only for a method registered with ``needs_sequences``
+(TCAF) does the protocol also load the per-window features (:func:`avzsl.pipeline.cache.load_sequences`, trimmed to
+the method's :meth:`~avzsl.model.registry.Method.sequence_windows`) and :func:`attach_sequences` zero-pads each part
+to its own longest kept sequence ``T`` with an ``(N, T)`` mask; other methods never read or hold sequences.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from avzsl.model.registry import FeatureBatch
@@ -178,6 +184,60 @@ def build_protocol_data(splits: Splits, features: FeatureTable, class_table: Cla
             f"{next(iter(ambiguous.values()))[:3]}); give the cache ids in the split files"
         )
     return data
+
+
+def pad_sequences(
+    sequences: Sequence[tuple[np.ndarray, np.ndarray]], audio_dim: int, visual_dim: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Zero-pad per-window features to the longest sequence given.
+
+    Args:
+        sequences: N pairs ``(audio (T_i, D_A), visual (T_i, D_V))``; both of a pair have the same ``T_i``.
+        audio_dim: D_A (used when N = 0 or every ``T_i`` = 0).
+        visual_dim: D_V.
+
+    Returns:
+        ``audio_seq (N, T, D_A)``, ``visual_seq (N, T, D_V)`` float32 (zeros after each video's last window) and
+        ``seq_mask (N, T)`` bool, True where a window is real; ``T = max(1, max_i T_i)``.
+    """
+    n = len(sequences)
+    t = max([1, *(len(a) for a, _ in sequences)])
+    audio = torch.zeros(n, t, audio_dim, dtype=torch.float32)
+    visual = torch.zeros(n, t, visual_dim, dtype=torch.float32)
+    mask = torch.zeros(n, t, dtype=torch.bool)
+    for i, (a, v) in enumerate(sequences):
+        if len(a) != len(v):
+            raise ValueError(f"video {i}: {len(a)} audio windows but {len(v)} visual windows")
+        k = len(a)
+        if k:
+            audio[i, :k] = torch.from_numpy(np.asarray(a, dtype=np.float32))
+            visual[i, :k] = torch.from_numpy(np.asarray(v, dtype=np.float32))
+            mask[i, :k] = True
+    return audio, visual, mask
+
+
+def attach_sequences(data: ProtocolData, sequences: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Fill ``audio_seq``, ``visual_seq`` and ``seq_mask`` of the four parts, each padded to its own longest
+    sequence (:func:`pad_sequences`).
+
+    Args:
+        data: the protocol parts (their ``video_ids`` select the rows).
+        sequences: ``{video_id: (audio (T, D_A), visual (T, D_V))}`` for every video of every part
+            (:func:`avzsl.pipeline.cache.load_sequences`).
+    """
+    for name in ("train1", "val", "train2", "test"):
+        part: PartData = getattr(data, name)
+        missing = [v for v in part.video_ids if v not in sequences]
+        if missing:
+            raise KeyError(f"part {name!r}: no sequences for {len(missing)} video(s), e.g. {missing[:3]}")
+        rows = [sequences[v] for v in part.video_ids]
+        part.audio_seq, part.visual_seq, part.seq_mask = pad_sequences(
+            rows, int(part.audio.shape[1]), int(part.visual.shape[1]))
+        lengths = part.seq_mask.sum(dim=1)
+        _logger.info("%s: per-window sequences of %d videos, %d-%d windows (padded to %d), %.1f MB", name, len(part),
+                     int(lengths.min()) if len(part) else 0, int(lengths.max()) if len(part) else 0,
+                     part.seq_mask.shape[1],
+                     (part.audio_seq.numel() + part.visual_seq.numel()) * 4 / 2**20)
 
 
 def write_missing_report(data: ProtocolData, path: Path) -> None:

@@ -26,3 +26,12 @@ def _fresh_log_messages():
     """Each test sees only its own log messages in ``tests.logtext.refusal_text``."""
     logtext.clear()
     yield
+
+
+@pytest.fixture(scope="session")
+def windowed_cache(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The same kind of cache with per-window sequences (1 to 4 windows per video, about 3), and its split folder."""
+    root = tmp_path_factory.mktemp("windowed")
+    cache, splits = root / "cache", root / "splits"
+    make_synthetic_cache(cache, splits, SyntheticSpec(windows=3))
+    return cache, splits

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -159,9 +160,7 @@ def test_methods_refusals(synthetic_cache, tmp_path: Path) -> None:
         parse_methods("coordinate_generalize,coordinate_generalize:recommended")
 
 
-def test_sequence_methods_are_skipped_with_the_reason_that_applies(synthetic_cache, tmp_path: Path,
-                                                                   monkeypatch) -> None:
-    from avzsl.pipeline import method_sweep
+def test_sequence_methods_are_skipped_only_on_caches_without_sequences(synthetic_cache, tmp_path: Path) -> None:
     from avzsl.pipeline.cache import SHARD_DIR, VideoFeatures, write_shard
 
     cache, _ = synthetic_cache
@@ -174,7 +173,26 @@ def test_sequence_methods_are_skipped_with_the_reason_that_applies(synthetic_cac
                             np.zeros((3, 2), np.float32)) for i in range(2)]
     write_shard(windowed / SHARD_DIR / "shard-00000.h5", videos, {"shard_index": 0})
     assert cache_has_sequences(windowed)
-    assert "window-averaged features only" in skip_reason(MethodSpec("tcaf"), windowed)
-    monkeypatch.setattr(method_sweep, "PROTOCOL_FEEDS_SEQUENCES", True)
     assert skip_reason(MethodSpec("tcaf"), windowed) is None
     assert skip_reason(MethodSpec("avca"), cache) is None
+
+
+def test_methods_sweep_trains_tcaf_on_a_cache_with_sequences(windowed_cache, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "sweep"
+    base = _base(windowed_cache, out)
+    # --methods all plans tcaf like any other method on this cache.
+    assert cli_sweep.main([*base, "--methods", "all", "--seeds", "0", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("method-tcaf-seed0: to run: ") and "--method tcaf" in line for line in lines)
+    assert not any(line.startswith("method tcaf: skipped") for line in lines)
+    assert cli_sweep.main([*base, "--methods", "tcaf,ce_probe", "--seeds", "0", *TINY]) == 0
+    rows = {r["method"]: r for r in json.loads((out / "methods.json").read_text())["rows"]}
+    assert list(rows) == ["tcaf", "ce_probe"]
+    tcaf = rows["tcaf"]
+    assert tcaf["status"] == "ok" and tcaf["n"] == 1 and tcaf["seeds"] == [0]
+    metrics = json.loads((out / "method-tcaf-seed0" / "metrics.json").read_text())
+    assert metrics["method"] == "tcaf"
+    for key in ("S", "U", "H", "ZSL"):
+        assert math.isfinite(tcaf[key]["mean"]) and tcaf[key]["mean"] == pytest.approx(metrics[key], abs=1e-4)
+    assert "| tcaf | " in (out / "methods.md").read_text()
+    assert json.loads((out / "summary.json").read_text()).get("skipped_methods", {}) == {}
