@@ -103,3 +103,28 @@ def test_predict_needs_no_weight_option_for_packaged_runs() -> None:
         encoder_request(info, Path("selavi.pth"), False)
     with pytest.raises(PredictError, match="installed packages"):
         encoder_request(info, None, True)
+
+
+def test_real_clips_end_to_end_extract_train_predict(tmp_path: Path, capsys) -> None:
+    """Real pictures and sounds, packaged pretrained encoders, the default method, then zero-shot predict."""
+    import json
+
+    from avzsl.pipeline import cli_predict, cli_train
+    from avzsl.pipeline.splits import write_protocol_splits
+
+    seen, val_unseen, test_unseen = ["dog", "cello", "cow"], ["bassoon"], ["violin", "goat"]
+    videos = generate_real_videos(tmp_path / "videos", 4, classes=seen + val_unseen + test_unseen)
+    write_protocol_splits(tmp_path / "splits", videos, seen, val_unseen, test_unseen, val_fraction=0.25,
+                          test_fraction=0.25)
+    cache, run = tmp_path / "cache", tmp_path / "run"
+    assert cli_extract.main(["--videos", str(tmp_path / "videos"), "--out", str(cache),
+                             "--encoder", "effnet_lite0_aisfx"]) == 0
+    assert cli_train.main(["--cache", str(cache), "--splits", str(tmp_path / "splits"), "--out", str(run),
+                           "--epochs", "3", "--batch-size", "16", "--batches-per-epoch", "2"]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert all(np.isfinite(metrics[k]) for k in ("S", "U", "H", "ZSL"))
+    capsys.readouterr()
+    clip = str(tmp_path / "videos" / "violin" / "00.mp4")
+    assert cli_predict.main(["--run", str(run), "--classes", "violin,goat", "--json", clip]) == 0
+    ranked = json.loads(capsys.readouterr().out)[clip]["predictions"]
+    assert {r["class"] for r in ranked} == {"violin", "goat"} and not any(r["seen"] for r in ranked)
