@@ -152,7 +152,7 @@ def _predict_unseen(run: Path, clips: list[str], names: str, write) -> int:  # n
         ranked = results[clip]["predictions"]
         first += ranked[0]["class"] == truth
         shown = ", ".join(f"{r['class']} {r['p']:.2f}" for r in ranked)
-        write(f"      {Path(clip).parent.name + '/' + Path(clip).name:<14} -> {shown}\n")
+        write(f"      {Path(clip).parent.name + '/' + Path(clip).name:<17} -> {shown}\n")
     n = len(clips)
     write(f"      true class ranked first for {first} of {n} clips (chance {100 / len(names.split(',')):.1f} %)\n")
     return 0

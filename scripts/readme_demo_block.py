@@ -6,6 +6,7 @@ threads, wall time). Usage:
 
     .venv/bin/python scripts/readme_demo_block.py --run [--out demo_out]   # run avzsl-demo, then rewrite the block
     .venv/bin/python scripts/readme_demo_block.py --from demo_stdout.txt   # rewrite the block from a captured run
+        [--seconds 843 --what "scripts/demo.sh on a fresh clone, install included"]
     .venv/bin/python scripts/readme_demo_block.py --check demo_stdout.txt  # exit 1 if the README block differs
 
 ``--run`` uses the ``avzsl-demo`` next to this Python interpreter, with the demo's defaults; a resumed demo folder
@@ -61,6 +62,13 @@ def current_output(readme_text: str, readme_name: str = "README.md") -> str:
     return "\n".join(body[1:-1])
 
 
+def demo_lines(captured: str) -> str:
+    """The demo's own output from a capture of ``scripts/demo.sh`` (install lines before ``[1/`` are dropped)."""
+    lines = captured.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.startswith("[1/")), 0)
+    return "\n".join(lines[first:]) + "\n"
+
+
 def run_demo(out: Path) -> tuple[str, float]:
     """Run ``avzsl-demo --out OUT``; stderr passes through (progress), stdout is returned with the wall time."""
     demo = Path(sys.executable).with_name("avzsl-demo")
@@ -73,8 +81,8 @@ def run_demo(out: Path) -> tuple[str, float]:
     return proc.stdout, seconds
 
 
-def provenance_line(seconds: float | None) -> str:
-    commit = subprocess.run(
+def provenance_line(seconds: float | None, what: str = "avzsl-demo", commit: str | None = None) -> str:
+    commit = commit or subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     parts = [
@@ -83,7 +91,7 @@ def provenance_line(seconds: float | None) -> str:
         f"{time.strftime('%Y-%m-%d')}",
     ]
     if seconds is not None:
-        parts.append(f"avzsl-demo took {seconds / 60:.1f} min")
+        parts.append(f"{what} took {seconds / 60:.1f} min")
     return ", ".join(parts)
 
 
@@ -94,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--from", dest="from_file", type=Path, help="rewrite the block from a captured stdout file")
     mode.add_argument("--check", type=Path, help="compare the block with a captured stdout file; exit 1 if different")
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="demo folder for --run")
+    parser.add_argument("--seconds", type=float, help="with --from: wall time of the captured run, for the comment")
+    parser.add_argument("--what", default="avzsl-demo", help="with --from: what the --seconds timed")
+    parser.add_argument("--commit", help="with --from: the commit the captured run used (default: HEAD)")
     parser.add_argument("--readme", type=Path, default=REPO / "README.md")
     args = parser.parse_args(argv)
 
@@ -108,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.run:
         stdout, seconds = run_demo(args.out)
     else:
-        stdout, seconds = args.from_file.read_text(encoding="utf-8"), None
-    block = render_block(stdout, provenance_line(seconds))
+        stdout, seconds = demo_lines(args.from_file.read_text(encoding="utf-8")), args.seconds
+    block = render_block(stdout, provenance_line(seconds, "avzsl-demo" if args.run else args.what, args.commit))
     args.readme.write_text(replace_block(text, block, str(args.readme)), encoding="utf-8")
     sys.stderr.write(f"{args.readme}: demo-output block rewritten ({len(stdout.splitlines())} lines)\n")
     return 0
