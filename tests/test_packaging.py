@@ -51,12 +51,16 @@ def test_wheel_installs_namespace_package_data_and_scripts(tmp_path: Path) -> No
     probe = (
         "import avzsl.pipeline, avzsl.model, avzsl.extractors, avzsl.data_manifests as d;"
         "print(avzsl.pipeline.__file__);"
-        "s = d.benchmark_splits('ucf'); print(len(s['stage_2_test_unseen'].videos))"
+        "s = d.benchmark_splits('ucf'); print(len(s['stage_2_test_unseen'].videos));"
+        # the real-media demo's pictures, recordings and attributions are package data too
+        "from avzsl.pipeline.real_world import attributions, media_dir, real_classes;"
+        "assert all((media_dir() / r['file']).is_file() for r in attributions());"
+        "assert len(attributions()) == 2 * len(real_classes().all); print(media_dir())"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    first, count = done.stdout.split()
-    assert first.startswith(str(target)) and count == "1267"
+    first, count, media = done.stdout.split()
+    assert first.startswith(str(target)) and count == "1267" and media.startswith(str(target))
     for script in ("avzsl-extract", "avzsl-train", "avzsl-evaluate", "avzsl-demo"):
         path = target / "bin" / script
         assert path.is_file(), f"{script} missing from the wheel's scripts"
