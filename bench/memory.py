@@ -274,7 +274,8 @@ def make_run(root: Path) -> Path:
     """A small demo run (avzsl-demo: random weights, 5 videos per class, 2 epochs) to predict with."""
     demo = root / "demo"
     if not (demo / "run" / "model.pt").is_file():
-        command = [str(Path(sys.executable).parent / "avzsl-demo"), "--out", str(demo), "--videos-per-class", "5",
+        command = [str(Path(sys.executable).parent / "avzsl-demo"), "--world", "procedural", "--out", str(demo),
+                   "--videos-per-class", "5",
                    "--epochs", "2", "--workers", "0"]
         subprocess.run(command, check=True, capture_output=True, text=True)
     return demo / "run"
