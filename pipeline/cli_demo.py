@@ -158,10 +158,28 @@ def _predict_unseen(run: Path, clips: list[str], names: str, write) -> int:  # n
     return 0
 
 
+def _other_world(out: Path, classes: list[str]) -> list[str]:
+    """Class folders in ``out/videos`` that the chosen world does not have (an earlier run of the other world)."""
+    videos = out / "videos"
+    if not videos.is_dir():
+        return []
+    known = set(classes)
+    return sorted(d.name for d in videos.iterdir() if d.is_dir() and d.name not in known)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the first failing stage's exit code, or 0."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     setup_logging()
+    if args.world == "procedural":
+        from avzsl.pipeline.demo_world import demo_classes as world_classes
+    else:
+        from avzsl.pipeline.real_world import real_classes as world_classes
+    stray = _other_world(args.out, world_classes().all)
+    if stray:  # resuming into a folder of the other world would extract both worlds' videos together
+        parser.error(f"{args.out / 'videos'} holds classes of another demo world ({', '.join(stray[:4])}, ...); "
+                     "use another --out or remove that folder")
     if args.world == "procedural":
         return _run_procedural(args, sys.stdout.write)
     return _run_real(args, sys.stdout.write)

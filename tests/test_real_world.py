@@ -128,3 +128,17 @@ def test_real_clips_end_to_end_extract_train_predict(tmp_path: Path, capsys) -> 
     assert cli_predict.main(["--run", str(run), "--classes", "violin,goat", "--json", clip]) == 0
     ranked = json.loads(capsys.readouterr().out)[clip]["predictions"]
     assert {r["class"] for r in ranked} == {"violin", "goat"} and not any(r["seen"] for r in ranked)
+
+
+def test_demo_refuses_a_folder_of_the_other_world(tmp_path: Path, capsys) -> None:
+    """Resuming the real demo into a procedural demo's folder would mix both worlds' videos: refused up front."""
+    import pytest
+
+    from avzsl.pipeline import cli_demo
+
+    (tmp_path / "videos" / "red_bell").mkdir(parents=True)
+    with pytest.raises(SystemExit) as exc:
+        cli_demo.main(["--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert "another demo world (red_bell" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == ["red_bell"]  # nothing generated
