@@ -171,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the first failing stage's exit code, or 0."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.videos_per_class < 4:  # the split needs a test, a validation and a training video of each seen class
+        parser.error("--videos-per-class must be at least 4 (one test, one validation and two training videos)")
     setup_logging()
     if args.world == "procedural":
         from avzsl.pipeline.demo_world import demo_classes as world_classes

@@ -66,10 +66,10 @@ def test_readme_block_matches_what_the_demo_prints() -> None:
 
 @pytest.mark.slow
 def test_a_real_demo_run_regenerates_a_block_shaped_like_the_readme(tmp_path: Path) -> None:
-    """Run the default demo (2 clips per class), regenerate a README copy from it, compare line shapes with README."""
+    """Run the default demo (4 clips per class), regenerate a README copy from it, compare line shapes with README."""
     demo = Path(sys.executable).with_name("avzsl-demo")
     proc = subprocess.run(
-        [str(demo), "--out", str(tmp_path / "demo"), "--videos-per-class", "2", "--epochs", "3"],
+        [str(demo), "--out", str(tmp_path / "demo"), "--videos-per-class", "4", "--epochs", "3"],
         capture_output=True,
         text=True,
         timeout=1800,

@@ -142,3 +142,6 @@ def test_demo_refuses_a_folder_of_the_other_world(tmp_path: Path, capsys) -> Non
     assert exc.value.code == 2
     assert "another demo world (red_bell" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == ["red_bell"]  # nothing generated
+    with pytest.raises(SystemExit) as exc:
+        cli_demo.main(["--out", str(tmp_path / "new"), "--videos-per-class", "3"])
+    assert exc.value.code == 2 and "at least 4" in capsys.readouterr().err
