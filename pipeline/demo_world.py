@@ -10,6 +10,7 @@ other (seen) classes, arranged as Latin squares so every attribute is seen equal
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -144,25 +145,49 @@ def write_video(path: Path, frames: np.ndarray, audio: np.ndarray) -> None:
     tmp.replace(path)
 
 
+def write_class_videos(
+    out_dir: Path,
+    classes: Sequence[str],
+    world: Sequence[str],
+    videos_per_class: int,
+    seed: int,
+    render: Callable[[str, np.random.Generator], tuple[np.ndarray, np.ndarray]],
+) -> dict[str, list[str]]:
+    """Write ``out_dir/<class>/<k>.mp4`` for ``classes``, keeping existing files (the step is resumable).
+
+    Video ``k`` of class ``name`` is ``render(name, rng)`` -> ``(frames (T, H, W, 3) uint8, audio (L,) float)`` with
+    ``rng = default_rng([seed, world.index(name), k])``, so a video does not depend on which other classes or videos
+    are written with it.
+
+    Returns:
+        ``{class_name: [video ids]}`` with ids relative to ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    videos: dict[str, list[str]] = {}
+    for name in classes:
+        c = list(world).index(name)
+        for k in range(videos_per_class):
+            rel = f"{name}/{k:02d}.mp4"
+            videos.setdefault(name, []).append(rel)
+            path = out_dir / rel
+            if not path.is_file():
+                write_video(path, *render(name, np.random.default_rng([seed, c, k])))
+    return videos
+
+
 def generate_demo_videos(out_dir: Path, videos_per_class: int = 6, seconds: float = 1.3, seed: int = 0) -> dict:
     """Write ``out_dir/<class>/<k>.mp4`` for every demo class (existing files are kept: the step is resumable).
 
     Returns:
         ``{class_name: [video ids]}`` with ids relative to ``out_dir``.
     """
-    out_dir = Path(out_dir)
     classes = demo_classes().all
-    videos: dict[str, list[str]] = {}
-    for c, name in enumerate(classes):
+
+    def render(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         colour, sound = name.split("_")
-        for k in range(videos_per_class):
-            rel = f"{name}/{k:02d}.mp4"
-            videos.setdefault(name, []).append(rel)
-            path = out_dir / rel
-            if path.is_file():
-                continue
-            rng = np.random.default_rng([seed, c, k])
-            frames = render_frames(COLOURS[colour], round(seconds * FPS), rng)
-            write_video(path, frames, synth_sound(sound, seconds, rng))
+        frames = render_frames(COLOURS[colour], round(seconds * FPS), rng)
+        return frames, synth_sound(sound, seconds, rng)
+
+    videos = write_class_videos(out_dir, classes, classes, videos_per_class, seed, render)
     _logger.info("demo videos: %d classes x %d in %s", len(classes), videos_per_class, out_dir)
     return videos

@@ -18,6 +18,7 @@ these small vectors some names cannot: "hornet" is nearest to "dolphin" and "thu
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 from importlib import resources
 from pathlib import Path
@@ -25,7 +26,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from avzsl.pipeline.demo_world import DemoClasses, write_video
+from avzsl.pipeline.demo_world import DemoClasses, write_class_videos
 
 _logger = logging.getLogger(__name__)
 
@@ -85,6 +86,11 @@ def load_recording(name: str) -> np.ndarray:
     return samples / peak
 
 
+# A class's media are decoded once for all its clips (write_class_videos writes the classes one after another).
+_picture = functools.lru_cache(maxsize=1)(load_picture)
+_recording = functools.lru_cache(maxsize=1)(load_recording)
+
+
 def render_frames(picture: np.ndarray, n_frames: int, rng: np.random.Generator) -> np.ndarray:
     """``(n_frames, H, W, 3)`` uint8: the picture composited on a tinted background, panned and zoomed slowly."""
     from PIL import Image
@@ -135,24 +141,13 @@ def generate_real_videos(
     Returns:
         ``{class_name: [video ids]}`` with ids relative to ``out_dir``.
     """
-    out_dir = Path(out_dir)
-    names = classes if classes is not None else real_classes().all
     everything = real_classes().all
-    videos: dict[str, list[str]] = {}
-    for name in names:
-        c = everything.index(name)
-        picture = recording = None
-        for k in range(videos_per_class):
-            rel = f"{name}/{k:02d}.mp4"
-            videos.setdefault(name, []).append(rel)
-            path = out_dir / rel
-            if path.is_file():
-                continue
-            if picture is None:
-                picture, recording = load_picture(name), load_recording(name)
-            rng = np.random.default_rng([seed, c, k])
-            frames = render_frames(picture, round(seconds * FPS), rng)
-            write_video(path, frames, render_audio(recording, seconds, rng))
+    names = classes if classes is not None else everything
+
+    def render(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        frames = render_frames(_picture(name), round(seconds * FPS), rng)
+        return frames, render_audio(_recording(name), seconds, rng)
+
+    videos = write_class_videos(out_dir, names, everything, videos_per_class, seed, render)
     _logger.info("real-media demo videos: %d classes x %d in %s", len(names), videos_per_class, out_dir)
     return videos
-
