@@ -23,12 +23,16 @@ import io
 import json
 import logging
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from avzsl.pipeline.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.logs import setup_logging
 
 _logger = logging.getLogger(__name__)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -51,88 +55,92 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_procedural(args: argparse.Namespace, write) -> int:  # noqa: ANN001 - sys.stdout.write
+@dataclass(frozen=True)
+class _World:
+    """What differs between the two demo worlds; the steps themselves are shared (:func:`_run_world`)."""
+
+    classes: Any  # DemoClasses
+    generate: Callable[[Path, int, int], dict[str, list[str]]]  # (videos dir, videos per class, seed) -> ids
+    steps: int
+    generate_line: str
+    class_count_line: str  # "{n} classes" or with the clip count
+    extract_line: str
+    extract_options: list[str]
+    train_line: str
+    train_options: list[str]
+    evaluate_line: str
+
+
+def _world(args: argparse.Namespace) -> _World:
+    if args.world == "procedural":
+        from avzsl.pipeline.demo_world import demo_classes, generate_demo_videos
+
+        classes = demo_classes()
+        # Random encoder weights give features with a large common offset: standardize them
+        # (see --standardize-features).
+        return _World(
+            classes, lambda d, n, s: generate_demo_videos(d, n, seed=s), 4, "generating demo videos in",
+            f"{len(classes.all)} classes",
+            "extracting features (RANDOM SeLaVi weights: pipeline demo, not real SeLaVi features)",
+            ["--random-weights", "--workers", str(args.workers), "--batch-size", "4", "--shard-size", "32"],
+            "training (two-stage protocol)", ["--standardize-features"],
+            "evaluating on the test split (seen classes + unseen colour/sound pairs)",
+        )
+    from avzsl.pipeline.real_world import generate_real_videos, real_classes
+
+    classes = real_classes()
+    return _World(
+        classes, lambda d, n, s: generate_real_videos(d, n, seed=s), 5,
+        "making clips from real pictures and recordings (demo_media/) in",
+        f"{len(classes.all)} classes x {args.videos_per_class} clips",
+        "extracting features (effnet_lite0_aisfx: EfficientNet-Lite0 ImageNet + aiSFX, packaged weights)",
+        ["--encoder", "effnet_lite0_aisfx", "--workers", str(args.workers), "--shard-size", "64"],
+        "training (two-stage protocol, default method and configuration)", [],
+        f"evaluating on the test split (seen classes + the {len(classes.test_unseen)} test-unseen classes)",
+    )
+
+
+def _run_world(args: argparse.Namespace, world: _World, write) -> int:  # noqa: ANN001 - sys.stdout.write
+    """Generate, split, extract, train, evaluate (and, with a 5-step world, predict); the first failing code or 0."""
     from avzsl.pipeline import cli_evaluate, cli_extract, cli_train
-    from avzsl.pipeline.demo_world import demo_classes, generate_demo_videos
     from avzsl.pipeline.splits import write_protocol_splits
 
     out: Path = args.out
-    write(f"[1/4] generating demo videos in {out / 'videos'}\n")
-    videos = generate_demo_videos(out / "videos", args.videos_per_class, seed=args.seed)
-    groups = demo_classes()
+    groups, n = world.classes, world.steps
+    write(f"[1/{n}] {world.generate_line} {out / 'videos'}\n")
+    videos = world.generate(out / "videos", args.videos_per_class, args.seed)
     write_protocol_splits(
         out / "splits", videos, groups.seen, groups.val_unseen, groups.test_unseen, seed=args.seed, val_fraction=0.2
     )
     write(
-        f"      {len(groups.all)} classes: seen {', '.join(groups.seen)}\n"
+        f"      {world.class_count_line}: seen {', '.join(groups.seen)}\n"
         f"      validation-unseen {', '.join(groups.val_unseen)}\n"
         f"      test-unseen {', '.join(groups.test_unseen)}\n"
     )
-    write("[2/4] extracting features (RANDOM SeLaVi weights: pipeline demo, not real SeLaVi features)\n")
-    extract = ["--videos", str(out / "videos"), "--out", str(out / "cache"), "--random-weights"]
-    code = cli_extract.main([*extract, "--workers", str(args.workers), "--batch-size", "4", "--shard-size", "32"])
+    write(f"[2/{n}] {world.extract_line}\n")
+    code = cli_extract.main(["--videos", str(out / "videos"), "--out", str(out / "cache"), *world.extract_options])
     if code:
         return code
-    write("[3/4] training (two-stage protocol)\n")
+    write(f"[3/{n}] {world.train_line}\n")
     train_args = ["--cache", str(out / "cache"), "--splits", str(out / "splits"), "--out", str(out / "run")]
-    # Random encoder weights give features with a large common offset: standardize them (see --standardize-features).
     options = ["--epochs", str(args.epochs), "--batch-size", "64", "--batches-per-epoch", "10"]
-    options += ["--seed", str(args.seed)]
-    code = cli_train.main([*train_args, *options, "--standardize-features"])
+    code = cli_train.main([*train_args, *options, "--seed", str(args.seed), *world.train_options])
     if code:
         return code
-    write("[4/4] evaluating on the test split (seen classes + unseen colour/sound pairs)\n")
+    write(f"[4/{n}] {world.evaluate_line}\n")
     code = cli_evaluate.main(["--run", str(out / "run")])
     if code:
         return code
-    _write_chance(write, groups)
-    return 0
-
-
-def _write_chance(write, groups) -> None:  # noqa: ANN001 - sys.stdout.write, DemoClasses
-    n_all = len(groups.seen) + len(groups.val_unseen) + len(groups.test_unseen)
+    n_all = len(groups.all)
     write(
         f"chance level: S and U {100 / n_all:.2f} (1 of {n_all} candidates), "
         f"ZSL {100 / len(groups.test_unseen):.2f} (1 of {len(groups.test_unseen)})\n"
     )
-
-
-def _run_real(args: argparse.Namespace, write) -> int:  # noqa: ANN001 - sys.stdout.write
-    from avzsl.pipeline import cli_evaluate, cli_extract, cli_train
-    from avzsl.pipeline.real_world import generate_real_videos, real_classes
-    from avzsl.pipeline.splits import write_protocol_splits
-
-    out: Path = args.out
-    write(f"[1/5] making clips from real pictures and recordings (demo_media/) in {out / 'videos'}\n")
-    videos = generate_real_videos(out / "videos", args.videos_per_class, seed=args.seed)
-    groups = real_classes()
-    write_protocol_splits(
-        out / "splits", videos, groups.seen, groups.val_unseen, groups.test_unseen, seed=args.seed, val_fraction=0.2
-    )
-    write(
-        f"      {len(groups.all)} classes x {args.videos_per_class} clips: seen {', '.join(groups.seen)}\n"
-        f"      validation-unseen {', '.join(groups.val_unseen)}\n"
-        f"      test-unseen {', '.join(groups.test_unseen)}\n"
-    )
-    write("[2/5] extracting features (effnet_lite0_aisfx: EfficientNet-Lite0 ImageNet + aiSFX, packaged weights)\n")
-    extract = ["--videos", str(out / "videos"), "--out", str(out / "cache"), "--encoder", "effnet_lite0_aisfx"]
-    code = cli_extract.main([*extract, "--workers", str(args.workers), "--shard-size", "64"])
-    if code:
-        return code
-    write("[3/5] training (two-stage protocol, default method and configuration)\n")
-    train_args = ["--cache", str(out / "cache"), "--splits", str(out / "splits"), "--out", str(out / "run")]
-    options = ["--epochs", str(args.epochs), "--batch-size", "64", "--batches-per-epoch", "10"]
-    code = cli_train.main([*train_args, *options, "--seed", str(args.seed)])
-    if code:
-        return code
-    write("[4/5] evaluating on the test split (seen classes + the 6 test-unseen classes)\n")
-    code = cli_evaluate.main(["--run", str(out / "run")])
-    if code:
-        return code
-    _write_chance(write, groups)
+    if n < 5:
+        return 0
     clips = [str(out / "videos" / videos[name][0]) for name in groups.test_unseen]
     names = ",".join(groups.test_unseen)
-    write(f"[5/5] avzsl-predict --run {out / 'run'} --classes {names} --top 3 <one clip of each test-unseen class>\n")
+    write(f"[5/{n}] avzsl-predict --run {out / 'run'} --classes {names} --top 3 <one clip of each test-unseen class>\n")
     return _predict_unseen(out / "run", clips, names, write)
 
 
@@ -152,7 +160,7 @@ def _predict_unseen(run: Path, clips: list[str], names: str, write) -> int:  # n
         ranked = results[clip]["predictions"]
         first += ranked[0]["class"] == truth
         shown = ", ".join(f"{r['class']} {r['p']:.2f}" for r in ranked)
-        write(f"      {Path(clip).parent.name + '/' + Path(clip).name:<17} -> {shown}\n")
+        write(f"      {truth + '/' + Path(clip).name:<17} -> {shown}\n")
     n = len(clips)
     write(f"      true class ranked first for {first} of {n} clips (chance {100 / len(names.split(',')):.1f} %)\n")
     return 0
@@ -174,17 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.videos_per_class < 4:  # the split needs a test, a validation and a training video of each seen class
         parser.error("--videos-per-class must be at least 4 (one test, one validation and two training videos)")
     setup_logging()
-    if args.world == "procedural":
-        from avzsl.pipeline.demo_world import demo_classes as world_classes
-    else:
-        from avzsl.pipeline.real_world import real_classes as world_classes
-    stray = _other_world(args.out, world_classes().all)
+    world = _world(args)
+    stray = _other_world(args.out, world.classes.all)
     if stray:  # resuming into a folder of the other world would extract both worlds' videos together
         parser.error(f"{args.out / 'videos'} holds classes of another demo world ({', '.join(stray[:4])}, ...); "
                      "use another --out or remove that folder")
-    if args.world == "procedural":
-        return _run_procedural(args, sys.stdout.write)
-    return _run_real(args, sys.stdout.write)
+    return _run_world(args, world, sys.stdout.write)
 
 
 if __name__ == "__main__":
