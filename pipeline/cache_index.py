@@ -228,11 +228,7 @@ def load_features(
         raise C.CacheError(f"{path}: the index is missing; {C.RERUN} (finalizing rebuilds it)")
     try:
         with h5py.File(path, "r") as f:
-            values = {name: C._read_dataset(f, name) for name in _INDEX_DATASETS}
-            if verify:
-                C.verify_datasets(path, f, values, "index")
-            if record is not None and C.stored_digests(f) != record["index_sha256"]:
-                raise C.CacheError(f"{path}: the index does not match the finalized cache; {C.RERUN}")
+            values = _read_index(path, f, verify, record)
             if not values["video_id"]:
                 raise C.CacheError(f"{cache_dir}: the cache holds no videos")
             # One contiguous read per dataset through the virtual layout.
@@ -248,11 +244,28 @@ def load_features(
     table = C.FeatureTable(ids, classes, torch.from_numpy(audio), torch.from_numpy(visual))
     if video_ids is None:
         return table
+    position = _positions(cache_dir, ids, video_ids)
+    return table.subset([position[v] for v in video_ids])
+
+
+def _read_index(path: Path, f: h5py.File, verify: bool, record: dict[str, Any] | None) -> dict[str, Any]:
+    """The index's id, class, shard and row datasets, checked against their checksums (``verify``) and against the
+    finalized content record (when the cache has one)."""
+    values = {name: C._read_dataset(f, name) for name in _INDEX_DATASETS}
+    if verify:
+        C.verify_datasets(path, f, values, "index")
+    if record is not None and C.stored_digests(f) != record["index_sha256"]:
+        raise C.CacheError(f"{path}: the index does not match the finalized cache; {C.RERUN}")
+    return values
+
+
+def _positions(cache_dir: Path, ids: Sequence[str], video_ids: Sequence[str]) -> dict[str, int]:
+    """Row of every cache id; unknown requested ``video_ids`` raise :class:`CacheError`."""
     position = {vid: i for i, vid in enumerate(ids)}
     missing = [v for v in video_ids if v not in position]
     if missing:
         raise C.CacheError(f"{cache_dir}: {len(missing)} requested video(s) are not in the cache, e.g. {missing[:5]}")
-    return table.subset([position[v] for v in video_ids])
+    return position
 
 
 def _verify_rows(cache_dir: Path, record: dict[str, Any], shard_of_row: np.ndarray, *features: np.ndarray) -> None:
@@ -270,7 +283,6 @@ def _verify_rows(cache_dir: Path, record: dict[str, Any], shard_of_row: np.ndarr
                     f"{_shard_file(cache_dir, index)}: checksum mismatch in {name!r} (the file changed after it "
                     f"was written); {C.RERUN} (it is detected and re-extracted)"
                 )
-
 
 
 def sequences_missing_message(cache_dir: Path, what: str, detail: str = "") -> str:
@@ -323,22 +335,17 @@ def load_sequences(
             file is damaged.
     """
     cache_dir = Path(cache_dir)
-    check_cache_ready(cache_dir)
+    record = check_cache_ready(cache_dir).get("content")
     if max_windows is not None and max_windows < 1:
         raise ValueError(f"max_windows must be >= 1 or None, not {max_windows!r}")
     path = cache_dir / C.INDEX_H5
     try:
         with h5py.File(path, "r") as f:
-            values = {name: C._read_dataset(f, name) for name in _INDEX_DATASETS}
-            if verify:
-                C.verify_datasets(path, f, values, "index")
+            values = _read_index(path, f, verify, record)
     except (OSError, KeyError, UnicodeDecodeError) as exc:
         raise C.CacheError(f"{path}: the index is damaged or missing ({exc}); {C.RERUN} (finalizing rebuilds it)"
                            ) from exc
-    position = {vid: i for i, vid in enumerate(values["video_id"])}
-    missing = [v for v in video_ids if v not in position]
-    if missing:
-        raise C.CacheError(f"{cache_dir}: {len(missing)} requested video(s) are not in the cache, e.g. {missing[:5]}")
+    position = _positions(cache_dir, values["video_id"], video_ids)
     by_shard: dict[int, list[tuple[str, int]]] = {}
     for vid in dict.fromkeys(video_ids):
         i = position[vid]
