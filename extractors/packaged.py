@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from avzsl.extractors.registry import EncoderSpec, register_encoder
-from avzsl.extractors.selavi import RANDOM_WEIGHTS, CheckpointError, _compare, file_sha256
+from avzsl.extractors.selavi import RANDOM_WEIGHTS, CheckpointError, _compare, file_sha256, load_weights_only
 
 if TYPE_CHECKING:
     import torch
@@ -330,8 +330,6 @@ def load_packaged(
 ) -> PackagedEncoders:
     """Both networks with the installed packages' weights (strict), or seeded random ones for tests."""
     import torch
-
-    from avzsl.extractors.selavi import load_weights_only
 
     if precision != "fp32":
         raise CheckpointError(f"{EFFNET_LITE0_AISFX.name} runs in fp32 only (got --precision {precision})")

@@ -40,22 +40,25 @@ def render_block(demo_stdout: str, provenance: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def replace_block(readme_text: str, block: str, readme_name: str = "README.md") -> str:
-    """``readme_text`` with the text from BEGIN to END (inclusive) replaced by ``block``; the rest is untouched."""
+def _block_span(readme_text: str, readme_name: str) -> tuple[int, int]:
+    """Start of BEGIN and end of END in ``readme_text``; exactly one pair, in that order, or :class:`BlockError`."""
     start = readme_text.find(BEGIN)
     end = readme_text.find(END)
     if start < 0 or end < 0 or end < start or readme_text.count(BEGIN) != 1 or readme_text.count(END) != 1:
         raise BlockError(f"{readme_name}: needs exactly one {BEGIN} ... {END} pair, in that order")
-    return readme_text[:start] + block + readme_text[end + len(END) :]
+    return start, end + len(END)
+
+
+def replace_block(readme_text: str, block: str, readme_name: str = "README.md") -> str:
+    """``readme_text`` with the text from BEGIN to END (inclusive) replaced by ``block``; the rest is untouched."""
+    start, end = _block_span(readme_text, readme_name)
+    return readme_text[:start] + block + readme_text[end:]
 
 
 def current_output(readme_text: str, readme_name: str = "README.md") -> str:
     """The demo output recorded in the README's block (without the fence and the provenance line)."""
-    start = readme_text.find(BEGIN)
-    end = readme_text.find(END)
-    if start < 0 or end < start:
-        raise BlockError(f"{readme_name}: no {BEGIN} ... {END} block")
-    body = [line for line in readme_text[start + len(BEGIN) : end].strip("\n").splitlines()]
+    start, end = _block_span(readme_text, readme_name)
+    body = readme_text[start + len(BEGIN) : end - len(END)].strip("\n").splitlines()
     body = [line for line in body if not line.startswith("<!--")]
     if not body or body[0] != "```" or body[-1] != "```":
         raise BlockError(f"{readme_name}: the demo-output block must hold one ``` code fence")
