@@ -89,7 +89,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 # --no-deps: everything was installed above; `pip check` fails the build if pyproject and the layer disagree.
 COPY . .
 # aisfx (the demo's audio weights) comes last and without its dependencies: its metadata pins numpy 1.23 and
-# librosa 0.9.2, which `pip check` would report; avzsl reads only its checkpoint file (extractors/packaged.py).
+# librosa 0.9.2, which `pip check` would report; avzsl reads only its checkpoint file (extractors/encoders/packaged.py).
 RUN pip install --no-cache-dir --no-deps . \
     && pip check \
     && pip install --no-cache-dir --no-deps aisfx==0.1.2 \

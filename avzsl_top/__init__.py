@@ -5,7 +5,7 @@ The subpackages live in the repository folders of the same names (``pipeline``, 
 nothing heavy (torch, h5py) is imported here.
 """
 
-from avzsl.pipeline.version import package_version
+from avzsl.pipeline.core.version import package_version
 
 __version__ = package_version()
 

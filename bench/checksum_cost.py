@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from avzsl.pipeline import cache as C
-from avzsl.pipeline.synthetic import SyntheticSpec, make_synthetic_cache
+from avzsl.pipeline.synth.features import SyntheticSpec, make_synthetic_cache
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> float:

@@ -18,6 +18,9 @@ import time
 from pathlib import Path
 
 CLIS = ("extract", "train", "evaluate", "predict", "report", "sweep", "import", "export", "demo", "synth", "splits")
+# The module each console script runs (pyproject.toml [project.scripts]), for a checkout without the scripts.
+_CLI_MODULES = {name: f"avzsl.pipeline.cli.{name}" for name in CLIS} | {
+    "import": "avzsl.pipeline.cli.import_features", "export": "avzsl.pipeline.cli.export_features"}
 TARGET_S = 0.5
 
 
@@ -42,7 +45,7 @@ def main() -> int:
     ]
     for name in CLIS:
         script = bin_dir / f"avzsl-{name}"
-        command = [str(script), "--help"] if script.exists() else [sys.executable, "-m", f"avzsl.pipeline.cli_{name}",
+        command = [str(script), "--help"] if script.exists() else [sys.executable, "-m", _CLI_MODULES[name],
                                                                     "--help"]
         rows.append((f"avzsl-{name} --help", wall_times(command, args.repeat)))
     base = statistics.median(rows[0][1])

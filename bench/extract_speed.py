@@ -27,13 +27,13 @@ import numpy as np
 import torch
 
 from avzsl.extractors.decode import get_decoder
-from avzsl.extractors.registry import build_encoder
-from avzsl.extractors.transforms import audio_window_tensor, video_window_tensor
+from avzsl.extractors.encoders.registry import build_encoder
+from avzsl.extractors.encoders.transforms import audio_window_tensor, video_window_tensor
 from avzsl.pipeline.cache import ClassTable
-from avzsl.pipeline.demo_world import COLOURS, FPS, render_frames, synth_sound, write_video
-from avzsl.pipeline.distributed import WorldInfo
-from avzsl.pipeline.extract import ExtractConfig, RunOptions, run_extraction
-from avzsl.pipeline.video_list import VideoEntry
+from avzsl.pipeline.data.video_list import VideoEntry
+from avzsl.pipeline.extract.stage import ExtractConfig, RunOptions, run_extraction
+from avzsl.pipeline.extract.world import WorldInfo
+from avzsl.pipeline.synth.demo_videos import COLOURS, FPS, render_frames, synth_sound, write_video
 
 
 def make_video(path: Path, seconds: float, seed: int) -> Path:

@@ -155,8 +155,8 @@ def child_parts(batch_sizes: list[int]) -> dict[str, Any]:
 
     out["import torch"] = rss_mb() - before
     before = rss_mb()
-    from avzsl.extractors.registry import build_encoder
-    from avzsl.extractors.word_vectors import ClassNameEmbedder
+    from avzsl.extractors.encoders.registry import build_encoder
+    from avzsl.extractors.text.class_names import ClassNameEmbedder
     from avzsl.pipeline import extract  # noqa: F401 - its import cost is measured
 
     out["avzsl modules"] = rss_mb() - before
@@ -185,7 +185,7 @@ def child_parts(batch_sizes: list[int]) -> dict[str, Any]:
 
 def child_extract(videos: Path, out: Path, batch_size: int, workers: int) -> dict[str, Any]:
     """Peak memory of ``avzsl-extract`` (in-process) at one batch size."""
-    from avzsl.pipeline import cli_extract
+    from avzsl.pipeline.cli import extract as cli_extract
 
     argv = ["--videos", str(videos), "--out", str(out), "--random-weights", "--batch-size", str(batch_size),
             "--workers", str(workers), "--shard-size", "32", "--no-progress"]
@@ -197,7 +197,7 @@ def child_extract(videos: Path, out: Path, batch_size: int, workers: int) -> dic
 
 def child_predict(run: Path, video: Path, workers: int | None) -> dict[str, Any]:
     """Peak memory of ``avzsl-predict`` (in-process) on one video."""
-    from avzsl.pipeline import cli_predict
+    from avzsl.pipeline.cli import predict as cli_predict
 
     argv = [str(video), "--run", str(run), "--random-weights", "--classes", "red_siren,blue_drum,green_bird",
             "--json"]
@@ -220,7 +220,7 @@ def child_predict_parts(run: Path, video: Path) -> dict[str, Any]:
     before = rss_mb()
     import torch  # noqa: F401 - its import cost is measured
 
-    from avzsl.pipeline.predict import Predictor
+    from avzsl.pipeline.predict.predictor import Predictor
 
     out["import torch + avzsl"] = rss_mb() - before
     before = rss_mb()
@@ -254,7 +254,7 @@ def make_videos(root: Path, count: int, seconds: float) -> Path:
     """``count`` demo-world videos (160x120) of ``seconds`` in ``root/videos/<class>/``; kept between runs."""
     import numpy as np
 
-    from avzsl.pipeline.demo_world import COLOURS, FPS, demo_classes, render_frames, synth_sound, write_video
+    from avzsl.pipeline.synth.demo_videos import COLOURS, FPS, demo_classes, render_frames, synth_sound, write_video
 
     videos = root / "videos"
     classes = demo_classes().all

@@ -37,10 +37,10 @@ from pathlib import Path
 
 import torch
 
-from avzsl.pipeline import cli_train
-from avzsl.pipeline.benchmark_synth import BenchmarkSynthSpec, write_benchmark_cache
-from avzsl.pipeline.method_sweep import method_table, parse_methods, skip_reason
-from avzsl.pipeline.sweeps import format_cell, mean_std, plan_sweep, run_record
+from avzsl.pipeline.cli import train as cli_train
+from avzsl.pipeline.sweep.methods import method_table, parse_methods, skip_reason
+from avzsl.pipeline.sweep.plan import format_cell, mean_std, plan_sweep, run_record
+from avzsl.pipeline.synth.benchmark import BenchmarkSynthSpec, write_benchmark_cache
 
 BASELINE = "ce_probe"
 METRICS = ("S", "U", "H", "ZSL")

@@ -36,7 +36,7 @@ ENTRIES: dict[str, list[str]] = {
 
 
 def ensure_cache(root: Path, seed: int) -> Path:
-    from avzsl.pipeline.benchmark_synth import BenchmarkSynthSpec, write_benchmark_cache
+    from avzsl.pipeline.synth.benchmark import BenchmarkSynthSpec, write_benchmark_cache
 
     path = root / "caches" / f"ucf_s{seed}"
     if not (path / "cache.json").is_file():

@@ -25,8 +25,8 @@ from avzsl.model.config import LossConfig, ModelConfig
 from avzsl.model.losses import compute_losses
 from avzsl.model.networks import CoordinateGeneralize
 from avzsl.model.scoring import predict_scores
-from avzsl.pipeline import cli_train
-from avzsl.pipeline.synthetic import SyntheticSpec, make_synthetic_cache
+from avzsl.pipeline.cli import train as cli_train
+from avzsl.pipeline.synth.features import SyntheticSpec, make_synthetic_cache
 
 SIZES = {
     # videos_per_class chosen so the totals match the benchmarks (UCF 6816, VGGSound ~94k).

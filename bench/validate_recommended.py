@@ -73,7 +73,7 @@ def config_key(overrides: dict[str, Any]) -> str:
 
 def ensure_cache(root: Path, seed: int) -> Path:
     """The UCF-size benchmark-shaped cache of ``seed`` (built once)."""
-    from avzsl.pipeline.benchmark_synth import BenchmarkSynthSpec, write_benchmark_cache
+    from avzsl.pipeline.synth.benchmark import BenchmarkSynthSpec, write_benchmark_cache
 
     path = root / "caches" / f"ucf_s{seed}"
     if not (path / "cache.json").is_file():
@@ -92,8 +92,8 @@ def run_one(root: str, name: str, overrides: dict[str, Any], seed: int, epochs: 
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     logging.basicConfig(level=logging.WARNING)
-    from avzsl.pipeline.protocol import load_protocol_data, run_stage1
-    from avzsl.pipeline.train_config import TrainConfig
+    from avzsl.pipeline.run.config import TrainConfig
+    from avzsl.pipeline.train.protocol import load_protocol_data, run_stage1
 
     cache = ensure_cache(Path(root), seed)
     options = {**BASE, **overrides, "mask_ratio": 0.1}

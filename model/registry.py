@@ -1,7 +1,7 @@
 """Registry of AV-GZSL training methods (timm ``@register_model`` style) and the interface every method implements.
 
 A method is an ``nn.Module`` subclass of :class:`Method` registered under a name with :func:`register_method`.
-The protocol, data and metric code (``avzsl.pipeline.protocol``, ``avzsl.pipeline.train``,
+The protocol, data and metric code (``avzsl.pipeline.train.protocol``, ``avzsl.pipeline.train.trainer``,
 ``avzsl.model.metrics``) only ever talk to this interface, so the paper's method, its baselines (AVCA, CJME,
 AVGZSLNet, DeViSE, ALE, SJE, TCAF, a cross-entropy probe) and the frozen zero-shot scorer share the same
 two-stage protocol, calibration and metrics.

@@ -34,7 +34,7 @@ Reference oddities and what is done here:
 
 Inputs come from ``avzsl-train --method tcaf`` on a cache with per-window sequences (``avzsl-extract`` without
 ``--no-sequences``, or ``avzsl-synth --windows N``); the protocol pads each part to its longest kept sequence and
-builds the ``(N, T)`` mask (``avzsl.pipeline.stage_data.attach_sequences``). A cache without sequences is refused
+builds the ``(N, T)`` mask (``avzsl.pipeline.train.stage_data.attach_sequences``). A cache without sequences is refused
 before training.
 """
 

@@ -31,7 +31,7 @@ else
 fi
 case ",${extras}," in
   *,demo,*|*,test,*)
-    # aisfx's metadata pins numpy 1.23 / librosa 0.9.2; avzsl reads only its checkpoint file (extractors/packaged.py).
+    # aisfx's metadata pins numpy 1.23 / librosa 0.9.2; avzsl reads only its checkpoint file (extractors/encoders/packaged.py).
     step "aisfx 0.1.2 (packaged audio weights of the real-media demo) without its dependencies"
     .venv/bin/python -m pip install --progress-bar on --no-deps aisfx==0.1.2
     ;;

@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 import torch
 
-from avzsl.pipeline.safe_pickle import load_npy
+from avzsl.pipeline.core.safe_pickle import load_npy
 
 # dataset name (the reference's --dataset_name) -> (text file, name map, class keys lower-cased?)
 DATASETS = {

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avzsl.pipeline.safe_pickle import load_npy, restricted_load_file
+from avzsl.pipeline.core.safe_pickle import load_npy, restricted_load_file
 
 # dataset name -> (<ds> in the text file names, name map, its key column, class_to_idx keys lower-cased?)
 DATASETS = {

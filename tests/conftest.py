@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from avzsl.pipeline.synthetic import SyntheticSpec, make_synthetic_cache
+from avzsl.pipeline.synth.features import SyntheticSpec, make_synthetic_cache
 from tests import logtext
 
 logtext.install()

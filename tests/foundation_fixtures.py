@@ -35,7 +35,7 @@ TINY_CLAP_CFG = {
 
 def tiny_clip_checkpoint(folder: Path, seed: int = 3) -> Path:
     """Write a tiny CLIP checkpoint into ``folder``; returns the weights file."""
-    from avzsl.extractors.clip import build_clip_model
+    from avzsl.extractors.encoders.clip import build_clip_model
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -50,7 +50,7 @@ def tiny_clap_checkpoint(folder: Path, seed: int = 4) -> Path:
     """Write a tiny CLAP checkpoint folder; returns the folder."""
     from transformers import ClapConfig, ClapModel
 
-    from avzsl.extractors.clap import byte_level_tokenizer
+    from avzsl.extractors.encoders.clap import byte_level_tokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)

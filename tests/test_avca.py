@@ -1,4 +1,4 @@
-"""AVCA feature layout import/export (pipeline/avca.py) on tiny real HDF5 folders."""
+"""AVCA feature layout import/export (pipeline/interop/avca/__init__.py) on tiny real HDF5 folders."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from avzsl.data_manifests import benchmark_splits, class_phrases, released_text_embeddings
-from avzsl.pipeline.avca import AvcaError, export_avca, import_avca, map_class_embeddings
 from avzsl.pipeline.cache import load_features, read_cache_info, read_class_table
-from avzsl.pipeline.cli_export import main as export_main
-from avzsl.pipeline.cli_import import main as import_main
-from avzsl.pipeline.splits import STAGE_SPLITS, load_splits
+from avzsl.pipeline.cli.export_features import main as export_main
+from avzsl.pipeline.cli.import_features import main as import_main
+from avzsl.pipeline.data.splits import STAGE_SPLITS, load_splits
+from avzsl.pipeline.interop.avca import AvcaError, export_avca, import_avca, map_class_embeddings
 
 DIM = 8
 # Class -> embedded phrase. Sorting by phrase ("Weight Lifting" after "Diving") differs from sorting by class

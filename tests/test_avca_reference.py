@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from avzsl.data_manifests import benchmark_splits, class_phrases, label_codes, released_text_embeddings
-from avzsl.pipeline.avca import export_avca, import_avca
-from avzsl.pipeline.avca_reference import reference_text
 from avzsl.pipeline.cache import ClassTable, VideoFeatures, read_class_table, write_cache
-from avzsl.pipeline.cli_export import main as export_main
-from avzsl.pipeline.splits import STAGE_SPLITS
+from avzsl.pipeline.cli.export_features import main as export_main
+from avzsl.pipeline.data.splits import STAGE_SPLITS
+from avzsl.pipeline.interop.avca import export_avca, import_avca
+from avzsl.pipeline.interop.avca.reference import reference_text
 from tests.avca_reference_contract import get_class_names, read_reference, read_text
 
 A_DIM, V_DIM = 3, 2  # different sizes, so a swapped modality cannot pass

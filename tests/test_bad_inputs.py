@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 from avzsl.extractors.decode import get_decoder
-from avzsl.extractors.probe import probe_video
-from avzsl.pipeline import cli_extract
+from avzsl.extractors.decode.probe import probe_video
 from avzsl.pipeline.cache import list_shards, load_features, read_shard
-from avzsl.pipeline.video_list import read_manifest
+from avzsl.pipeline.cli import extract as cli_extract
+from avzsl.pipeline.data.video_list import read_manifest
 from tests.bad_inputs import Corpus, make_corpus, root_reads_everything, write_extras
 from tests.media import write_av
 
@@ -37,7 +37,7 @@ DECODE_PEAK_MB = 450
 
 _RUN = """
 import json, resource, sys
-from avzsl.pipeline.cli_extract import main
+from avzsl.pipeline.cli.extract import main
 code = main(sys.argv[2:])
 hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
 usage = {"self_mb": int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -185,7 +185,7 @@ def test_unreadable_file_without_root_permissions(tmp_path: Path) -> None:
         hidden.chmod(0)
         # As root, the probe drops to uid/gid 65534 (nobody) after the imports (the interpreter itself may live in
         # a folder only root can read).
-        code = ("import json, os, sys; from avzsl.extractors.probe import probe_video\n"
+        code = ("import json, os, sys; from avzsl.extractors.decode.probe import probe_video\n"
                 "if sys.argv[1] == 'drop': os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
                 "print(json.dumps([(r.status, r.reason) for r in map(probe_video, sys.argv[2:])]))")
         drop = root_reads_everything()

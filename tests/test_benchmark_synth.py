@@ -13,10 +13,10 @@ import torch
 
 from avzsl.data_manifests import benchmark_splits, class_phrases, released_text_embeddings
 from avzsl.model.metrics import gzsl_metrics
-from avzsl.pipeline import cli_synth
-from avzsl.pipeline.benchmark_synth import BenchmarkSynthSpec, generate_benchmark, write_benchmark_cache
 from avzsl.pipeline.cache import load_features, read_cache_info, read_class_table, read_shard
-from avzsl.pipeline.stage_data import build_protocol_data
+from avzsl.pipeline.cli import synth as cli_synth
+from avzsl.pipeline.synth.benchmark import BenchmarkSynthSpec, generate_benchmark, write_benchmark_cache
+from avzsl.pipeline.train.stage_data import build_protocol_data
 
 SMALL = BenchmarkSynthSpec(benchmark="ucf", feature_dim=64, latent_dim=16, hidden_dim=32)
 

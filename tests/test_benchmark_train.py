@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from avzsl.data_manifests import benchmark_splits, class_phrases, released_text_embeddings
-from avzsl.pipeline import cli_train
 from avzsl.pipeline.cache import ClassTable, VideoFeatures, write_cache
+from avzsl.pipeline.cli import train as cli_train
 
 
 def test_benchmark_ucf_uses_builtin_splits_and_reports_missing_videos(tmp_path: Path) -> None:

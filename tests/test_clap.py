@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from avzsl.extractors.clap import ClapAudioTransform, load_clap
-from avzsl.extractors.selavi import CheckpointError
+from avzsl.extractors.encoders.clap import ClapAudioTransform, load_clap
+from avzsl.extractors.encoders.selavi import CheckpointError
 from tests.foundation_fixtures import tiny_clap_checkpoint
 
 

@@ -8,17 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from avzsl.pipeline import cli_extract, cli_predict, cli_train
-from avzsl.pipeline.errors import report_user_error
-from avzsl.pipeline.logs import discard_if_only_logs, missing_root, setup_logging
+from avzsl.pipeline.cli import extract as cli_extract
+from avzsl.pipeline.cli import predict as cli_predict
+from avzsl.pipeline.cli import train as cli_train
+from avzsl.pipeline.core.errors import report_user_error
+from avzsl.pipeline.core.logs import discard_if_only_logs, missing_root, setup_logging
 
 
 @pytest.fixture
 def nothing_heavy(monkeypatch: pytest.MonkeyPatch) -> None:
     """Probing videos, loading word vectors or building encoders fails the test."""
-    import avzsl.extractors.probe as probe
-    import avzsl.extractors.registry as registry
-    import avzsl.extractors.word_vectors as word_vectors
+    import avzsl.extractors.decode.probe as probe
+    import avzsl.extractors.encoders.registry as registry
+    import avzsl.extractors.text.class_names as word_vectors
 
     def forbidden(*args, **kwargs):
         raise AssertionError("heavy work started before the arguments were checked")
@@ -96,7 +98,7 @@ def test_train_refusals_create_no_run_folder(tmp_path: Path, caplog) -> None:
 
 
 def test_predict_reports_missing_video_before_loading_the_run(tmp_path: Path, monkeypatch, caplog) -> None:
-    import avzsl.pipeline.predict as predict
+    import avzsl.pipeline.predict.predictor as predict
 
     def forbidden(*args, **kwargs):
         raise AssertionError("the run was loaded before the inputs were checked")

@@ -9,15 +9,18 @@ import json
 import re
 import subprocess
 import sys
-from importlib.metadata import version
-from pathlib import Path
+from importlib.metadata import distribution, version
 
 import pytest
 
 import avzsl
-from avzsl.pipeline import cli_extract, cli_report, cli_train
+from avzsl.pipeline.cli import extract as cli_extract
+from avzsl.pipeline.cli import report as cli_report
+from avzsl.pipeline.cli import train as cli_train
 
-CLI_MODULES = sorted(p.stem for p in (Path(cli_train.__file__).parent).glob("cli_*.py"))
+# Every console script of the installed distribution, by the module its entry point names (cli.extract, ...).
+CLI_MODULES = sorted(ep.value.split(":")[0].removeprefix("avzsl.pipeline.")
+                     for ep in distribution("avzsl").entry_points if ep.group == "console_scripts")
 HEAVY = ("torch", "h5py", "numpy", "gensim", "av", "matplotlib")
 
 _PROBE = """

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avzsl.pipeline import cli_extract
 from avzsl.pipeline.cache import list_shards, load_features, read_cache_info, read_class_table, read_shard
+from avzsl.pipeline.cli import extract as cli_extract
 from tests.foundation_fixtures import tiny_clap_checkpoint, tiny_clip_checkpoint
 from tests.media import write_av
 
@@ -92,7 +92,7 @@ def test_features_provenance_and_text_tower_class_table(cache: Path) -> None:
 def test_zero_shot_method_scores_the_cache_with_its_recorded_slices(cache: Path) -> None:
     import torch
 
-    from avzsl.extractors.text_towers import text_segments
+    from avzsl.extractors.text.text_towers import text_segments
     from avzsl.model.registry import FeatureBatch, FeatureDims, build_method
 
     table, classes = load_features(cache), read_class_table(cache)
@@ -109,7 +109,7 @@ def _run(args: list[str], kill_at: str | None = None) -> subprocess.CompletedPro
     env = {k: v for k, v in os.environ.items() if k != "AVZSL_KILL_AT"}
     if kill_at:
         env["AVZSL_KILL_AT"] = kill_at
-    return subprocess.run([sys.executable, "-m", "avzsl.pipeline.cli_extract", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "avzsl.pipeline.cli.extract", *args], env=env,
                           capture_output=True, text=True, timeout=600)
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avzsl.pipeline import cli_export, cli_extract, cli_import
 from avzsl.pipeline.cache import (
     ClassTable,
     VideoFeatures,
@@ -26,11 +25,14 @@ from avzsl.pipeline.cache import (
     read_class_table,
     write_cache,
 )
-from avzsl.pipeline.clipclap_export import export_clipclap
-from avzsl.pipeline.clipclap_import import import_clipclap
-from avzsl.pipeline.clipclap_layout import ClipClapError, ForbiddenPickleError, read_class_pickle
-from avzsl.pipeline.errors import UserError
-from avzsl.pipeline.splits import STAGE_SPLITS, load_splits, write_split_folder
+from avzsl.pipeline.cli import export_features as cli_export
+from avzsl.pipeline.cli import extract as cli_extract
+from avzsl.pipeline.cli import import_features as cli_import
+from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.data.splits import STAGE_SPLITS, load_splits, write_split_folder
+from avzsl.pipeline.interop.clipclap.exporter import export_clipclap
+from avzsl.pipeline.interop.clipclap.importer import import_clipclap
+from avzsl.pipeline.interop.clipclap.layout import ClipClapError, ForbiddenPickleError, read_class_pickle
 from tests.clipclap_reference_contract import get_class_names, read_clipclap
 from tests.foundation_fixtures import tiny_clap_checkpoint, tiny_clip_checkpoint
 from tests.media import write_av

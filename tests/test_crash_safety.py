@@ -1,6 +1,6 @@
 """Crash safety across stages: SIGKILL at named crash points, locks, corrupt shards, full disk, read-only output.
 
-Real subprocesses are killed through ``AVZSL_KILL_AT`` (``pipeline/faults.py``) and the same command is run again;
+Real subprocesses are killed through ``AVZSL_KILL_AT`` (``pipeline/core/faults.py``) and the same command is run again;
 the result must equal an uninterrupted run, with nothing lost or duplicated and no temporary files left. Extraction
 uses two tiny valid videos and a text file (one window each, shard size 1); the other stages use tiny synthetic
 inputs. Mount-based tests (a 256 KiB tmpfs for a full disk, a read-only bind mount) need root and skip otherwise;
@@ -24,8 +24,6 @@ import h5py
 import numpy as np
 import pytest
 
-from avzsl.pipeline import cli_extract, cli_train
-from avzsl.pipeline.avca import EXPORT_MARKER, IMPORT_MARKER, export_avca, import_avca
 from avzsl.pipeline.cache import (
     CacheError,
     list_shards,
@@ -35,6 +33,9 @@ from avzsl.pipeline.cache import (
     read_shard,
     shard_is_complete,
 )
+from avzsl.pipeline.cli import extract as cli_extract
+from avzsl.pipeline.cli import train as cli_train
+from avzsl.pipeline.interop.avca import EXPORT_MARKER, IMPORT_MARKER, export_avca, import_avca
 from tests.logtext import refusal_text
 from tests.media import write_av, write_text_as_mp4
 from tests.test_avca import _cache_state, make_avca
@@ -147,10 +148,10 @@ def test_kill_in_finalize_then_rerun_is_complete_and_identical(
     out = tmp_path / "cache"
     _shards_done_copy(reference, out)
     for point in points:
-        killed = _run("avzsl.pipeline.cli_extract", _extract_args(videos, out), kill_at=point)
+        killed = _run("avzsl.pipeline.cli.extract", _extract_args(videos, out), kill_at=point)
         assert killed.returncode == -signal.SIGKILL, (point, killed.stderr[-2000:])
         assert read_cache_info(out).get("finalized") is None, point
-    resumed = _run("avzsl.pipeline.cli_extract", _extract_args(videos, out))
+    resumed = _run("avzsl.pipeline.cli.extract", _extract_args(videos, out))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "cache    complete" in resumed.stdout
     assert _extract_state(out) == _extract_state(reference)
@@ -160,11 +161,11 @@ def test_kill_in_finalize_then_rerun_is_complete_and_identical(
 @pytest.mark.slow
 def test_fresh_run_killed_after_its_last_shard(reference: Path, videos: Path, tmp_path: Path) -> None:
     out = tmp_path / "cache"
-    killed = _run("avzsl.pipeline.cli_extract", _extract_args(videos, out), kill_at="extract-finalize")
+    killed = _run("avzsl.pipeline.cli.extract", _extract_args(videos, out), kill_at="extract-finalize")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert len(list_shards(out)) == 3 and not (out / "index.h5").exists()
     assert (out / ".avzsl.finalize.lock").exists()  # the dead process's lock: recovered by the rerun
-    resumed = _run("avzsl.pipeline.cli_extract", _extract_args(videos, out))
+    resumed = _run("avzsl.pipeline.cli.extract", _extract_args(videos, out))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "0 extracted now, 3 complete before" in resumed.stdout
     assert _extract_state(out) == _extract_state(reference)
@@ -176,12 +177,12 @@ def test_fresh_run_killed_after_its_last_shard(reference: Path, videos: Path, tm
 
 _PAUSED = """
 import sys, time
-import avzsl.pipeline.extract as extract
+import avzsl.pipeline.extract.stage as extract
 def pause(name):
     if name == "extract-shard-0-video-1":
         time.sleep(300)  # hold the cache lock mid-shard until the test kills this process
 extract.crash_point = pause
-from avzsl.pipeline.cli_extract import main
+from avzsl.pipeline.cli.extract import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -288,11 +289,11 @@ def _limit_file_size() -> None:
 @pytest.mark.slow
 def test_file_size_limit_is_reported_and_rerun_completes(reference: Path, videos: Path, tmp_path: Path) -> None:
     out = tmp_path / "cache"
-    limited = _run("avzsl.pipeline.cli_extract", _extract_args(videos, out), preexec_fn=_limit_file_size)
+    limited = _run("avzsl.pipeline.cli.extract", _extract_args(videos, out), preexec_fn=_limit_file_size)
     assert limited.returncode == 2, limited.stderr[-3000:]
     assert "file size limit hit while writing" in limited.stderr and "Traceback" not in limited.stderr
     _assert_clean(out)
-    resumed = _run("avzsl.pipeline.cli_extract", _extract_args(videos, out))
+    resumed = _run("avzsl.pipeline.cli.extract", _extract_args(videos, out))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert _extract_state(out) == _extract_state(reference)
 
@@ -358,10 +359,10 @@ def test_avca_import_killed_then_rerun_equals_uninterrupted(tmp_path: Path, poin
     out = tmp_path / "cache"
     args = ["avca", "--root", str(root), "--out", str(out), "--shard-size", "4"]
     for point in points:
-        killed = _run("avzsl.pipeline.cli_import", args, kill_at=point)
+        killed = _run("avzsl.pipeline.cli.import_features", args, kill_at=point)
         assert killed.returncode == -signal.SIGKILL, (point, killed.stderr[-2000:])
         assert (out / IMPORT_MARKER).exists()
-    resumed = _run("avzsl.pipeline.cli_import", args)
+    resumed = _run("avzsl.pipeline.cli.import_features", args)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "interrupted run" in resumed.stderr
     feats, classes, membership = _cache_state(out)
@@ -378,7 +379,7 @@ def test_avca_import_killed_then_rerun_equals_uninterrupted(tmp_path: Path, poin
     assert not (out / IMPORT_MARKER).exists() and not (out / ".avzsl.lock").exists()
     assert not list(out.rglob("*.tmp"))
     # The same command on the finished cache is refused (it is not an interrupted one).
-    again = _run("avzsl.pipeline.cli_import", args)
+    again = _run("avzsl.pipeline.cli.import_features", args)
     assert again.returncode == 2 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
 
 
@@ -401,10 +402,10 @@ def test_avca_export_killed_then_rerun_equals_uninterrupted(tmp_path: Path, poin
     out = tmp_path / "export"
     args = ["avca", "--cache", str(cache), "--out", str(out)]
     for point in points:
-        killed = _run("avzsl.pipeline.cli_export", args, kill_at=point)
+        killed = _run("avzsl.pipeline.cli.export_features", args, kill_at=point)
         assert killed.returncode == -signal.SIGKILL, (point, killed.stderr[-2000:])
         assert (out / EXPORT_MARKER).exists()
-    resumed = _run("avzsl.pipeline.cli_export", args)
+    resumed = _run("avzsl.pipeline.cli.export_features", args)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert _h5_tree(out) == _h5_tree(reference)
     assert not (out / EXPORT_MARKER).exists() and not (out / ".avzsl.lock").exists()

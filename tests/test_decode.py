@@ -7,10 +7,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from avzsl.extractors.audio import decode_audio
 from avzsl.extractors.decode import DecodeError, Window, get_decoder, select_frame_indices
-from avzsl.extractors.probe import probe_video
-from avzsl.extractors.windows import count_windows, frame_offsets, window_starts
+from avzsl.extractors.decode.audio import decode_audio
+from avzsl.extractors.decode.probe import probe_video
+from avzsl.extractors.decode.windows import count_windows, frame_offsets, window_starts
 from tests.media import (
     audio_tone,
     frame_pattern,

@@ -7,8 +7,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from avzsl.extractors.probe import probe_video
-from avzsl.pipeline.demo_world import demo_classes, generate_demo_videos
+from avzsl.extractors.decode.probe import probe_video
+from avzsl.pipeline.synth.demo_videos import demo_classes, generate_demo_videos
 
 
 def test_unseen_classes_combine_attributes_seen_in_training() -> None:

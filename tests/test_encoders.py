@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from avzsl.extractors.registry import (
+from avzsl.extractors.encoders.registry import (
     EncoderSpec,
     build_encoder,
     get_encoder_spec,
     list_encoders,
     register_encoder,
 )
-from avzsl.extractors.selavi import (
+from avzsl.extractors.encoders.selavi import (
     SELAVI_VGGSOUND,
     CheckpointError,
     SelaviEncoders,
@@ -149,7 +149,7 @@ def test_unknown_encoder_names_the_registered_ones() -> None:
 
 
 def test_register_rejects_a_conflicting_spec() -> None:
-    from avzsl.extractors import registry
+    from avzsl.extractors.encoders import registry
 
     spec = dataclasses.replace(SELAVI_VGGSOUND, name="test_conflict")
     try:
@@ -164,7 +164,7 @@ def test_register_rejects_a_conflicting_spec() -> None:
 
 def test_listing_encoders_does_not_import_torch() -> None:
     code = (
-        "import sys; from avzsl.extractors.registry import list_encoders; list_encoders(); "
+        "import sys; from avzsl.extractors.encoders.registry import list_encoders; list_encoders(); "
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

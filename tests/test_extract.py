@@ -17,8 +17,8 @@ import h5py
 import numpy as np
 import pytest
 
-from avzsl.pipeline import cli_extract
 from avzsl.pipeline.cache import list_shards, load_features, read_cache_info, read_class_table, read_shard
+from avzsl.pipeline.cli import extract as cli_extract
 from tests.logtext import refusal_text
 from tests.media import write_av, write_text_as_mp4, write_video_only
 
@@ -120,7 +120,7 @@ def _run_cli(args: list[str], kill_at: str | None = None, env_extra: dict | None
     env.pop("AVZSL_KILL_AT", None)
     if kill_at:
         env["AVZSL_KILL_AT"] = kill_at
-    cmd = [sys.executable, "-m", "avzsl.pipeline.cli_extract", *args]
+    cmd = [sys.executable, "-m", "avzsl.pipeline.cli.extract", *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -156,7 +156,7 @@ def test_torchrun_two_processes_build_the_same_cache(reference_cache: Path, tiny
         "--standalone",
         "--nproc_per_node=2",
         "-m",
-        "avzsl.pipeline.cli_extract",
+        "avzsl.pipeline.cli.extract",
         *_args(tiny_videos, out),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

@@ -8,7 +8,7 @@ import torch
 from python_speech_features import logfbank as ref_logfbank
 from python_speech_features.base import get_filterbanks
 
-from avzsl.extractors.fbank import logfbank, mel_filterbank, num_frames
+from avzsl.extractors.encoders.fbank import logfbank, mel_filterbank, num_frames
 
 SR = 44100
 

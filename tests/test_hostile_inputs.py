@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 
 from avzsl.extractors.decode import get_decoder
-from avzsl.extractors.probe import probe_video
-from avzsl.pipeline import cli_extract, cli_train
+from avzsl.extractors.decode.probe import probe_video
 from avzsl.pipeline.cache import CacheError, list_shards, load_features, read_shard
-from avzsl.pipeline.errors import UserError
-from avzsl.pipeline.extract import WindowStream
-from avzsl.pipeline.video_list import discover_folder, read_manifest
+from avzsl.pipeline.cli import extract as cli_extract
+from avzsl.pipeline.cli import train as cli_train
+from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.data.video_list import discover_folder, read_manifest
+from avzsl.pipeline.extract.stage import WindowStream
 from tests.logtext import refusal_text
 from tests.media import write_audio_only, write_av, write_vfr
 from tests.test_integrity import dataset_offset, flip_bit
@@ -113,12 +114,12 @@ def test_input_changed_after_extraction_is_extracted_again(reference: Path, vide
 
 _PAUSED = """
 import sys, time
-import avzsl.pipeline.extract as extract
+import avzsl.pipeline.extract.stage as extract
 def pause(name):
     if name.startswith("extract-shard-"):
         time.sleep(300)  # hold the cache lock mid-shard until the test kills this process
 extract.crash_point = pause
-from avzsl.pipeline.cli_extract import main
+from avzsl.pipeline.cli.extract import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -140,7 +141,7 @@ def test_other_world_size_on_the_same_cache_is_refused_before_the_encoders(
         def no_encoders(*_, **__):  # noqa: ANN002, ANN003
             raise AssertionError("the encoders were built before the overlapping process was refused")
 
-        monkeypatch.setattr("avzsl.extractors.registry.build_encoder", no_encoders)
+        monkeypatch.setattr("avzsl.extractors.encoders.registry.build_encoder", no_encoders)
         capsys.readouterr()
         assert cli_extract.main(_args(videos, out)) == 2  # world size 1: owns shard 0 too
         err = capsys.readouterr().err
@@ -177,7 +178,7 @@ def test_timestamp_gap_does_not_multiply_the_windows(tmp_path: Path, decoder: st
 
 
 def test_non_utf8_names_get_a_reversible_escaped_id(tmp_path: Path) -> None:
-    from avzsl.pipeline.integrity import escape_name, unescape_name
+    from avzsl.pipeline.core.checksums import escape_name, unescape_name
 
     name = os.fsdecode(b"caf\xe9.mp4")
     (tmp_path / "red").mkdir()

@@ -21,12 +21,13 @@ import numpy as np
 import psutil
 import pytest
 
-from avzsl.pipeline import cli_evaluate, cli_train
-from avzsl.pipeline.atomic import atomic_write_csv, atomic_write_text
 from avzsl.pipeline.cache import CacheError, list_shards, load_features, read_class_table, read_shard
-from avzsl.pipeline.checkpoint import CheckpointCorruptError, load_checkpoint, save_checkpoint
-from avzsl.pipeline.integrity import write_checked_json
-from avzsl.pipeline.synthetic import SyntheticSpec, make_synthetic_cache
+from avzsl.pipeline.cli import evaluate as cli_evaluate
+from avzsl.pipeline.cli import train as cli_train
+from avzsl.pipeline.core.atomic import atomic_write_csv, atomic_write_text
+from avzsl.pipeline.core.checksums import write_checked_json
+from avzsl.pipeline.run.checkpoint import CheckpointCorruptError, load_checkpoint, save_checkpoint
+from avzsl.pipeline.synth.features import SyntheticSpec, make_synthetic_cache
 from tests.logtext import refusal_text
 
 

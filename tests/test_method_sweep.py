@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avzsl.pipeline import cli_report, cli_sweep
-from avzsl.pipeline.method_sweep import MethodSpec, cache_has_sequences, parse_methods, skip_reason
+from avzsl.pipeline.cli import report as cli_report
+from avzsl.pipeline.cli import sweep as cli_sweep
+from avzsl.pipeline.sweep.methods import MethodSpec, cache_has_sequences, parse_methods, skip_reason
 
 TINY = ["--", "--epochs", "1", "--batch-size", "32", "--device", "cpu"]
 METHODS = "coordinate_generalize:paper,ce_probe,zero_shot"
@@ -96,7 +97,7 @@ def test_report_shows_the_methods_table(methods_sweep: Path, tmp_path: Path, cap
 def test_interrupted_method_run_resumes(synthetic_cache, tmp_path: Path, monkeypatch) -> None:
     """A run killed after its first stage-1 epoch is resumed from its checkpoint and ends with the same result as an
     uninterrupted run."""
-    from avzsl.pipeline import train
+    from avzsl.pipeline.train import trainer as train
 
     class Killed(BaseException):
         """Stands in for SIGKILL: nothing after the crash point runs, nothing catches it."""

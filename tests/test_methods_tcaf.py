@@ -12,11 +12,12 @@ import torch
 
 from avzsl.model.registry import FeatureBatch, get_method
 from avzsl.model.tcaf import cross_modal_mask
-from avzsl.pipeline import cli_evaluate, cli_train
 from avzsl.pipeline.cache import list_shards, read_shard
-from avzsl.pipeline.protocol import load_protocol_data
-from avzsl.pipeline.stage_data import PartData
-from avzsl.pipeline.train_config import TrainConfig
+from avzsl.pipeline.cli import evaluate as cli_evaluate
+from avzsl.pipeline.cli import train as cli_train
+from avzsl.pipeline.run.config import TrainConfig
+from avzsl.pipeline.train.protocol import load_protocol_data
+from avzsl.pipeline.train.stage_data import PartData
 from tests.logtext import refusal_text
 from tests.methods_toy import accuracy, build, one_thread, toy_problem, train_steps  # noqa: F401 (fixture)
 
@@ -128,7 +129,7 @@ def test_protocol_loads_padded_sequences_from_the_cache(windowed_cache) -> None:
 
 
 def test_methods_without_sequences_never_read_them(windowed_cache, monkeypatch) -> None:
-    from avzsl.pipeline import protocol
+    from avzsl.pipeline.train.trainer import protocol
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("sequences were read for a method that does not need them")

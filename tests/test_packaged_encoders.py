@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from avzsl.extractors.packaged import (
+from avzsl.extractors.encoders.packaged import (
     AUDIO_PACKAGE,
     EFFNET_LITE0_AISFX,
     AisfxAudioTransform,
@@ -18,9 +18,9 @@ from avzsl.extractors.packaged import (
     mel_filters,
     package_file,
 )
-from avzsl.extractors.registry import build_encoder, get_encoder_spec, list_encoders
-from avzsl.extractors.selavi import CheckpointError
-from avzsl.pipeline.real_world import load_picture, load_recording
+from avzsl.extractors.encoders.registry import build_encoder, get_encoder_spec, list_encoders
+from avzsl.extractors.encoders.selavi import CheckpointError
+from avzsl.pipeline.synth.real_media import load_picture, load_recording
 from tests.pickle_payloads import MakeMarker, assert_payload_is_live
 
 # ImageNet-1k class indices (the standard order) of pictures in demo_media/.

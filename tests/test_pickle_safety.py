@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from avzsl.pipeline.safe_pickle import (
+from avzsl.pipeline.core.safe_pickle import (
     ForbiddenPickleError,
     load_npy,
     load_text_embedding_dict,
@@ -96,7 +96,7 @@ def test_generic_restricted_load_refuses_payload(tmp_path, marker):
 
 
 def test_avzsl_import_avca_refuses_payload(tmp_path, marker, caplog):
-    from avzsl.pipeline.cli_import import main as import_main
+    from avzsl.pipeline.cli.import_features import main as import_main
 
     root = tmp_path / "TINY"
     make_avca(root)
@@ -112,7 +112,7 @@ def test_avzsl_import_avca_refuses_payload(tmp_path, marker, caplog):
 
 def test_word_vector_pickle_refused(tmp_path, marker):
     """gensim's native save() format is a pickle; avzsl refuses it instead of KeyedVectors.load()."""
-    from avzsl.extractors.word_vectors import ClassNameEmbedder
+    from avzsl.extractors.text.class_names import ClassNameEmbedder
 
     path = tmp_path / "vectors.kv"
     path.write_bytes(pickle.dumps(MakeMarker(marker), protocol=4))
@@ -122,7 +122,7 @@ def test_word_vector_pickle_refused(tmp_path, marker):
 
 
 def test_training_checkpoint_payload_refused(tmp_path, marker):
-    from avzsl.pipeline.checkpoint import CheckpointCorruptError, load_checkpoint
+    from avzsl.pipeline.run.checkpoint import CheckpointCorruptError, load_checkpoint
 
     path = tmp_path / "model.pt"
     torch.save({"state_dict": {}, "evil": MakeMarker(marker)}, path)
@@ -134,7 +134,7 @@ def test_training_checkpoint_payload_refused(tmp_path, marker):
 def test_selavi_checkpoint_payload_refused(tmp_path, marker):
     # _read_state_dict is the one place load_selavi reads the file (load_selavi first builds both encoders, ~10 s
     # on 2 cores, which this test does not need).
-    from avzsl.extractors.selavi import CheckpointError, _read_state_dict
+    from avzsl.extractors.encoders.selavi import CheckpointError, _read_state_dict
 
     path = tmp_path / "selavi_vgg_sound.pth"
     torch.save({"model": {"x": torch.zeros(1)}, "evil": MakeMarker(marker)}, path)

@@ -18,10 +18,12 @@ import pytest
 import torch
 
 from avzsl.model.coordinate_generalize import CoordinateGeneralizeOptions
-from avzsl.pipeline import cli_extract, cli_predict, cli_train
 from avzsl.pipeline.cache import load_features, read_cache_info
-from avzsl.pipeline.checkpoint import load_checkpoint, save_checkpoint
-from avzsl.pipeline.predict import (
+from avzsl.pipeline.cli import extract as cli_extract
+from avzsl.pipeline.cli import predict as cli_predict
+from avzsl.pipeline.cli import train as cli_train
+from avzsl.pipeline.data.splits import write_protocol_splits
+from avzsl.pipeline.predict.predictor import (
     EncodedVideo,
     PredictError,
     Predictor,
@@ -29,7 +31,7 @@ from avzsl.pipeline.predict import (
     encoder_request,
     run_class_embedder,
 )
-from avzsl.pipeline.splits import write_protocol_splits
+from avzsl.pipeline.run.checkpoint import load_checkpoint, save_checkpoint
 from tests.media import write_av, write_text_as_mp4
 
 VIDEOS = {
@@ -283,7 +285,7 @@ def test_run_record_checks(tiny_run, tmp_path: Path) -> None:
     used, other = tmp_path / "used.txt", tmp_path / "other.txt"
     used.write_text("2 3\npiano 1 0 0\ndog 0 1 0\n")
     other.write_text("2 3\npiano 0 0 1\ndog 0 1 0\n")
-    from avzsl.extractors.word_vectors import ClassNameEmbedder
+    from avzsl.extractors.text.class_names import ClassNameEmbedder
 
     file_info = {"class_embedder": ClassNameEmbedder(used).provenance()}
     with pytest.raises(PredictError, match="pass --word-vectors"):

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from avzsl.extractors.probe import STATUSES, ProbeResult, probe_many, probe_video
+from avzsl.extractors.decode.probe import STATUSES, ProbeResult, probe_many, probe_video
 from tests.media import write_audio_only, write_av, write_text_as_mp4, write_truncated, write_video_only
 
 

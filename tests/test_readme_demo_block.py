@@ -53,7 +53,7 @@ def test_missing_or_doubled_markers_are_refused(tmp_path: Path) -> None:
 
 def test_readme_block_matches_what_the_demo_prints() -> None:
     """Cheap staleness check: the recorded block names the demo's classes and chance levels as the code has them."""
-    from avzsl.pipeline.real_world import real_classes
+    from avzsl.pipeline.synth.real_media import real_classes
 
     script = load_script()
     recorded = script.current_output((REPO / "README.md").read_text(encoding="utf-8"))

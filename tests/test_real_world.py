@@ -10,9 +10,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from avzsl.extractors.probe import probe_video
-from avzsl.pipeline import cli_extract
-from avzsl.pipeline.real_world import (
+from avzsl.extractors.decode.probe import probe_video
+from avzsl.pipeline.cli import extract as cli_extract
+from avzsl.pipeline.synth.real_media import (
     CLIP_SECONDS,
     attributions,
     generate_real_videos,
@@ -91,8 +91,8 @@ def test_predict_needs_no_weight_option_for_packaged_runs() -> None:
     """A run on a packaged-encoder cache is repeated from the installed weights; weight options are refused."""
     import pytest
 
-    from avzsl.extractors.registry import get_encoder_spec
-    from avzsl.pipeline.predict import PredictError, encoder_request
+    from avzsl.extractors.encoders.registry import get_encoder_spec
+    from avzsl.pipeline.predict.predictor import PredictError, encoder_request
 
     spec = get_encoder_spec("effnet_lite0_aisfx")
     info = {"encoder": {"name": spec.name, "spec_hash": spec.spec_hash()},
@@ -109,8 +109,9 @@ def test_real_clips_end_to_end_extract_train_predict(tmp_path: Path, capsys) -> 
     """Real pictures and sounds, packaged pretrained encoders, the default method, then zero-shot predict."""
     import json
 
-    from avzsl.pipeline import cli_predict, cli_train
-    from avzsl.pipeline.splits import write_protocol_splits
+    from avzsl.pipeline.cli import predict as cli_predict
+    from avzsl.pipeline.cli import train as cli_train
+    from avzsl.pipeline.data.splits import write_protocol_splits
 
     seen, val_unseen, test_unseen = ["dog", "cello", "cow"], ["bassoon"], ["violin", "goat"]
     videos = generate_real_videos(tmp_path / "videos", 4, classes=seen + val_unseen + test_unseen)
@@ -134,7 +135,7 @@ def test_demo_refuses_a_folder_of_the_other_world(tmp_path: Path, capsys) -> Non
     """Resuming the real demo into a procedural demo's folder would mix both worlds' videos: refused up front."""
     import pytest
 
-    from avzsl.pipeline import cli_demo
+    from avzsl.pipeline.cli import demo as cli_demo
 
     (tmp_path / "videos" / "red_bell").mkdir(parents=True)
     with pytest.raises(SystemExit) as exc:

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from avzsl.pipeline import cli_report, cli_sweep, cli_train
-from avzsl.pipeline.sweeps import format_rho, mean_std, plan_sweep
+from avzsl.pipeline.cli import report as cli_report
+from avzsl.pipeline.cli import sweep as cli_sweep
+from avzsl.pipeline.cli import train as cli_train
+from avzsl.pipeline.sweep.plan import format_rho, mean_std, plan_sweep
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = ["--epochs", "2", "--batch-size", "32", "--device", "cpu"]
@@ -64,7 +66,7 @@ def test_report_default_folder_named_classes_and_errors(tiny_run: Path, tmp_path
 
 
 def test_report_warns_about_random_weights(tiny_run: Path, tmp_path: Path, monkeypatch) -> None:
-    from avzsl.pipeline import report
+    from avzsl.pipeline.report import build as report
 
     monkeypatch.setattr(report, "_random_weights", lambda run_dir, cache: True)
     result = report.build_report(tiny_run, tmp_path / "r", max_points=40, tsne_iter=250)

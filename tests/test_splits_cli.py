@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from avzsl.pipeline import cli_splits
 from avzsl.pipeline.cache import load_features, read_class_table
-from avzsl.pipeline.splits import STAGE_SPLITS, load_splits, match_videos
-from avzsl.pipeline.stage_data import build_protocol_data
+from avzsl.pipeline.cli import splits as cli_splits
+from avzsl.pipeline.data.splits import STAGE_SPLITS, load_splits, match_videos
+from avzsl.pipeline.train.stage_data import build_protocol_data
 
 
 def _cache_ids(cache: Path) -> dict[str, str]:

@@ -13,9 +13,10 @@ import psutil
 import pytest
 import torch
 
-from avzsl.pipeline import cli_evaluate, cli_train
-from avzsl.pipeline.checkpoint import load_checkpoint
-from avzsl.pipeline.train import class_balanced_batch
+from avzsl.pipeline.cli import evaluate as cli_evaluate
+from avzsl.pipeline.cli import train as cli_train
+from avzsl.pipeline.run.checkpoint import load_checkpoint
+from avzsl.pipeline.train.trainer import class_balanced_batch
 
 FAST = ["--epochs", "6", "--batch-size", "32", "--device", "cpu"]
 
@@ -110,7 +111,7 @@ def _run_cli(args: list[str], kill_at: str | None = None) -> subprocess.Complete
     env.pop("AVZSL_KILL_AT", None)
     if kill_at:
         env["AVZSL_KILL_AT"] = kill_at
-    code = "import sys; from avzsl.pipeline.cli_train import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from avzsl.pipeline.cli.train import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from python_speech_features import logfbank as ref_logfbank
 
-from avzsl.extractors.transforms import (
+from avzsl.extractors.encoders.transforms import (
     audio_window_tensor,
     audio_windows_tensor,
     resized_size,
@@ -84,8 +84,9 @@ def test_audio_matches_reference_recipe():
 
 def test_selavi_spec_matches_the_constants_the_pipeline_uses() -> None:
     # The spec recorded in every cache must describe what the transforms and decoders actually do.
-    from avzsl.extractors import transforms, windows
-    from avzsl.extractors.selavi import SELAVI_VGGSOUND
+    from avzsl.extractors.decode import windows
+    from avzsl.extractors.encoders import transforms
+    from avzsl.extractors.encoders.selavi import SELAVI_VGGSOUND
 
     spec = SELAVI_VGGSOUND
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from avzsl.pipeline import logs
-from avzsl.pipeline.errors import UserError
-from avzsl.pipeline.predict_inputs import resolve_inputs
-from avzsl.pipeline.video_list import UNLABELED, discover_folder
+from avzsl.pipeline.core import logs
+from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.data.video_list import UNLABELED, discover_folder
+from avzsl.pipeline.predict.inputs import resolve_inputs
 
 
 def _touch(path: Path) -> Path:

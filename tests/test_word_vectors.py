@@ -10,7 +10,7 @@ import pytest
 from gensim.models import FastText, KeyedVectors
 from gensim.models.fasttext import save_facebook_model
 
-from avzsl.extractors.word_vectors import (
+from avzsl.extractors.text.class_names import (
     ClassNameEmbedder,
     OOVError,
     detect_format,
@@ -193,7 +193,7 @@ def test_fingerprint_reads_head_and_tail_only(tmp_path) -> None:
 def test_split_policy_replaces_compound_words_by_known_pieces() -> None:
     from gensim.models import KeyedVectors
 
-    from avzsl.extractors.word_vectors import ClassNameEmbedder, OOVError
+    from avzsl.extractors.text.class_names import ClassNameEmbedder, OOVError
 
     kv = KeyedVectors(3)
     kv.add_vectors(["pull", "ups", "ski", "jet", "rowing"], np.eye(5, 3, dtype=np.float32) + 0.1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avzsl.pipeline import cli_predict
+from avzsl.pipeline.cli import predict as cli_predict
 from tests.foundation_fixtures import tiny_clap_checkpoint, tiny_clip_checkpoint
 from tests.media import write_av, write_text_as_mp4
 
@@ -22,9 +22,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_ranks_arbitrary_names_with_the_fused_cosine(world: dict[str, Path], capsys) -> None:
-    from avzsl.extractors.registry import build_encoder
-    from avzsl.extractors.text_towers import TextTowerEmbedder
-    from avzsl.pipeline.predict import encode_videos
+    from avzsl.extractors.encoders.registry import build_encoder
+    from avzsl.extractors.text.text_towers import TextTowerEmbedder
+    from avzsl.pipeline.predict.predictor import encode_videos
 
     video, names = str(world["root"] / "clip.mp4"), ["dog barking", "playing piano", "a red siren", "rain"]
     argv = ["--zero-shot", "--clip-checkpoint", str(world["clip"]), "--clap-checkpoint", str(world["clap"]),

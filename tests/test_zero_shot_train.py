@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from avzsl.pipeline import cli_extract, cli_train
-from avzsl.pipeline.splits import write_protocol_splits
+from avzsl.pipeline.cli import extract as cli_extract
+from avzsl.pipeline.cli import train as cli_train
+from avzsl.pipeline.data.splits import write_protocol_splits
 from tests.foundation_fixtures import tiny_clap_checkpoint, tiny_clip_checkpoint
 from tests.media import write_av
 
@@ -60,7 +61,7 @@ def test_methods_train_and_evaluate_on_a_clip_clap_cache(cache_and_splits, tmp_p
 @pytest.mark.slow
 def test_methods_sweep_on_a_clip_clap_cache_gives_a_row_per_method(cache_and_splits, tmp_path: Path) -> None:
     """avzsl-sweep --methods with the frozen scorer and two trained methods: the text-tower cache feeds all three."""
-    from avzsl.pipeline import cli_sweep
+    from avzsl.pipeline.cli import sweep as cli_sweep
 
     cache, splits = cache_and_splits
     out = tmp_path / "sweep"

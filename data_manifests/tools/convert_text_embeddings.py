@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avzsl.pipeline.safe_pickle import load_text_embedding_dict
+from avzsl.pipeline.core.safe_pickle import load_text_embedding_dict
 
 # released file stem -> our dataset key
 SOURCES = {

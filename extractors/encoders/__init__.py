@@ -1,0 +1,1 @@
+"""avzsl.extractors.encoders."""

@@ -1,0 +1,248 @@
+"""``avzsl-predict``: rank any class names for raw videos with a trained run (zero-shot)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
+from avzsl.pipeline.core.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.core.logs import pick_device, setup_logging
+
+_logger = logging.getLogger(__name__)
+
+
+def add_zero_shot_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--zero-shot`` (no run: the frozen CLIP/CLAP scorer) and the CLIP/CLAP weight options."""
+    parser.add_argument(
+        "--zero-shot", action="store_true", help="no run: rank the classes with the frozen CLIP/CLAP text towers"
+    )
+    parser.add_argument("--clip-checkpoint", type=Path, help="CLIP weights open_clip_pytorch_model.bin")
+    parser.add_argument("--clap-checkpoint", type=Path, help="CLAP folder (laion/clap-htsat-unfused)")
+    parser.add_argument("--encoder", default="clip_clap", help="--zero-shot: clip_clap or clip_clap_per_second")
+    parser.add_argument("--text-templates", default="plain", help="--zero-shot: plain, ucf, activitynet, vggsound")
+    parser.add_argument("--audio-weight", type=float, default=0.5, help="--zero-shot: weight of the audio cosine")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="avzsl-predict",
+        description=(
+            "Classify raw videos with a run trained by avzsl-train, against any class names (seen, unseen or new). "
+            "Each video is decoded and encoded exactly as the run's feature cache was (same encoder, weights, "
+            "decoder and 1-s window schedule; the feature is the mean over windows), the class names are embedded "
+            "with the same word vectors, and the model's scores are ranked. Seen classes of the run are marked and, "
+            "by default, calibrated with the run's gamma. Exit code: 0 when at least one video was predicted, 1 "
+            "when none could be, 2 for a usage error (bad run, weights or word vectors that differ from the run's)."
+        ),
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "videos",
+        nargs="+",
+        metavar="INPUT",
+        help="what to classify: video files, folders of videos (searched recursively, class folders or not), or "
+        "feature caches (folders with cache.json, e.g. from avzsl-extract on an unlabeled folder; scored from the "
+        "stored features without decoding)",
+    )
+    parser.add_argument("--run", type=Path, help="run directory written by avzsl-train (or --zero-shot)")
+    add_zero_shot_arguments(parser)
+    classes = parser.add_mutually_exclusive_group(required=True)
+    classes.add_argument("--classes", help='candidate class names, comma-separated ("playing piano,dog barking")')
+    classes.add_argument(
+        "--classes-file", type=Path, help="candidate class names, one per line (# comments and blank lines ignored)"
+    )
+    weights = parser.add_mutually_exclusive_group()
+    weights.add_argument(
+        "--selavi-checkpoint",
+        type=Path,
+        help="the SeLaVi checkpoint the run's cache was extracted with (sha256 checked)",
+    )
+    weights.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="the run's cache used random encoder weights (tests only; the recorded seed is reused)",
+    )
+    parser.add_argument(
+        "--word-vectors",
+        default=None,
+        help="the word2vec/fastText file the run's class names were embedded with (None: the bundled GloVe)",
+    )
+    parser.add_argument(
+        "--oov",
+        default=None,
+        choices=("error", "skip", "split"),
+        help="candidate-name words missing from the word vectors: fail listing all, skip them, or split compound "
+        "words (default: the policy the run's cache was extracted with)",
+    )
+    parser.add_argument(
+        "--class-phrases",
+        default=None,
+        help="phrase to embed per candidate class: a CSV with columns original,manual, or a benchmark name "
+        "(ucf, activitynet, vggsound) for its released name map (default: the cache's phrase for a class of the "
+        "run, else the class name split into words)",
+    )
+    parser.add_argument(
+        "--seen-calibration",
+        default="auto",
+        choices=("auto", "off"),
+        help="auto: subtract the run's gamma from the scores of seen classes when any is a candidate",
+    )
+    parser.add_argument("--top", type=int, default=5, help="predictions shown per video")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    parser.add_argument("--workers", type=int, default=1, help="decoding worker processes (0: decode inline)")
+    parser.add_argument(
+        "--batch-size", type=int, default=None,
+        help="windows per encoder forward; memory grows with it, ~200 MiB per window on CPU (docs/memory.md) "
+        "(default: 16 on CUDA, 4 on CPU)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
+    add_version_option(parser)
+    return parser
+
+
+def table_text(results: dict, gamma: float | None, random_weights: bool) -> str:
+    """Human-readable output: per video a ranked table, or one error line.
+
+    Args:
+        results: path -> VideoPrediction or VideoFailure (from :meth:`Predictor.predict`).
+        gamma: the gamma subtracted from seen-class scores, or None when calibration did not apply.
+        random_weights: print the meaningless-predictions warning first.
+    """
+    from avzsl.pipeline.predict.predictor import RANDOM_PREDICTIONS_WARNING, VideoFailure
+
+    lines: list[str] = []
+    if random_weights:
+        lines.append(f"WARNING: {RANDOM_PREDICTIONS_WARNING}")
+    if gamma is not None:
+        lines.append(f"calibrated stacking: score = p - {gamma:.4g} for seen classes, p for the others")
+    ranked = [r for item in results.values() if not isinstance(item, VideoFailure) for r in item.predictions]
+    width = max([5, *(len(r.class_name) for r in ranked)])
+    for path, item in results.items():
+        if isinstance(item, VideoFailure):
+            lines.append(f"{path}: ERROR {item.message()}")
+            continue
+        plural = "" if item.windows == 1 else "s"
+        lines.append(f"{path} ({item.windows} window{plural})" if item.windows else f"{path} (cached feature)")
+        lines.append(f"  {'rank':>4}  {'class':<{width}}  {'score':>8}  seen")
+        for rank, r in enumerate(item.predictions, start=1):
+            marker = "seen" if r.seen else "unseen"
+            lines.append(f"  {rank:>4}  {r.class_name:<{width}}  {r.score:>8.4f}  {marker}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 some video predicted, 1 none, 2 user error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(verbose=args.verbose)
+    if args.top < 1:
+        parser.error("--top must be >= 1")
+    if args.zero_shot != (args.run is None):
+        parser.error("give either --run RUN or --zero-shot")
+    if args.batch_size is not None and args.batch_size < 1:
+        parser.error("--batch-size must be >= 1")
+    from avzsl.pipeline.cli.extract import read_phrases
+    from avzsl.pipeline.predict.inputs import resolve_inputs
+
+    try:
+        if args.zero_shot:
+            from avzsl.extractors.encoders.selavi import CheckpointError as ZeroShotWeightsError
+
+            try:
+                return _zero_shot(args, _class_names(args))
+            except ZeroShotWeightsError as exc:
+                return report_user_error(exc)
+        # Inputs, class names and phrase maps first: a missing video is reported before any model loads.
+        inputs = resolve_inputs(args.videos)
+        names = _class_names(args)
+        phrases = read_phrases(args.class_phrases)
+        if args.selavi_checkpoint is not None and not args.selavi_checkpoint.is_file():
+            raise FileNotFoundError(2, "--selavi-checkpoint file not found", str(args.selavi_checkpoint))
+    except USER_ERRORS as exc:
+        return report_user_error(exc)
+    from avzsl.extractors.encoders.selavi import CheckpointError
+    from avzsl.pipeline.extract.stage import default_batch_size
+    from avzsl.pipeline.predict.inputs import predict_caches
+    from avzsl.pipeline.predict.predictor import Predictor, VideoPrediction
+
+    try:
+        predictor = Predictor(
+            args.run,
+            selavi_checkpoint=args.selavi_checkpoint,
+            random_weights=args.random_weights,
+            word_vectors=args.word_vectors,
+            device=pick_device(args.device),
+            clip_checkpoint=args.clip_checkpoint,
+            clap_checkpoint=args.clap_checkpoint,
+            oov=args.oov,
+            phrases=phrases,
+            encode_videos=bool(inputs.videos),
+        )
+        candidates = predictor.candidates(names)
+        predictor.release_word_vectors()  # embedded: the vectors are not held while videos are encoded
+        calibrate = predictor.calibrate(candidates, args.seen_calibration)
+        results = predict_caches(predictor, inputs.caches, candidates, args.seen_calibration, args.top)
+        if inputs.videos:
+            results.update(
+                predictor.predict(
+                    inputs.videos,
+                    candidates,
+                    top=args.top,
+                    calibration=args.seen_calibration,
+                    workers=args.workers,
+                    batch_size=args.batch_size or default_batch_size(predictor.device),
+                )
+            )
+    except (*USER_ERRORS, CheckpointError) as exc:
+        return report_user_error(exc)
+    if args.json:
+        document = {
+            path: item.to_dict() if isinstance(item, VideoPrediction) else _error(item)
+            for path, item in results.items()
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        gamma = predictor.gamma if calibrate else None
+        sys.stdout.write(table_text(results, gamma, predictor.request.random_weights))
+    predicted = sum(isinstance(item, VideoPrediction) for item in results.values())
+    _logger.info("%d of %d video(s) predicted", predicted, len(results))
+    return 0 if predicted else 1
+
+
+def _zero_shot(args: argparse.Namespace, names: list[str]) -> int:
+    from avzsl.pipeline.extract.stage import default_batch_size
+    from avzsl.pipeline.predict.predictor import VideoPrediction
+    from avzsl.pipeline.predict.zero_shot import predict_zero_shot
+
+    device = pick_device(args.device)
+    results = predict_zero_shot(
+        args.videos, names, args.clip_checkpoint, args.clap_checkpoint, args.random_weights, args.encoder,
+        args.text_templates, args.audio_weight, args.top, args.workers, args.batch_size or default_batch_size(device),
+        device,
+    )
+    if args.json:
+        document = {p: r.to_dict() if isinstance(r, VideoPrediction) else _error(r) for p, r in results.items()}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        sys.stdout.write(table_text(results, None, args.random_weights))
+    return 0 if any(isinstance(r, VideoPrediction) for r in results.values()) else 1
+
+
+def _class_names(args: argparse.Namespace) -> list[str]:
+    """The candidate names of ``--classes`` or ``--classes-file``."""
+    from avzsl.pipeline.predict.predictor import parse_class_list, read_class_file
+
+    return parse_class_list(args.classes) if args.classes is not None else read_class_file(args.classes_file)
+
+
+def _error(item) -> dict:  # noqa: ANN001 - VideoFailure
+    return {"error": item.message(), "status": item.status}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""avzsl.pipeline.core."""

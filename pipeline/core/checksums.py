@@ -1,0 +1,179 @@
+"""Content checksums for the artifacts a later stage trusts, and escaping of file names that are not UTF-8.
+
+Every checksum is SHA-256 (hashlib, ~1.5 GB/s on one core here; ``bench/checksum_cost.py`` measures what it costs
+a cache read). Digests are computed over the *content* (array dtype, shape and bytes; strings as UTF-8 JSON), not
+over file bytes, so they can be stored inside the file they describe (HDF5 attributes, a key of a JSON file or of a
+checkpoint's payload) and are written atomically with it. A mismatch raises :class:`IntegrityError` naming the file
+and what to rerun.
+
+File names: Linux file names are bytes; Python decodes the bytes that are not UTF-8 as lone surrogates
+(``'\\udce9'``), which no UTF-8 writer (HDF5 strings, CSV, log files) accepts. :func:`escape_name` writes each such
+byte as ``\\xNN`` (Python's ``backslashreplace``), :func:`unescape_name` turns it back into the original name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_logger = logging.getLogger(__name__)
+
+CHECKSUM_KEY = "content_sha256"
+
+
+class IntegrityError(RuntimeError):
+    """A file's content does not match the checksum written with it (it changed after it was written)."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# digests
+
+
+def _update_array(digest: Any, array: np.ndarray) -> None:
+    array = np.ascontiguousarray(array)
+    digest.update(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(memoryview(array).cast("B") if array.size else b"")
+
+
+def array_digest(array: np.ndarray) -> str:
+    """SHA-256 of a numeric array ``(...)``: dtype, shape and bytes in C order."""
+    digest = hashlib.sha256()
+    _update_array(digest, np.asarray(array))
+    return digest.hexdigest()
+
+
+def strings_digest(values: Iterable[str]) -> str:
+    """SHA-256 of a list of strings (JSON-encoded, so lone surrogates are hashed too)."""
+    return hashlib.sha256(json.dumps(list(values)).encode()).hexdigest()
+
+
+def value_digest(value: Any) -> str:
+    """SHA-256 of a nested checkpoint payload: dicts (sorted keys), lists/tuples, tensors, arrays and scalars."""
+    digest = hashlib.sha256()
+    _update_value(digest, value)
+    return digest.hexdigest()
+
+
+def _update_value(digest: Any, value: Any) -> None:
+    torch = sys.modules.get("torch")  # not imported here: CSV writers use this module without torch
+    if torch is not None and isinstance(value, torch.Tensor):
+        digest.update(b"T")
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+        if tensor.numel():
+            # Through uint8 so every dtype (bfloat16, bool, complex) hashes its raw bytes.
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, np.ndarray):
+        digest.update(b"A")
+        _update_array(digest, value)
+    elif isinstance(value, Mapping):
+        digest.update(b"{")
+        for key in sorted(value, key=repr):
+            digest.update(repr(key).encode("utf-8", "backslashreplace"))
+            _update_value(digest, value[key])
+        digest.update(b"}")
+    elif isinstance(value, list | tuple):
+        digest.update(b"[" if isinstance(value, list) else b"(")
+        for item in value:
+            _update_value(digest, item)
+        digest.update(b"]")
+    else:
+        digest.update(repr(value).encode("utf-8", "backslashreplace"))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# JSON files that carry their own checksum
+
+
+def json_with_checksum(payload: Mapping[str, Any]) -> str:
+    """``payload`` as indented JSON with ``content_sha256`` = SHA-256 of its canonical form (other keys)."""
+    body = {k: v for k, v in payload.items() if k != CHECKSUM_KEY}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    body[CHECKSUM_KEY] = hashlib.sha256(canonical.encode()).hexdigest()
+    return json.dumps(body, indent=2, sort_keys=True) + "\n"
+
+
+def write_checked_json(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write ``payload`` atomically with its checksum inside (``content_sha256``)."""
+    from avzsl.pipeline.core.atomic import atomic_write_text  # atomic imports this module
+
+    atomic_write_text(Path(path), json_with_checksum(payload))
+
+
+def read_checked_json(path: Path, rerun: str) -> dict[str, Any]:
+    """Read a JSON file written by :func:`write_checked_json` and verify it.
+
+    A file without ``content_sha256`` (written by an older avzsl) is accepted as is.
+
+    Raises:
+        IntegrityError: unreadable JSON or checksum mismatch; the message names ``path`` and ``rerun``.
+    """
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IntegrityError(f"{path}: damaged ({exc}); {rerun}") from exc
+    if not isinstance(payload, dict):
+        raise IntegrityError(f"{path}: damaged (not a JSON object); {rerun}")
+    stored = payload.pop(CHECKSUM_KEY, None)
+    if stored is not None:
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        if hashlib.sha256(canonical.encode()).hexdigest() != stored:
+            raise IntegrityError(f"{path}: checksum mismatch (the file changed after it was written); {rerun}")
+    return payload
+
+
+def read_checked_json_or_none(path: Path, what: str) -> dict[str, Any] | None:
+    """:func:`read_checked_json`, or None (with a warning saying it is regenerated) when missing or damaged."""
+    path = Path(path)
+    if not path.is_file():
+        _logger.warning("%s: %s is missing: it is made again", path, what)
+        return None
+    try:
+        return read_checked_json(path, "it is made again")
+    except IntegrityError as exc:
+        _logger.warning("%s", exc)
+        return None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# file names that are not UTF-8
+
+_ESCAPED_BYTE = re.compile(rb"\\x([0-9a-fA-F]{2})")
+
+
+def has_surrogates(text: str) -> bool:
+    """Whether ``text`` holds bytes of a file name that were not UTF-8 (decoded as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def escape_name(text: str) -> str:
+    """``text`` with every non-UTF-8 byte of a file name written as ``\\xNN``; UTF-8 text is returned unchanged."""
+    if not has_surrogates(text):
+        return text
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+def unescape_name(text: str) -> str:
+    """Inverse of :func:`escape_name`: the file name (``str`` as ``os.fsdecode`` gives it) an escaped id came from."""
+    raw = _ESCAPED_BYTE.sub(lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8"))
+    return os.fsdecode(raw)
+
+
+def escape_cells(rows: Iterable[Sequence[Any]]) -> Iterable[list[Any]]:
+    """CSV rows with every string cell passed through :func:`escape_name`."""
+    for row in rows:
+        yield [escape_name(v) if isinstance(v, str) else v for v in row]

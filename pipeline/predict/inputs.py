@@ -1,0 +1,138 @@
+"""What ``avzsl-predict`` classifies: video files, folders of videos (labeled or not) and feature caches.
+
+Inputs are resolved before anything heavy loads, so a missing path is reported at once (not after the encoders
+are built). A feature cache (a folder with ``cache.json``, e.g. one ``avzsl-extract`` wrote from an unlabeled
+folder) is scored from its stored per-video features without decoding anything, provided it was extracted exactly
+like the run's training cache (same encoder spec, weights and window schedule).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.data.video_list import VIDEO_EXTENSIONS
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PredictInputs:
+    """Resolved inputs: video files (in the order given, folders expanded sorted) and feature caches."""
+
+    videos: list[str] = field(default_factory=list)
+    caches: list[Path] = field(default_factory=list)
+
+
+def videos_in_folder(folder: Path) -> list[str]:
+    """Every file with a video extension under ``folder`` (recursively, sorted; symlinked folders not followed)."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames.sort()
+        found += [str(Path(dirpath) / n) for n in sorted(filenames) if Path(n).suffix.lower() in VIDEO_EXTENSIONS]
+    return found
+
+
+def resolve_inputs(items: Sequence[str | Path]) -> PredictInputs:
+    """Video files, folders of videos and feature caches -> :class:`PredictInputs`.
+
+    Raises:
+        UserError: a path that does not exist (all are listed), or a folder with no video file in it.
+    """
+    inputs = PredictInputs()
+    missing: list[str] = []
+    for item in items:
+        path = Path(item)
+        if (path / "cache.json").is_file():
+            inputs.caches.append(path)
+        elif path.is_dir():
+            found = videos_in_folder(path)
+            if not found:
+                raise UserError(f"{path}: folder holds no video file (extensions: mp4, mkv, avi, ...)")
+            _logger.info("%s: %d video file(s)", path, len(found))
+            inputs.videos += found
+        elif path.is_file():
+            inputs.videos.append(str(path))
+        else:
+            missing.append(str(path))
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise UserError(f"{len(missing)} input(s) not found: {shown}")
+    return inputs
+
+
+@dataclass
+class CachedVideo:
+    """A cached video's mean features, scored like an encoded video (``windows`` 0: not recorded in the index)."""
+
+    audio_mean: np.ndarray
+    visual_mean: np.ndarray
+    windows: int = 0
+
+
+def check_cache_matches_run(cache_dir: Path, run_info: dict[str, Any]) -> None:
+    """Refuse a cache whose features were not extracted like the run's training features.
+
+    Raises:
+        UserError: different encoder spec, weights (sha256 or random seed) or window schedule, naming what differs.
+    """
+    from avzsl.pipeline.cache import read_cache_info
+
+    info = read_cache_info(cache_dir)
+
+    def facts(record: dict[str, Any]) -> dict[str, Any]:
+        weights = record.get("weights") or {}
+        extraction = record.get("extraction") or {}
+        return {
+            "encoder spec": (record.get("encoder") or {}).get("spec_hash"),
+            "weights sha256": weights.get("sha256"),
+            "random seed": weights.get("random_seed", extraction.get("seed"))
+            if weights.get("sha256") == "random"
+            else None,
+            "window schedule": extraction.get("windows", "clean"),
+        }
+
+    ours, theirs = facts(info), facts(run_info)
+    differ = [f"{k} {ours[k]!r} (run: {theirs[k]!r})" for k in ours if ours[k] != theirs[k]]
+    if differ:
+        raise UserError(
+            f"{cache_dir}: its features were not extracted like the run's training features: " + "; ".join(differ)
+        )
+
+
+def predict_caches(
+    predictor: Any, caches: Sequence[Path], candidates: Any, calibration: str = "auto", top: int = 5
+) -> dict[str, Any]:
+    """Rank the candidates for every video of each cache, from the stored mean features (no decoding).
+
+    Args:
+        predictor: a :class:`avzsl.pipeline.predict.predictor.Predictor`.
+        caches: feature cache folders (checked with :func:`check_cache_matches_run` first, all of them).
+        candidates: ``predictor.candidates(...)``.
+
+    Returns:
+        ``"CACHE:video_id"`` -> :class:`avzsl.pipeline.predict.predictor.VideoPrediction`, caches in order, videos in
+        index order.
+    """
+    from avzsl.pipeline.cache import load_features
+
+    for cache in caches:
+        check_cache_matches_run(cache, predictor.info)
+    calibrate = predictor.calibrate(candidates, calibration)
+    results: dict[str, Any] = {}
+    for cache in caches:
+        table = load_features(cache)
+        videos = {
+            f"{cache}:{vid}": CachedVideo(table.audio[i].numpy(), table.visual[i].numpy())
+            for i, vid in enumerate(table.video_ids)
+        }
+        _logger.info("%s: scoring %d cached video(s)", cache, len(videos))
+        results.update(predictor.rank(videos, candidates, calibrate, top))
+    return results

@@ -1,0 +1,356 @@
+"""Run the whole two-stage protocol in a run directory, and evaluate a finished run.
+
+This module holds the run-directory policy (config guard, lock, status, result files); the per-epoch work is in
+:mod:`avzsl.pipeline.train.trainer`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from avzsl.model.registry import FeatureDims, Method, build_method, get_method, method_options
+from avzsl.pipeline.cache import (
+    CacheError,
+    cache_has_sequences,
+    load_features,
+    load_sequences,
+    read_cache_info,
+    read_class_table,
+    sequences_missing_message,
+    weights_are_random,
+)
+from avzsl.pipeline.core.atomic import atomic_write_text, remove_temporaries
+from avzsl.pipeline.core.checksums import read_checked_json_or_none, write_checked_json
+from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.data.splits import Splits, load_splits
+from avzsl.pipeline.run.checkpoint import load_checkpoint, save_checkpoint
+from avzsl.pipeline.run.config import TrainConfig, config_differences
+from avzsl.pipeline.train.stage_data import ProtocolData, attach_sequences, build_protocol_data, write_missing_report
+from avzsl.pipeline.train.trainer import (
+    MODEL_FORMAT,
+    MODEL_FORMAT_VERSION,
+    StageTrainer,
+    batches_per_epoch,
+    evaluate_part,
+    part_dims,
+)
+
+_logger = logging.getLogger(__name__)
+
+RANDOM_WEIGHTS_WARNING = (
+    "this cache was extracted with RANDOM encoder weights (--random-weights): numbers are for testing the pipeline, "
+    "not comparable with published results"
+)
+
+
+class RunConfigError(UserError):
+    """The run directory holds a run with a different configuration, or is not a run directory."""
+
+
+def load_run_splits(cfg: TrainConfig) -> Splits:
+    """The split definition of a run: a folder, or a built-in benchmark."""
+    if cfg.splits is not None:
+        return load_splits(Path(cfg.splits))
+    from avzsl.data_manifests import benchmark_splits
+
+    return benchmark_splits(cfg.benchmark, cfg.split_variant)
+
+
+def load_protocol_data(cfg: TrainConfig) -> tuple[ProtocolData, dict[str, Any]]:
+    """Load the cache once and assemble the four protocol parts; warns when the cache has random weights.
+
+    For a method registered with ``needs_sequences`` the parts also get the per-window sequences of their videos
+    (the first :meth:`Method.sequence_windows` windows of each, zero-padded per part, with the mask); a cache
+    without sequences is refused first, before anything else is read. Other methods read and hold no sequences.
+
+    Raises:
+        CacheError: the method needs sequences and the cache has none (the message says how to get them).
+    """
+    cache = Path(cfg.cache)
+    info = read_cache_info(cache)
+    entry = get_method(cfg.method)
+    what = f"method {cfg.method!r}"
+    if entry.needs_sequences and not cache_has_sequences(cache):
+        raise CacheError(sequences_missing_message(cache, what))
+    if weights_are_random(info):
+        _logger.warning(RANDOM_WEIGHTS_WARNING)
+    splits = load_run_splits(cfg)
+    features = load_features(cache)
+    table = read_class_table(cache)
+    data = build_protocol_data(splits, features, table)
+    if entry.needs_sequences:
+        max_windows = entry.cls.sequence_windows(method_options(cfg.method, cfg.method_options))
+        ids = list(dict.fromkeys(v for part in (data.train1, data.val, data.train2, data.test)
+                                 for v in part.video_ids))
+        attach_sequences(data, load_sequences(cache, ids, max_windows, what=what))
+    return data, info
+
+
+def check_run_config(run_dir: Path, cfg: TrainConfig, overwrite: bool) -> str:
+    """Guard the run directory; returns ``"new"``, ``"resume"`` or ``"complete"``.
+
+    A different configuration in an existing run directory is refused unless ``overwrite``; then the old run's
+    files are removed.
+    """
+    path = run_dir / "config.json"
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise RunConfigError(f"{path}: corrupt run configuration ({exc}); use --overwrite to start again") from exc
+        if old.get("hash") != cfg.result_hash():
+            if not overwrite:
+                try:
+                    old_cfg = TrainConfig.from_dict(old.get("config", {})).to_dict()
+                except (TypeError, ValueError, KeyError):
+                    old_cfg = old.get("config", {})
+                diffs = config_differences(old_cfg, cfg.to_dict())
+                listed = "; ".join(diffs[:8]) + (f"; ... ({len(diffs)} in all)" if len(diffs) > 8 else "")
+                raise RunConfigError(
+                    f"{run_dir} holds a run with a different configuration (hash {old.get('hash')} vs "
+                    f"{cfg.result_hash()}; differs in: {listed or 'the stored format only'}); choose another --out "
+                    "or pass --overwrite to replace it"
+                )
+            _logger.warning("--overwrite: removing the previous run in %s", run_dir)
+            for name in ("stage1", "stage2"):
+                for file in (run_dir / name).glob("*"):
+                    file.unlink()
+            for name in ("model.pt", "metrics.json", "status.json", "missing_videos.csv"):
+                (run_dir / name).unlink(missing_ok=True)
+        elif _status(run_dir) == "complete":
+            return "complete"
+        else:
+            return "resume"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"hash": cfg.result_hash(), "config": cfg.to_dict()}
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return "new"
+
+
+def _status(run_dir: Path) -> str:
+    path = run_dir / "status.json"
+    if not path.is_file():
+        return "running"
+    try:
+        return json.loads(path.read_text()).get("state", "running")
+    except json.JSONDecodeError:
+        return "running"
+
+
+def read_run_config(run_dir: Path) -> TrainConfig:
+    """The configuration stored in a run directory."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise RunConfigError(f"{run_dir}: not an avzsl run directory (no config.json)")
+    return TrainConfig.from_dict(json.loads(path.read_text())["config"])
+
+
+def run_stage1(cfg: TrainConfig, data: ProtocolData, run_dir: Path, device: torch.device) -> dict[str, Any]:
+    """Stage 1, or its stored result when already finished: ``{"epoch": e*, "gamma": gamma*, S, U, H, ZSL}``."""
+    result_path = run_dir / "stage1" / "result.json"
+    if result_path.is_file():
+        return json.loads(result_path.read_text())
+    steps = batches_per_epoch(cfg, len(data.train1))
+    trainer = StageTrainer(cfg, 1, data.train1, run_dir / "stage1", device, steps, val=data.val)
+    trainer.resume()
+    # A method without training is evaluated once ("epoch 1"), with the same calibration and metrics.
+    trainer.run(cfg.epochs if trainer.trainable else 1)
+    assert trainer.best is not None
+    atomic_write_text(result_path, json.dumps(trainer.best, indent=2, sort_keys=True) + "\n")
+    _logger.info(
+        "stage 1: best epoch %d, gamma %.4g, val H %.2f",
+        trainer.best["epoch"],
+        trainer.best["gamma"],
+        trainer.best["H"] * 100,
+    )
+    _log_calibration(trainer.best.get("calibration"))
+    return trainer.best
+
+
+def _log_calibration(summary: dict[str, Any] | None) -> None:
+    """Say where the chosen calibration lies in its range, loudly when at an edge."""
+    if not summary:
+        return
+    text = (f"calibration {summary['mode']}: gamma {summary['gamma']:.6g} in [{summary['low']:.6g}, "
+            f"{summary['high']:.6g}]")
+    if summary.get("at_edge"):
+        verdict = ("the edge is really optimal: no gamma reaches a higher validation H" if summary.get("edge_optimal")
+                   else f"the edge is NOT optimal: the best gamma reaches validation H {summary['exact_h'] * 100:.2f}"
+                   f" (use --calibration exact)")
+        _logger.warning("%s: AT THE EDGE of its range; %s", text, verdict)
+    else:
+        _logger.info("%s (interior)", text)
+
+
+def run_stage2(
+    cfg: TrainConfig,
+    data: ProtocolData,
+    run_dir: Path,
+    device: torch.device,
+    best: dict[str, Any],
+    info: dict[str, Any],
+) -> None:
+    """Stage 2: retrain from scratch on stage_2_train for e* epochs and save ``model.pt``."""
+    model_path = run_dir / "model.pt"
+    if model_path.is_file():
+        return
+    # Same steps per epoch as stage 1: "after epoch e*" then means the same optimisation length in both stages.
+    trainer = StageTrainer(cfg, 2, data.train2, run_dir / "stage2", device, batches_per_epoch(cfg, len(data.train1)))
+    trainer.resume()
+    trainer.run(int(best["epoch"]))
+    dims = part_dims(data.train2)
+    save_checkpoint(
+        model_path,
+        {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "method": cfg.method,
+            "method_options": dict(cfg.method_options),
+            "dims": dims.to_dict(),
+            # Input sizes under the former key too: readers of format 1 (predict) check text_dim there.
+            "model_config": dims.to_dict(),
+            "state_dict": {k: v.cpu() for k, v in trainer.model.state_dict().items()},
+            "gamma": float(best["gamma"]),
+            "calibration": {"mode": cfg.calibration,
+                            "on": "scores" if cfg.calibration == "legacy" else "calibration_scores",
+                            **(best.get("calibration") or {})},
+            "epoch": int(best["epoch"]),
+            "seen_classes": list(data.train2.classes),
+            "config_hash": cfg.result_hash(),
+            "cache_info": json.dumps(info, sort_keys=True),
+        },
+    )
+
+
+def load_run_model(run_dir: Path) -> tuple[Method, dict[str, Any]]:
+    """The trained stage-2 method of a run (eval mode) and its metadata (the ``model.pt`` payload).
+
+    Reads format 2 (any registered method) and format 1 (the paper's network, ``model_config`` + bare network
+    state dict). The method carries ``calibrated_on`` (``"scores"`` or ``"calibration_scores"``): the scores the
+    run's gamma applies to.
+    """
+    path = Path(run_dir) / "model.pt"
+    if not path.is_file():
+        raise RunConfigError(f"{run_dir}: no trained model yet (model.pt missing); run avzsl-train first")
+    state = load_checkpoint(path)
+    if state.get("format") != MODEL_FORMAT:
+        raise RunConfigError(f"{path}: not an avzsl model file")
+    version = int(state.get("format_version", 1))
+    if version > MODEL_FORMAT_VERSION:
+        raise RunConfigError(f"{path}: model format {version} is newer than this avzsl reads ({MODEL_FORMAT_VERSION})")
+    try:
+        if version == 1:
+            from avzsl.model.coordinate_generalize import options_from_model_and_loss
+
+            config = dict(state["model_config"])
+            dims = FeatureDims(config["audio_dim"], config["visual_dim"], config["text_dim"])
+            method = build_method("coordinate_generalize", dims, options_from_model_and_loss(config, {}, False))
+            method.net.load_state_dict(state["state_dict"])
+            method.calibrated_on = "scores"
+        else:
+            get_method(state["method"])
+            method = build_method(state["method"], FeatureDims.from_dict(state["dims"]), state["method_options"])
+            method.load_state_dict(state["state_dict"])
+            method.calibrated_on = (state.get("calibration") or {}).get("on", "calibration_scores")
+    except KeyError as exc:
+        raise RunConfigError(f"{path}: {exc.args[0] if exc.args else exc}") from exc
+    method.eval()
+    return method, state
+
+
+def evaluate_run(run_dir: Path, data: ProtocolData | None = None, device: torch.device | None = None) -> dict[str, Any]:
+    """Evaluate a trained run on the test split with the stage-1 gamma; writes ``RUN/metrics.json``.
+
+    Returns:
+        ``{"S", "U", "H", "ZSL"}`` (x100, rounded to 2 decimals), ``gamma`` (gamma*; files written before this
+        version call it ``beta``, read both with :func:`metrics_gamma`), ``epoch`` (e*), ``calibration`` (mode,
+        range, edge verdict),
+        per-class accuracies by class name, and the raw fractions.
+    """
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    model, state = load_run_model(run_dir)
+    if data is None:
+        data, _ = load_protocol_data(cfg)
+    device = device or torch.device("cpu")
+    model.to(device)
+    test = data.test.to(device)
+    calibration = "legacy" if getattr(model, "calibrated_on", "") == "scores" else cfg.calibration
+    result = evaluate_part(model, test, cfg.eval_batch_size, gamma=float(state["gamma"]), calibration=calibration)
+    m = result.metrics
+    classes = test.classes
+
+    def by_name(per_class: dict[Any, float]) -> dict[str, float]:
+        return {classes[int(k)]: round(float(v) * 100, 2) for k, v in per_class.items()}
+
+    metrics = {
+        "S": round(m["S"] * 100, 2),
+        "U": round(m["U"] * 100, 2),
+        "H": round(m["H"] * 100, 2),
+        "ZSL": round(m["ZSL"] * 100, 2),
+        "gamma": float(state["gamma"]),
+        "epoch": int(state["epoch"]),
+        "method": cfg.method,
+        "per_class_seen": by_name(m.get("per_class_seen", {})),
+        "per_class_unseen": by_name(m.get("per_class_unseen", {})),
+        "fractions": {k: float(m[k]) for k in ("S", "U", "H", "ZSL")},
+        "num_test_videos": len(test),
+        "config_hash": cfg.result_hash(),
+        "calibration": {
+            "text": "gamma subtracted from the seen-class "
+            + ("scores" if calibration == "legacy" else "calibration scores (the paper's method: log p)")
+            + "; chosen on stage-1 validation with the stage-1 model, never on test",
+            **{k: v for k, v in (state.get("calibration") or {"mode": "legacy", "on": "scores"}).items()},
+        },
+    }
+    write_checked_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def metrics_gamma(metrics: dict[str, Any]) -> float:
+    """The calibration value of a ``metrics.json`` (``gamma``, or ``beta`` in files of the former format)."""
+    value = metrics.get("gamma", metrics.get("beta"))
+    return float("nan") if value is None else float(value)
+
+
+def train_run(cfg: TrainConfig, run_dir: Path, device: torch.device, overwrite: bool = False) -> dict[str, Any]:
+    """Run (or resume, or confirm) the whole protocol; returns the test metrics.
+
+    The caller holds the run directory's lock.
+    """
+    run_dir = Path(run_dir)
+    # Softmax over large dot-product logits (tau = 1) produces denormal floats, which make CPU steps up to ~30x
+    # slower; flushing them to zero changes no result at float32 precision (see docs/method.md).
+    torch.set_flush_denormal(True)
+    data, info = load_protocol_data(cfg)
+    state = check_run_config(run_dir, cfg, overwrite)
+    if state == "complete":
+        # A finished run whose metrics.json (or model.pt) was deleted or damaged is completed again, not stuck.
+        metrics = read_checked_json_or_none(run_dir / "metrics.json", "the test metrics of the finished run")
+        if metrics is not None and (run_dir / "model.pt").is_file():
+            _logger.info("%s is up to date: the run finished earlier with this configuration", run_dir)
+            return metrics
+    if state == "resume":
+        _logger.info("resuming the run in %s", run_dir)
+        removed = remove_temporaries(run_dir, recursive=True)
+        if removed:
+            _logger.info("removed %d temporary file(s) of the interrupted run", len(removed))
+    if data.missing:
+        report = run_dir / "missing_videos.csv"
+        write_missing_report(data, report)
+        _logger.warning(
+            "%d video(s) of the split files are not in the cache (%s); listed in %s",
+            data.num_missing,
+            ", ".join(f"{k}: {len(v)}" for k, v in sorted(data.missing.items())),
+            report,
+        )
+    best = run_stage1(cfg, data, run_dir, device)
+    run_stage2(cfg, data, run_dir, device, best, info)
+    metrics = evaluate_run(run_dir, data, device)
+    atomic_write_text(run_dir / "status.json", json.dumps({"state": "complete", "hash": cfg.result_hash()}) + "\n")
+    return metrics
