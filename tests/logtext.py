@@ -1,7 +1,7 @@
 """Error text of a refused command: its log file when it is kept, else the log records seen in this process.
 
 A command refused after it set up logging removes its output folder when that holds only logs
-(``avzsl.pipeline.core.logs.discard_if_only_logs``), so tests that check the reason read the records instead.
+(``avzsl.pipeline.cli.logs.discard_if_only_logs``), so tests that check the reason read the records instead.
 """
 
 from __future__ import annotations

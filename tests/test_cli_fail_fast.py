@@ -11,8 +11,8 @@ import pytest
 from avzsl.pipeline.cli import extract as cli_extract
 from avzsl.pipeline.cli import predict as cli_predict
 from avzsl.pipeline.cli import train as cli_train
-from avzsl.pipeline.core.errors import report_user_error
-from avzsl.pipeline.core.logs import discard_if_only_logs, missing_root, setup_logging
+from avzsl.pipeline.cli.errors import report_user_error
+from avzsl.pipeline.cli.logs import discard_if_only_logs, missing_root, setup_logging
 
 
 @pytest.fixture

@@ -178,7 +178,7 @@ def test_timestamp_gap_does_not_multiply_the_windows(tmp_path: Path, decoder: st
 
 
 def test_non_utf8_names_get_a_reversible_escaped_id(tmp_path: Path) -> None:
-    from avzsl.pipeline.core.checksums import escape_name, unescape_name
+    from avzsl.pipeline.core.filenames import escape_name, unescape_name
 
     name = os.fsdecode(b"caf\xe9.mp4")
     (tmp_path / "red").mkdir()

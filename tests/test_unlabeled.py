@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from avzsl.pipeline.core import logs
+from avzsl.pipeline.core import progress as logs
 from avzsl.pipeline.core.errors import UserError
 from avzsl.pipeline.data.video_list import UNLABELED, discover_folder
 from avzsl.pipeline.predict.inputs import resolve_inputs

@@ -33,9 +33,10 @@ import numpy as np
 import torch
 
 from avzsl.pipeline.core.atomic import atomic_write_text, fsync_file, remove_temporaries
-from avzsl.pipeline.core.checksums import array_digest, escape_name, strings_digest
+from avzsl.pipeline.core.checksums import array_digest, strings_digest
 from avzsl.pipeline.core.errors import CacheError  # noqa: F401 - defined there so CLIs catch it without torch
 from avzsl.pipeline.core.faults import crash_point
+from avzsl.pipeline.core.filenames import escape_name
 
 _logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
-from avzsl.pipeline.core.logs import setup_logging
+from avzsl.pipeline.cli.logs import setup_logging
 
 _logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import logging
 import sys
 from pathlib import Path
 
+from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
-from avzsl.pipeline.core.errors import USER_ERRORS, report_user_error
-from avzsl.pipeline.core.logs import setup_logging
+from avzsl.pipeline.cli.logs import setup_logging
 
 _logger = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from avzsl.pipeline.core.faults import crash_point
+from avzsl.pipeline.core.filenames import escape_cells
 
 
 def current_umask() -> int:
@@ -92,10 +93,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Write a CSV file (header + rows, ``\n`` line ends, quoting as needed) to ``path`` atomically.
 
-    String cells holding bytes of a non-UTF-8 file name are written escaped (``\\xNN``, see ``integrity.py``).
+    String cells holding bytes of a non-UTF-8 file name are written escaped (``\\xNN``, see ``core/filenames.py``).
     """
-    from avzsl.pipeline.core.checksums import escape_cells
-
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)

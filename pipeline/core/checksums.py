@@ -16,14 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from avzsl.pipeline.core.atomic import atomic_write_text
 
 _logger = logging.getLogger(__name__)
 
@@ -104,8 +104,6 @@ def json_with_checksum(payload: Mapping[str, Any]) -> str:
 
 def write_checked_json(path: Path, payload: Mapping[str, Any]) -> None:
     """Write ``payload`` atomically with its checksum inside (``content_sha256``)."""
-    from avzsl.pipeline.core.atomic import atomic_write_text  # atomic imports this module
-
     atomic_write_text(Path(path), json_with_checksum(payload))
 
 
@@ -143,37 +141,3 @@ def read_checked_json_or_none(path: Path, what: str) -> dict[str, Any] | None:
     except IntegrityError as exc:
         _logger.warning("%s", exc)
         return None
-
-
-# --------------------------------------------------------------------------------------------------------------
-# file names that are not UTF-8
-
-_ESCAPED_BYTE = re.compile(rb"\\x([0-9a-fA-F]{2})")
-
-
-def has_surrogates(text: str) -> bool:
-    """Whether ``text`` holds bytes of a file name that were not UTF-8 (decoded as lone surrogates)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def escape_name(text: str) -> str:
-    """``text`` with every non-UTF-8 byte of a file name written as ``\\xNN``; UTF-8 text is returned unchanged."""
-    if not has_surrogates(text):
-        return text
-    return os.fsencode(text).decode("utf-8", "backslashreplace")
-
-
-def unescape_name(text: str) -> str:
-    """Inverse of :func:`escape_name`: the file name (``str`` as ``os.fsdecode`` gives it) an escaped id came from."""
-    raw = _ESCAPED_BYTE.sub(lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8"))
-    return os.fsdecode(raw)
-
-
-def escape_cells(rows: Iterable[Sequence[Any]]) -> Iterable[list[Any]]:
-    """CSV rows with every string cell passed through :func:`escape_name`."""
-    for row in rows:
-        yield [escape_name(v) if isinstance(v, str) else v for v in row]

@@ -121,15 +121,6 @@ def load_splits(class_dir: Path, video_dir: Path | None = None) -> Splits:
     return Splits(stages=stages, source=str(class_dir))
 
 
-def canonical_classes(names: Sequence[str], reference: Sequence[str]) -> list[str]:
-    """Map each of ``names`` to its spelling in ``reference`` (case-insensitive); unknown names raise."""
-    by_lower = {r.lower(): r for r in reference}
-    missing = [n for n in names if n.lower() not in by_lower]
-    if missing:
-        raise SplitError(f"class(es) not found: {missing}")
-    return [by_lower[n.lower()] for n in names]
-
-
 def _stem_key(video_id: str) -> str:
     return PurePosixPath(video_id).stem
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from avzsl.pipeline.core.checksums import escape_name
 from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.core.filenames import escape_name
 
 _logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from avzsl.extractors.decode.windows import WINDOW_S, count_windows
-from avzsl.pipeline.core.checksums import escape_name, has_surrogates
+from avzsl.pipeline.core.filenames import escape_name, has_surrogates
 
 
 def input_stat(path: str) -> dict[str, int | None]:

@@ -44,7 +44,7 @@ from avzsl.pipeline.core.atomic import atomic_write_csv, atomic_write_text
 from avzsl.pipeline.core.errors import UserError
 from avzsl.pipeline.core.faults import crash_point
 from avzsl.pipeline.core.lock import DirectoryLock, LockedError, ShardLock
-from avzsl.pipeline.core.logs import progress_bar
+from avzsl.pipeline.core.progress import progress_bar
 from avzsl.pipeline.data.video_list import VideoEntry
 from avzsl.pipeline.extract.input_checks import changed_inputs, input_stat, video_flags
 from avzsl.pipeline.extract.world import WorldInfo

@@ -37,7 +37,7 @@ from avzsl.model.registry import FeatureDims, Method, build_method, get_method
 from avzsl.model.scoring import method_scores
 from avzsl.pipeline.core.atomic import atomic_write_text
 from avzsl.pipeline.core.faults import crash_point
-from avzsl.pipeline.core.logs import progress_bar
+from avzsl.pipeline.core.progress import progress_bar
 from avzsl.pipeline.run.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from avzsl.pipeline.run.config import TrainConfig
 from avzsl.pipeline.train.stage_data import PartData
