@@ -87,8 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     log_file = args.out / "sweep.log"
     setup_logging(log_file, verbose=args.verbose)
-    # Imported here, not at the top: the engine imports torch, and --help must stay cheap.
-    from avzsl.pipeline.sweep.runner import SweepRequest, dry_run_text, outcome_text, plan_request, run_sweep
+    from avzsl.pipeline.sweep.runner import (  # here, not at the top: it imports torch; --help must stay cheap
+        SweepRequest,
+        dry_run_text,
+        outcome_text,
+        plan_request,
+        run_sweep,
+    )
 
     def train(train_argv: list[str]) -> int:
         code = cli_train.main(train_argv)

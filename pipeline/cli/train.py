@@ -126,7 +126,7 @@ def method_options_from_args(args: argparse.Namespace) -> dict:
     flags = {opt: getattr(args, attr) for attr, opt in _CG_FLAGS.items() if getattr(args, attr) is not None}
     options: dict = {}
     if args.method == "coordinate_generalize":
-        from avzsl.model.coordinate_generalize import DEFAULT_PRESET, PRESETS
+        from avzsl.model.coordinate_generalize import DEFAULT_PRESET, PRESETS  # imports torch: --help stays cheap
 
         options.update(PRESETS[args.preset or DEFAULT_PRESET])
         options["mask_ratio"] = PAPER_MASK_RATIO.get(args.benchmark or "", 0.1)
