@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     def train(train_argv: list[str]) -> int:
+        """One avzsl-train run, in-process (the engine's ``train`` callable)."""
         code = cli_train.main(train_argv)
         # avzsl-train points the log handlers at the run's train.log; take them back.
         setup_logging(log_file, verbose=args.verbose)
