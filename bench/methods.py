@@ -39,7 +39,8 @@ import torch
 
 from avzsl.pipeline.cli import train as cli_train
 from avzsl.pipeline.sweep.methods import method_table, parse_methods, skip_reason
-from avzsl.pipeline.sweep.plan import format_cell, mean_std, plan_sweep, run_record
+from avzsl.pipeline.sweep.plan import plan_sweep, run_record
+from avzsl.pipeline.sweep.stats import format_cell, mean_std
 from avzsl.pipeline.synth.benchmark import BenchmarkSynthSpec, write_benchmark_cache
 
 BASELINE = "ce_probe"

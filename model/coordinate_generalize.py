@@ -82,6 +82,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 """Named configurations: option overrides on top of the defaults (``recommended`` = the defaults)."""
 
+DEFAULT_PRESET = "recommended"
+"""The preset a run gets when none is named (``avzsl-train`` without ``--preset``, a bare method in a sweep)."""
+
 
 def options_from_model_and_loss(model: dict[str, Any], loss: dict[str, Any], standardize: bool) -> dict[str, Any]:
     """Options equivalent to a run of the former format (``ModelConfig`` + ``LossConfig`` dicts), paper form."""

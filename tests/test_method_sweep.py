@@ -10,9 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avzsl.model.coordinate_generalize import DEFAULT_PRESET, PRESETS
+from avzsl.pipeline.cache import cache_has_sequences
 from avzsl.pipeline.cli import report as cli_report
 from avzsl.pipeline.cli import sweep as cli_sweep
-from avzsl.pipeline.sweep.methods import MethodSpec, cache_has_sequences, parse_methods, skip_reason
+from avzsl.pipeline.cli import train as cli_train
+from avzsl.pipeline.sweep.methods import MethodSpec, parse_methods, skip_reason
 
 TINY = ["--", "--epochs", "1", "--batch-size", "32", "--device", "cpu"]
 METHODS = "coordinate_generalize:paper,ce_probe,zero_shot"
@@ -159,6 +162,14 @@ def test_methods_refusals(synthetic_cache, tmp_path: Path) -> None:
     assert cli_sweep.main([*base, "--methods", "avca:paper", "--dry-run"]) == 2
     with pytest.raises(ValueError, match="listed twice"):
         parse_methods("coordinate_generalize,coordinate_generalize:recommended")
+
+
+def test_train_cli_spells_the_model_presets() -> None:
+    """avzsl-train names the presets and their default without importing the model (--help stays cheap); both must
+    agree with ``PRESETS`` and ``DEFAULT_PRESET``, which the sweep and the training code use."""
+    action = next(a for a in cli_train.build_parser()._actions if a.dest == "preset")
+    assert set(action.choices) == set(PRESETS) and f"(default: {DEFAULT_PRESET})" in action.help
+    assert parse_methods(f"coordinate_generalize:{DEFAULT_PRESET}") == [MethodSpec("coordinate_generalize")]
 
 
 def test_sequence_methods_are_skipped_only_on_caches_without_sequences(synthetic_cache, tmp_path: Path) -> None:

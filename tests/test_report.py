@@ -11,7 +11,8 @@ import pytest
 from avzsl.pipeline.cli import report as cli_report
 from avzsl.pipeline.cli import sweep as cli_sweep
 from avzsl.pipeline.cli import train as cli_train
-from avzsl.pipeline.sweep.plan import format_rho, mean_std, plan_sweep
+from avzsl.pipeline.sweep.plan import format_rho, plan_sweep
+from avzsl.pipeline.sweep.stats import mean_std
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = ["--epochs", "2", "--batch-size", "32", "--device", "cpu"]

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 2 user error)."""
     args = build_parser().parse_args(argv)
     setup_logging(None, verbose=args.verbose)
-    from avzsl.pipeline.report.build import build_report, build_sweep_report
+    from avzsl.pipeline.report.build import build_report, build_sweep_report  # imports torch: --help stays cheap
 
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     try:

@@ -3,23 +3,20 @@ and multi-seed runs.
 
 Every run is an ordinary ``avzsl-train`` run directory under ``--out`` (layout in :mod:`avzsl.pipeline.sweep.plan`);
 re-running the same command resumes interrupted runs and skips finished ones, then rewrites ``summary.json`` and
-prints mean ± std over seeds.
+prints mean ± std over seeds. This module parses the options; the engine is :mod:`avzsl.pipeline.sweep.runner`, which
+trains each run through :func:`avzsl.pipeline.cli.train.main`, handed to it here.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import logging
 import sys
 from pathlib import Path
 
+from avzsl.pipeline.cli import train as cli_train
 from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import setup_logging
-
-_logger = logging.getLogger(__name__)
 
 
 def _int_list(text: str) -> list[int]:
@@ -90,96 +87,35 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     log_file = args.out / "sweep.log"
     setup_logging(log_file, verbose=args.verbose)
-    from avzsl.pipeline.cache import read_cache_info, weights_are_random
-    from avzsl.pipeline.cli import train as cli_train
-    from avzsl.pipeline.core.lock import DirectoryLock
-    from avzsl.pipeline.sweep.methods import method_table, parse_methods, skip_reason, write_method_table
-    from avzsl.pipeline.sweep.plan import (
-        check_extra_args,
-        format_tables,
-        plan_sweep,
-        run_is_finished,
-        run_record,
-        write_summary,
+    from avzsl.pipeline.sweep.runner import (  # here, not at the top: it imports torch; --help must stay cheap
+        SweepRequest,
+        dry_run_text,
+        outcome_text,
+        plan_request,
+        run_sweep,
     )
 
-    specs = None
-    skipped_methods: dict[str, str] = {}
+    def train(train_argv: list[str]) -> int:
+        """One avzsl-train run, in-process (the engine's ``train`` callable)."""
+        code = cli_train.main(train_argv)
+        # avzsl-train points the log handlers at the run's train.log; take them back.
+        setup_logging(log_file, verbose=args.verbose)
+        return code
+
+    request = SweepRequest(
+        cache=args.cache, splits=args.splits, benchmark=args.benchmark, out=args.out, ablation=args.ablation,
+        rhos=list(args.rho), methods=args.methods, seeds=list(args.seeds), extra=list(extra),
+    )
     try:
-        check_extra_args(extra, args.ablation, args.rho, methods=args.methods is not None)
-        if args.methods is not None:
-            if not args.cache.is_dir():
-                raise ValueError(f"{args.cache}: --cache folder not found")
-            specs = parse_methods(args.methods)
-            for spec in specs:
-                reason = skip_reason(spec, args.cache)
-                if reason is not None:
-                    skipped_methods[spec.label] = reason
-                    _logger.warning("%s: skipped: %s", spec.label, reason)
-        runnable = None if specs is None else [s for s in specs if s.label not in skipped_methods]
-        runs = plan_sweep(args.ablation, args.rho, args.seeds, runnable)
-        base = ["--cache", str(args.cache)]
-        base += ["--splits", str(args.splits)] if args.splits else ["--benchmark", args.benchmark]
+        plan = plan_request(request)
         if args.dry_run:
-            for run in runs:
-                state = "finished" if run_is_finished(args.out / run.name) else "to run"
-                argv = [*base, "--out", str(args.out / run.name), "--seed", str(run.seed), *run.train_args, *extra]
-                sys.stdout.write(f"{run.name}: {state}: avzsl-train {' '.join(argv)}\n")
-            for label, reason in skipped_methods.items():
-                sys.stdout.write(f"method {label}: skipped: {reason}\n")
+            sys.stdout.write(dry_run_text(request, plan))
             return 0
-        with DirectoryLock(args.out, "sweep directory", name=".avzsl-sweep.lock"):
-            records = []
-            for i, run in enumerate(runs, 1):
-                run_dir = args.out / run.name
-                finished_before = run_is_finished(run_dir)
-                _logger.info("[%d/%d] %s%s", i, len(runs), run.name, " (finished earlier)" if finished_before else "")
-                train_argv = [*base, "--out", str(run_dir), "--seed", str(run.seed), *run.train_args, *extra]
-                captured = io.StringIO()
-                with contextlib.redirect_stdout(captured):
-                    code = cli_train.main(train_argv)
-                # avzsl-train points the log handlers at the run's train.log; take them back.
-                setup_logging(log_file, verbose=args.verbose)
-                if code != 0:
-                    _logger.error("%s failed (exit %d); see %s", run.name, code, run_dir / "train.log")
-                    status = "failed"
-                else:
-                    status = "up to date" if finished_before else "trained"
-                    _logger.info("%s: %s", run.name, captured.getvalue().strip())
-                records.append(run_record(args.out, run, status))
-            meta = {
-                "cache": str(args.cache),
-                "splits": str(args.splits) if args.splits else None,
-                "benchmark": args.benchmark,
-                "ablation": bool(args.ablation),
-                "rhos": list(args.rho),
-                "methods": None if specs is None else [spec.label for spec in specs],
-                "skipped_methods": skipped_methods,
-                "seeds": list(args.seeds),
-                "extra_args": list(extra),
-                "random_weights": weights_are_random(read_cache_info(args.cache)),
-            }
-            summary = write_summary(args.out, records, meta)
-            if specs is not None:
-                write_method_table(args.out, method_table(records, specs, skipped_methods), meta)
+        outcome = run_sweep(request, plan, train)
     except USER_ERRORS as exc:
         return report_user_error(exc)
-    if specs is not None:
-        sys.stdout.write((args.out / "methods.md").read_text())
-    else:
-        sys.stdout.write(format_tables(summary))
-    failed = [r["dir"] for r in records if r["status"] == "failed"]
-    skipped = sum(r["status"] == "up to date" for r in records)
-    methods_text = f", {len(skipped_methods)} method(s) skipped" if skipped_methods else ""
-    table_text = f", table in {args.out / 'methods.md'}" if specs is not None else ""
-    sys.stdout.write(
-        f"{len(records)} run(s): {skipped} up to date, {len(records) - skipped - len(failed)} trained, "
-        f"{len(failed)} failed{methods_text}; summary in {args.out / 'summary.json'}{table_text}\n"
-    )
-    if failed:
-        sys.stdout.write(f"failed: {', '.join(failed)}\n")
-        return 1
-    return 0
+    sys.stdout.write(outcome_text(outcome))
+    return 1 if outcome.failed else 0
 
 
 if __name__ == "__main__":

@@ -45,9 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="registered training method (see --list-methods)")
     parser.add_argument("--method-option", action="append", default=[], metavar="KEY=VALUE",
                         help="set one option of the method (repeatable; values parsed as JSON, else text)")
-    parser.add_argument("--preset", default="recommended", choices=("recommended", "paper"),
+    # default None: the method's DEFAULT_PRESET decides (model/coordinate_generalize.py imports torch, which
+    # --help must not); the names are spelled here for the same reason.
+    parser.add_argument("--preset", default=None, choices=("recommended", "paper"),
                         help="named configuration of coordinate_generalize: 'paper' = the literal reading, "
-                        "'recommended' = open choices decided on validation (docs/method.md)")
+                        "'recommended' = open choices decided on validation (docs/method.md) (default: recommended)")
     parser.add_argument("--calibration", default="exact", choices=("exact", "reference", "legacy"),
                         help="how gamma is chosen on stage-1 validation: exact optimum, the AVCA reference grid "
                         "linspace(0,3,16), or avzsl's former [0,1] grid on plain scores")
@@ -125,9 +127,9 @@ def method_options_from_args(args: argparse.Namespace) -> dict:
     flags = {opt: getattr(args, attr) for attr, opt in _CG_FLAGS.items() if getattr(args, attr) is not None}
     options: dict = {}
     if args.method == "coordinate_generalize":
-        from avzsl.model.coordinate_generalize import PRESETS
+        from avzsl.model.coordinate_generalize import DEFAULT_PRESET, PRESETS  # imports torch: --help stays cheap
 
-        options.update(PRESETS[args.preset])
+        options.update(PRESETS[args.preset or DEFAULT_PRESET])
         options["mask_ratio"] = PAPER_MASK_RATIO.get(args.benchmark or "", 0.1)
         options.update(flags)
     elif flags:

@@ -1,1 +1,1 @@
-"""avzsl.pipeline.report.build."""
+"""avzsl.pipeline.report: the run and sweep report (build), its figures, document model and paper tables."""

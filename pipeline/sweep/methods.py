@@ -29,11 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from avzsl.extractors.text.text_towers import text_segments
+from avzsl.model.coordinate_generalize import DEFAULT_PRESET, PRESETS
+from avzsl.model.registry import DEFAULT_METHOD, get_method, list_methods
+from avzsl.pipeline.cache import cache_has_sequences, read_class_table
 from avzsl.pipeline.core.atomic import atomic_write_text
+from avzsl.pipeline.core.tables import markdown_table
+from avzsl.pipeline.run.history import metrics_gamma, read_epochs
+from avzsl.pipeline.sweep.stats import METRIC_KEYS, format_cell, mean_std
 
 _logger = logging.getLogger(__name__)
 
-METRIC_KEYS = ("S", "U", "H", "ZSL")
 TABLE_JSON = "methods.json"
 TABLE_MD = "methods.md"
 TABLE_FORMAT = "avzsl-methods-table"
@@ -67,11 +73,7 @@ def method_presets(method: str) -> tuple[str, ...]:
     """Named presets of a method other than the avzsl-train default (``("paper",)`` for coordinate_generalize)."""
     if method != "coordinate_generalize":
         return ()
-    from avzsl.model.coordinate_generalize import PRESETS
-    from avzsl.pipeline.cli.train import build_parser
-
-    default = build_parser().get_default("preset")
-    return tuple(p for p in PRESETS if p != default)
+    return tuple(p for p in PRESETS if p != DEFAULT_PRESET)
 
 
 def parse_methods(text: str) -> list[MethodSpec]:
@@ -80,8 +82,6 @@ def parse_methods(text: str) -> list[MethodSpec]:
     ``all`` lists coordinate_generalize first (default preset, then its other presets), then the other registered
     methods by name.
     """
-    from avzsl.model.registry import DEFAULT_METHOD, list_methods
-
     registered = list_methods()
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
@@ -101,7 +101,7 @@ def parse_methods(text: str) -> list[MethodSpec]:
         if name not in registered:
             raise ValueError(f"--methods: unknown method {name!r}; registered: {', '.join(registered)}")
         others = method_presets(name)
-        if preset and preset not in others and not (others and preset == _default_preset()):
+        if preset and preset not in others and not (others and preset == DEFAULT_PRESET):
             known = ", ".join(others) or "none"
             raise ValueError(f"--methods: {name!r} has no preset {preset!r} (presets besides the default: {known})")
         # The default preset named explicitly is the same run as the bare name.
@@ -112,33 +112,15 @@ def parse_methods(text: str) -> list[MethodSpec]:
     return specs
 
 
-def _default_preset() -> str:
-    from avzsl.pipeline.cli.train import build_parser
-
-    return str(build_parser().get_default("preset"))
-
-
-def cache_has_sequences(cache_dir: Path) -> bool:
-    """Whether the cache's shards store per-window sequences (:func:`avzsl.pipeline.cache.cache_has_sequences`)."""
-    from avzsl.pipeline.cache import cache_has_sequences as has_sequences
-
-    return has_sequences(Path(cache_dir))
-
-
 def cache_has_text_towers(cache_dir: Path) -> bool:
     """Whether the class table was embedded with the CLIP/CLAP text towers (what the zero-shot scorer needs)."""
-    from avzsl.extractors.text.text_towers import text_segments
-    from avzsl.pipeline.cache import read_class_table
-
     return text_segments(read_class_table(Path(cache_dir)).provenance) is not None
 
 
 def skip_reason(spec: MethodSpec, cache_dir: Path) -> str | None:
     """Why the cache cannot feed the method (one sentence), or None when it can."""
-    from avzsl.model.registry import get_method
-
     entry = get_method(spec.method)
-    if entry.needs_sequences and not cache_has_sequences(cache_dir):
+    if entry.needs_sequences and not cache_has_sequences(Path(cache_dir)):
         return "needs per-window sequences; the cache has none (avzsl-synth --windows N, or extract with them)"
     if spec.method == "zero_shot" and not cache_has_text_towers(cache_dir):
         return ("needs CLIP/CLAP features with text-tower class embeddings (avzsl-extract --encoder clip_clap); "
@@ -155,8 +137,6 @@ def run_seconds(run_dir: Path) -> dict[str, float]:
 
     ``stage1`` is training plus per-epoch validation, ``stage2`` the retraining; ``train`` their sum.
     """
-    from avzsl.pipeline.report.build import read_epochs
-
     out = {}
     for stage in ("stage1", "stage2"):
         out[stage] = round(sum(float(r.get("seconds", 0.0)) for r in read_epochs(Path(run_dir) / stage /
@@ -167,8 +147,6 @@ def run_seconds(run_dir: Path) -> dict[str, float]:
 
 def method_record_fields(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
     """What the method table needs of one finished run besides S/U/H/ZSL: seconds, gamma and its edge verdict."""
-    from avzsl.pipeline.train.protocol import metrics_gamma
-
     calibration = metrics.get("calibration") or {}
     return {
         "seconds": run_seconds(run_dir),
@@ -183,9 +161,8 @@ def method_record_fields(run_dir: Path, metrics: dict[str, Any]) -> dict[str, An
 # the table
 
 
-def _mean_std(values: Sequence[float]) -> dict[str, float]:
-    from avzsl.pipeline.sweep.plan import mean_std
-
+def _finite_mean_std(values: Sequence[float]) -> dict[str, float]:
+    """:func:`mean_std` of the values that are not NaN (a run without a calibration value has gamma NaN)."""
     return mean_std([v for v in values if not math.isnan(v)])
 
 
@@ -220,11 +197,11 @@ def method_table(records: Sequence[dict[str, Any]], specs: Sequence[MethodSpec],
             "missing_seeds": [r["seed"] for r in mine if "metrics" not in r],
         }
         for key in METRIC_KEYS:
-            row[key] = _mean_std([float(r["metrics"][key]) for r in done])
-        row["train_seconds"] = _mean_std([float(r["seconds"]["train"]) for r in done])
+            row[key] = _finite_mean_std([float(r["metrics"][key]) for r in done])
+        row["train_seconds"] = _finite_mean_std([float(r["seconds"]["train"]) for r in done])
         for stage in ("stage1", "stage2"):
-            row[f"{stage}_seconds"] = _mean_std([float(r["seconds"][stage]) for r in done])["mean"]
-        row["gamma"] = _mean_std([float(r["gamma"]) for r in done])
+            row[f"{stage}_seconds"] = _finite_mean_std([float(r["seconds"][stage]) for r in done])["mean"]
+        row["gamma"] = _finite_mean_std([float(r["gamma"]) for r in done])
         row["gamma_at_edge"] = sum(bool(r.get("gamma_at_edge")) for r in done)
         row["edge_optimal"] = [r.get("edge_optimal") for r in done if r.get("gamma_at_edge")]
         row["status"] = "ok" if done and not row["missing_seeds"] else ("partial" if done else "failed")
@@ -238,8 +215,6 @@ TABLE_HEADER = ["method", *METRIC_KEYS, "seeds", "train s (mean)", "gamma", "gam
 def method_table_cells(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
     """Text cells of the table (columns :data:`TABLE_HEADER`): S U H ZSL as mean ± std, the number of seeds, mean
     train seconds, gamma as mean ± std, ``k/n`` seeds with gamma at an edge, and a note (skip reason, failures)."""
-    from avzsl.pipeline.sweep.plan import format_cell
-
     out = []
     for row in rows:
         if row["status"] == "skipped":
@@ -260,8 +235,7 @@ def method_table_cells(rows: Sequence[dict[str, Any]]) -> list[list[str]]:
 
 def format_method_markdown(rows: Sequence[dict[str, Any]], title: str) -> str:
     """The table as a Markdown document with a title (columns :data:`TABLE_HEADER`)."""
-    lines = [f"# {title}", "", "| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in method_table_cells(rows)]
+    lines = [f"# {title}", "", *markdown_table(TABLE_HEADER, method_table_cells(rows))]
     return "\n".join(lines) + "\n"
 
 

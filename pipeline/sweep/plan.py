@@ -1,8 +1,8 @@
 """Ablation (Table 3), mask-proportion (Fig. 2) and multi-seed sweeps over ``avzsl-train`` runs.
 
-A sweep is a plan of ordinary run directories under one sweep directory, each trained in-process by
-:func:`avzsl.pipeline.cli.train.main` (so every run is resumable, and a finished run is skipped because
-``avzsl-train`` finds it up to date)::
+A sweep is a plan of ordinary run directories under one sweep directory, each trained in-process through the
+``avzsl-train`` entry point by :func:`avzsl.pipeline.sweep.runner.run_sweep` (so every run is resumable, and a
+finished run is skipped because ``avzsl-train`` finds it up to date)::
 
     DIR/ablation-<variant>-seed<S>/   --loss <variant>               (variant: cls, cls+kd, cls+kd+mask)
     DIR/rho-<rho>-seed<S>/            --loss cls+kd+mask --mask-ratio <rho>
@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from avzsl.pipeline.core.atomic import atomic_write_text
+from avzsl.pipeline.core.checksums import IntegrityError, read_checked_json
+from avzsl.pipeline.core.tables import fixed_width_table
+from avzsl.pipeline.sweep.methods import MethodSpec, method_record_fields
+from avzsl.pipeline.sweep.stats import METRIC_KEYS, format_cell, mean_std
 
 _logger = logging.getLogger(__name__)
 
 ABLATION_VARIANTS = ("cls", "cls+kd", "cls+kd+mask")
-PAPER_RHOS = (0.0, 0.1, 0.2, 0.3, 0.4)
-METRIC_KEYS = ("S", "U", "H", "ZSL")
 SUMMARY_NAME = "summary.json"
 SUMMARY_FORMAT = "avzsl-sweep-summary"
 SUMMARY_VERSION = 1
@@ -73,10 +74,10 @@ class SweepRun:
 
 
 def plan_sweep(ablation: bool, rhos: Sequence[float], seeds: Sequence[int],
-               methods: Sequence[Any] | None = None) -> list[SweepRun]:
+               methods: Sequence[MethodSpec] | None = None) -> list[SweepRun]:
     """The runs of a sweep, in execution order (ablation first, then rho, each over all seeds).
 
-    ``methods`` (:class:`avzsl.pipeline.sweep.methods.MethodSpec`, the ones the cache can feed) plans one run per
+    ``methods`` (:class:`~avzsl.pipeline.sweep.methods.MethodSpec`, the ones the cache can feed) plans one run per
     method and seed instead, method by method (an empty list plans nothing: every requested method was skipped);
     it cannot be combined with ``ablation`` or ``rhos``. With none of the three the plan is the default
     configuration once per seed.
@@ -125,16 +126,6 @@ def check_extra_args(extra: Sequence[str], ablation: bool, rhos: Sequence[float]
             )
 
 
-def mean_std(values: Sequence[float]) -> dict[str, float]:
-    """Mean and sample standard deviation (n - 1; 0 for a single value), rounded to 4 decimals."""
-    n = len(values)
-    if n == 0:
-        return {"mean": float("nan"), "std": float("nan")}
-    mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-    return {"mean": round(mean, 4), "std": round(math.sqrt(var), 4)}
-
-
 def run_record(sweep_dir: Path, run: SweepRun, status: str) -> dict[str, Any]:
     """The summary entry of one run: its place in the plan, its status and (when finished) its test metrics.
 
@@ -142,8 +133,6 @@ def run_record(sweep_dir: Path, run: SweepRun, status: str) -> dict[str, Any]:
     file leaves the run without metrics, with the reason in ``error``. Runs of a methods sweep also carry their
     wall seconds per stage and the calibration gamma with its edge verdict.
     """
-    from avzsl.pipeline.core.checksums import IntegrityError, read_checked_json
-
     record: dict[str, Any] = {"group": run.group, "key": run.key, "seed": run.seed, "dir": run.name, "status": status}
     path = sweep_dir / run.name / "metrics.json"
     if status in ("trained", "up to date") and path.is_file():
@@ -157,8 +146,6 @@ def run_record(sweep_dir: Path, run: SweepRun, status: str) -> dict[str, Any]:
         record["metrics"] = {k: metrics[k] for k in (*METRIC_KEYS, "epoch", "gamma", "beta") if k in metrics}
         record["config_hash"] = metrics.get("config_hash")
         if run.group == "method":
-            from avzsl.pipeline.sweep.methods import method_record_fields
-
             record.update(method_record_fields(sweep_dir / run.name, metrics))
     return record
 
@@ -224,13 +211,6 @@ def run_is_finished(run_dir: Path) -> bool:
         return False
 
 
-def format_cell(stat: dict[str, float], n: int) -> str:
-    """``mean ± std`` with 2 decimals (just the mean for one seed; ``-`` without runs)."""
-    if n == 0 or math.isnan(stat["mean"]):
-        return "-"
-    return f"{stat['mean']:.2f}" if n == 1 else f"{stat['mean']:.2f} ± {stat['std']:.2f}"
-
-
 def format_tables(summary: dict[str, Any]) -> str:
     """Plain-text tables of every group: one row per variant / rho, S U H ZSL as mean ± std."""
     titles = {
@@ -244,9 +224,8 @@ def format_tables(summary: dict[str, Any]) -> str:
         seeds = sorted({s for e in entries for s in e["seeds"]})
         head = f"{titles.get(group, group)}: mean ± std over seeds {', '.join(map(str, seeds)) or '-'}"
         label = {"ablation": "variant", "rho": "rho", "method": "method"}.get(group, "config")
-        lines = [head, f"{label:<14}" + "".join(f"{k:>16}" for k in METRIC_KEYS) + f"{'runs':>6}"]
-        for e in entries:
-            cells = "".join(f"{format_cell(e[k], e['n']):>16}" for k in METRIC_KEYS)
-            lines.append(f"{e['key']:<14}{cells}{e['n']:>6}")
-        blocks.append("\n".join(lines))
+        header = [label, *METRIC_KEYS, "runs"]
+        rows = [[e["key"], *(format_cell(e[k], e["n"]) for k in METRIC_KEYS), str(e["n"])] for e in entries]
+        widths = [14, *(16 for _ in METRIC_KEYS), 6]
+        blocks.append("\n".join([head, *fixed_width_table(header, rows, widths)]))
     return "\n\n".join(blocks) + "\n"

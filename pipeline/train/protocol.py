@@ -268,7 +268,8 @@ def evaluate_run(run_dir: Path, data: ProtocolData | None = None, device: torch.
 
     Returns:
         ``{"S", "U", "H", "ZSL"}`` (x100, rounded to 2 decimals), ``gamma`` (gamma*; files written before this
-        version call it ``beta``, read both with :func:`metrics_gamma`), ``epoch`` (e*), ``calibration`` (mode,
+        version call it ``beta``, read both with
+        :func:`avzsl.pipeline.run.history.metrics_gamma`), ``epoch`` (e*), ``calibration`` (mode,
         range, edge verdict),
         per-class accuracies by class name, and the raw fractions.
     """
@@ -310,12 +311,6 @@ def evaluate_run(run_dir: Path, data: ProtocolData | None = None, device: torch.
     }
     write_checked_json(run_dir / "metrics.json", metrics)
     return metrics
-
-
-def metrics_gamma(metrics: dict[str, Any]) -> float:
-    """The calibration value of a ``metrics.json`` (``gamma``, or ``beta`` in files of the former format)."""
-    value = metrics.get("gamma", metrics.get("beta"))
-    return float("nan") if value is None else float(value)
 
 
 def train_run(cfg: TrainConfig, run_dir: Path, device: torch.device, overwrite: bool = False) -> dict[str, Any]:
