@@ -45,9 +45,8 @@ from typing import Any
 import numpy as np
 
 from avzsl.pipeline.core.atomic import atomic_write
-from avzsl.pipeline.core.errors import UserError
 from avzsl.pipeline.core.safe_pickle import ForbiddenPickleError, as_float_vector, restricted_load_file
-from avzsl.pipeline.interop.avca.layout import match_text_keys
+from avzsl.pipeline.interop.common import InteropError, match_text_keys
 
 _logger = logging.getLogger(__name__)
 
@@ -65,10 +64,9 @@ _MANIFEST_FOLDERS = {"ucf": "UCF", "activitynet": "ActivityNet", "vggsound": "VG
 SPLITS_SUBDIR = Path("splits") / "clipclap"  # split folder an import writes inside the cache
 PROCESSED_DIR = "_features_processed"  # the loader's own cache of parsed features, under ROOT
 CUSTOM_MAP = ("custom_w2v_class_names.csv", "manual")  # name map written for a cache that is no benchmark
-EXPORT_RECORD = "avzsl_export.json"
 
 
-class ClipClapError(UserError):
+class ClipClapError(InteropError):
     """The ClipClap folder (or the cache to export) is malformed; the message names the file(s)."""
 
 
@@ -200,7 +198,6 @@ __all__ = [
     "CUSTOM_MAP",
     "DEFAULT_FEATURES",
     "DEFAULT_SPLIT",
-    "EXPORT_RECORD",
     "NAME_MAPS",
     "PROCESSED_DIR",
     "SPLITS_SUBDIR",
