@@ -78,7 +78,8 @@ class ReferenceText:
     zero_used: list[str] = field(default_factory=list)
 
 
-def _manifest_text(dataset: str, name: str) -> str:
+def manifest_text(dataset: str, name: str) -> str:
+    """The text of a shipped benchmark file (``avzsl.data_manifests/<DS>/<name>``)."""
     folder = _MANIFEST[dataset][0]
     return resources.files("avzsl.data_manifests").joinpath(folder, name).read_text(encoding="utf-8")
 
@@ -183,8 +184,8 @@ def write_class_split(out_dir: Path, dataset: str | None, splits_dir: Path, spli
         raise InteropError(f"{split_name!r}: the split folder name must be a plain folder name")
     target = Path(out_dir) / "class-split"
     if dataset is not None:
-        atomic_write_text(target / "all_class.txt", _manifest_text(dataset, "all_class.txt"))
-        atomic_write_text(target / map_name, _manifest_text(dataset, map_name))
+        atomic_write_text(target / "all_class.txt", manifest_text(dataset, "all_class.txt"))
+        atomic_write_text(target / map_name, manifest_text(dataset, map_name))
     else:
         atomic_write_text(target / "all_class.txt", "".join(f"{c}\n" for c in ref.all_classes))
         buffer = io.StringIO()

@@ -37,7 +37,7 @@ from avzsl.pipeline.interop.clipclap.layout import (
     read_class_pickle,
     text_file_name,
 )
-from avzsl.pipeline.interop.common import checked_path, reference_class_keys
+from avzsl.pipeline.interop.common import reference_class_keys
 from avzsl.pipeline.interop.importing import (
     ClassText,
     ImportResult,
@@ -61,12 +61,13 @@ class ClipClapImportReport(ImportResult):
     text_files: dict[str, Path]
 
 
-def _stage_files(feature_dir: Path, stage: str, root: Path, allow_outside: bool) -> list[tuple[str, Path, Path]]:
+def _stage_files(source: ImportSource, stage: str) -> list[tuple[str, Path, Path]]:
     """``(class name, audio file, video file)`` of one stage split, sorted by class name.
 
     Every entry of the two folders must be a ``<Class>.pkl`` with a partner in the other folder: ClipClap's loader
     unpickles every entry it finds, so anything else would break (or silently mislabel) it.
     """
+    feature_dir = source.feature_dir
     found: dict[str, dict[str, Path]] = {}
     for modality in ("audio", "video"):
         directory = feature_dir / modality / stage
@@ -81,7 +82,7 @@ def _stage_files(feature_dir: Path, stage: str, root: Path, allow_outside: bool)
             if entry.stem.lower() in {s.lower() for s in files}:
                 raise ClipClapError(f"{entry}: a second file for class {entry.stem!r} (class names are matched "
                                     "case-insensitively)")
-            files[entry.stem] = checked_path(entry, root, allow_outside)
+            files[entry.stem] = source.checked(entry)
         found[modality] = files
     audio, video = found["audio"], found["video"]
     for stem in sorted(set(audio) ^ set(video)):
@@ -133,8 +134,9 @@ def _folder(dataset: str | None) -> Any:
     return (lambda s: s) if dataset == "vggsound" else str.lower
 
 
-def _find_text_files(text_dir: Path, dataset: str | None, root: Path, allow_outside: bool) -> dict[str, Path]:
+def _find_text_files(source: ImportSource) -> dict[str, Path]:
     """The CLIP and the WavCaps/CLAP text dict (the dataset's names, else the one ``*_normed.npy`` of each kind)."""
+    text_dir, dataset = source.feature_dir / "text", source.dataset
     if not text_dir.is_dir():
         raise ClipClapError(f"{text_dir}: text embedding folder not found")
     files = {}
@@ -149,7 +151,7 @@ def _find_text_files(text_dir: Path, dataset: str | None, root: Path, allow_outs
             path = found[0]
         if not path.is_file():
             raise ClipClapError(f"{path}: text embedding file not found (ClipClap's loader opens this name)")
-        files[part] = checked_path(path, root, allow_outside)
+        files[part] = source.checked(path)
     return files
 
 
@@ -169,8 +171,7 @@ class ClipClapReader(LayoutReader):
     def __init__(self, source: ImportSource, split_name: str) -> None:
         super().__init__(source)
         self.split_name = split_name
-        self.stage_files = {stage: _stage_files(source.feature_dir, stage, source.root, source.allow_outside)
-                            for stage in STAGE_SPLITS}
+        self.stage_files = {stage: _stage_files(source, stage) for stage in STAGE_SPLITS}
         self.all_classes, self.listed = _check_against_class_split(source.root, split_name, source.dataset,
                                                                    self.stage_files)
         self.unlisted: dict[str, list[str]] = {}
@@ -205,7 +206,7 @@ class ClipClapReader(LayoutReader):
     def class_text(self, classes: list[str]) -> ClassText:
         """Per class, ``[CLIP text | WavCaps text]`` (``(C, D_clip + D_clap)``), as ClipClap concatenates them."""
         source = self.source
-        files = _find_text_files(source.feature_dir / "text", source.dataset, source.root, source.allow_outside)
+        files = _find_text_files(source)
         _logger.info("reading %s with the restricted unpickler (numeric arrays only)",
                      ", ".join(str(p) for p in files.values()))
         text = {part: load_text_embedding_dict(path) for part, path in files.items()}

@@ -38,7 +38,6 @@ import csv
 import logging
 import pickle
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,7 @@ import numpy as np
 from avzsl.pipeline.core.atomic import atomic_write
 from avzsl.pipeline.core.safe_pickle import ForbiddenPickleError, as_float_vector, restricted_load_file
 from avzsl.pipeline.interop.common import InteropError, match_text_keys
+from avzsl.pipeline.interop.reference import manifest_text
 
 _logger = logging.getLogger(__name__)
 
@@ -60,7 +60,6 @@ NAME_MAPS = {  # benchmark -> (name-map file, column holding the dict key)
     "activitynet": ("activitynet_w2v_class_names.csv", "manual"),
     "vggsound": ("vggsound_w2v_class_names.csv", "manual"),
 }
-_MANIFEST_FOLDERS = {"ucf": "UCF", "activitynet": "ActivityNet", "vggsound": "VGGSound"}
 SPLITS_SUBDIR = Path("splits") / "clipclap"  # split folder an import writes inside the cache
 PROCESSED_DIR = "_features_processed"  # the loader's own cache of parsed features, under ROOT
 CUSTOM_MAP = ("custom_w2v_class_names.csv", "manual")  # name map written for a cache that is no benchmark
@@ -143,11 +142,6 @@ def write_class_pickle(path: Path, data: np.ndarray, names: Sequence[str], fps: 
             pickle.dump(payload, f, protocol=4)  # writing a pickle runs nothing; ClipClap reads exactly this
 
     atomic_write(Path(path), write)
-
-
-def manifest_text(dataset: str, name: str) -> str:
-    """A shipped benchmark file (``avzsl.data_manifests/<DS>/<name>``)."""
-    return resources.files("avzsl.data_manifests").joinpath(_MANIFEST_FOLDERS[dataset], name).read_text("utf-8")
 
 
 def read_name_map(path: Path, column: str) -> dict[str, str]:
