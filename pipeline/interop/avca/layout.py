@@ -19,7 +19,6 @@ This module: the AVCA constants, per-class file reading, the text dict and its c
 from __future__ import annotations
 
 import csv
-import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,6 @@ from avzsl.data_manifests import all_classes, class_phrases
 from avzsl.pipeline.core.safe_pickle import load_text_embedding_dict
 from avzsl.pipeline.data.splits import read_class_list
 from avzsl.pipeline.interop.common import EMBEDDING_ORDERS, InteropError, match_text_keys, reference_class_keys
-
-_logger = logging.getLogger(__name__)
 
 MODALITIES = {"audio": "audio", "video": "visual"}  # AVCA folder -> avzsl feature name
 # File names the reference loader (ExplainableML/AVCA-GZSL, src/dataset.py) opens, per dataset.

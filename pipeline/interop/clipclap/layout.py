@@ -35,7 +35,6 @@ What else the loader (``UCFDataset`` / ``ActivityNetDataset`` / ``VGGSoundDatase
 from __future__ import annotations
 
 import csv
-import logging
 import pickle
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,8 +46,6 @@ from avzsl.pipeline.core.atomic import atomic_write
 from avzsl.pipeline.core.safe_pickle import ForbiddenPickleError, as_float_vector, restricted_load_file
 from avzsl.pipeline.interop.common import InteropError, match_text_keys
 from avzsl.pipeline.interop.reference import manifest_text
-
-_logger = logging.getLogger(__name__)
 
 DEFAULT_FEATURES = "cls_features_non_averaged"  # config/clipclap.yaml feature_extraction_method
 DEFAULT_SPLIT = "cls_split"  # config/clipclap.yaml zero_shot_split
