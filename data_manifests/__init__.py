@@ -15,11 +15,12 @@ import logging
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Generic, TypeVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from avzsl.pipeline.data.splits import Splits, load_splits, read_class_list
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _logger = logging.getLogger(__name__)
 _V = TypeVar("_V")
@@ -122,6 +123,8 @@ def released_text_embeddings(name: str) -> dict[str, np.ndarray] | None:
 
     Read from the safe ``text_embeddings/<ds>.npz`` conversion (no pickle); see ``README.md``.
     """
+    import numpy as np  # here, not at the top: the CLIs read BENCHMARKS for their --help without loading numpy
+
     key = dataset_key(name)
     with _data_dir("text_embeddings", f"{key}.npz") as path:
         if not path.is_file():

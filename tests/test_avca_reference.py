@@ -20,7 +20,7 @@ from avzsl.pipeline.cache import ClassTable, VideoFeatures, read_class_table, wr
 from avzsl.pipeline.cli.export_features import main as export_main
 from avzsl.pipeline.data.splits import STAGE_SPLITS
 from avzsl.pipeline.interop.avca import export_avca, import_avca
-from avzsl.pipeline.interop.avca.reference import reference_text
+from avzsl.pipeline.interop.reference import reference_text
 from tests.avca_reference_contract import get_class_names, read_reference, read_text
 
 A_DIM, V_DIM = 3, 2  # different sizes, so a swapped modality cannot pass

@@ -147,7 +147,7 @@ def test_convert_tool_refuses_payload(tmp_path, marker):
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "convert_text_embeddings", Path(__file__).parents[1] / "data_manifests/tools/convert_text_embeddings.py")
+        "convert_text_embeddings", Path(__file__).parents[1] / "scripts/convert_text_embeddings.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     src = tmp_path / "src"

@@ -5,32 +5,26 @@ Writes, under ``OUT`` (ClipClap's ``--root_dir``): ``features/<method>/{audio,vi
 the two text dicts ``features/<method>/text/{,wavcaps_}word_embeddings_<ds>_normed.npy`` from the class table's
 CLIP-text and CLAP-text columns, and ``class-split/`` (``all_class.txt``, the name map, ``<split>/stage_*``).
 The class table must record those two column slices (``segments``: a ``text_towers`` class table or a ClipClap
-import). Layout and loader contract: ``pipeline/interop/clipclap/layout.py``; details: ``docs/clipclap_interop.md``.
+import). The ClipClap writer plugged into the shared export skeleton (``pipeline/interop/exporting.py``).
+Layout and loader contract: ``pipeline/interop/clipclap/layout.py``; details: ``docs/clipclap_interop.md``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from avzsl.pipeline.cache import CLASS_TABLE, ClassTable, load_features, read_cache_info, read_class_table
-from avzsl.pipeline.core.atomic import atomic_write, atomic_write_text
-from avzsl.pipeline.core.faults import crash_point
-from avzsl.pipeline.data.splits import STAGE_SPLITS
-from avzsl.pipeline.interop.avca.exporter import stage_class_rows
-from avzsl.pipeline.interop.avca.layout import EXPORT_MARKER, code_version, load_export_splits, writing_output
-from avzsl.pipeline.interop.avca.reference import TEXT_ORDERS, ReferenceText, reference_text, write_class_split
+from avzsl.pipeline.cache import CLASS_TABLE, ClassTable
 from avzsl.pipeline.interop.clipclap.layout import (
     CUSTOM_MAP,
     DEFAULT_FEATURES,
     DEFAULT_FPS,
     DEFAULT_SPLIT,
-    EXPORT_RECORD,
     NAME_MAPS,
     PROCESSED_DIR,
     SPLITS_SUBDIR,
@@ -40,6 +34,9 @@ from avzsl.pipeline.interop.clipclap.layout import (
     text_file_name,
     write_class_pickle,
 )
+from avzsl.pipeline.interop.common import write_text_dict
+from avzsl.pipeline.interop.exporting import ExportResult, ExportSource, LayoutWriter, export_layout, open_export
+from avzsl.pipeline.interop.reference import ReferenceText, reference_text
 
 _logger = logging.getLogger(__name__)
 
@@ -47,30 +44,13 @@ _SEGMENT_OF = {"clip": "clip_text", "clap": "clap_text"}  # text part -> class-t
 
 
 @dataclass
-class ClipClapExportReport:
-    """What :func:`export_clipclap` did.
-
-    Attributes:
-        out_dir: the dataset folder written.
-        stage_videos: videos written per stage split.
-        missing: per stage split, split filenames with no video in the cache (not written).
-        text_files: the two written text dicts, ``{"clip": path, "clap": path}``.
-        class_split: the written ``class-split`` folder.
-        text_order: ``by_phrase`` or ``by_class_id``.
-        text_classes: entries of each text dict (the benchmark's full class list with ``dataset``).
-        filled_zero: classes absent from the cache, given zero vectors in both dicts.
-        zero_used: split classes whose row in the loader's class-id-indexed table is a zero vector.
+class ClipClapExportReport(ExportResult):
+    """What :func:`export_clipclap` did: an :class:`~avzsl.pipeline.interop.exporting.ExportResult` (``filled_zero``:
+    classes absent from the cache, given zero vectors in both dicts) and ``text_files``, the two written text dicts,
+    ``{"clip": path, "clap": path}``.
     """
 
-    out_dir: Path
-    stage_videos: dict[str, int]
-    missing: dict[str, list[str]] = field(default_factory=dict)
     text_files: dict[str, Path] = field(default_factory=dict)
-    class_split: Path | None = None
-    text_order: str = "by_phrase"
-    text_classes: int = 0
-    filled_zero: list[str] = field(default_factory=list)
-    zero_used: list[str] = field(default_factory=list)
 
 
 def text_columns(table: ClassTable, cache: Path) -> dict[str, slice]:
@@ -105,13 +85,59 @@ def _text_dicts(table: ClassTable, columns: Mapping[str, slice], dataset: str | 
     return out
 
 
-def _write_text(path: Path, text: Mapping[str, np.ndarray]) -> None:
-    def write(tmp: Path) -> None:
-        with tmp.open("wb") as f:  # a file object: np.save would append ".npy" to a path
-            # ClipClap reads exactly this (np.load(allow_pickle=True).item()); writing a pickle runs nothing.
-            np.save(f, {k: np.asarray(v, np.float32) for k, v in text.items()}, allow_pickle=True)
+class ClipClapWriter(LayoutWriter):
+    """ClipClap folders: per-class pickles and the CLIP-text and CLAP-text dicts from the class table's columns."""
 
-    atomic_write(path, write)
+    name = "clipclap"
+    error = ClipClapError
+    splits_subdir = SPLITS_SUBDIR
+
+    def __init__(self) -> None:
+        self.columns: dict[str, slice] = {}
+        self.refs: dict[str, ReferenceText] = {}
+        self.text_files: dict[str, Path] = {}
+        self.dataset: str | None = None
+
+    def check_table(self, table: ClassTable, cache: Path) -> None:
+        """Refuse a class table without CLIP-text and CLAP-text columns (:func:`text_columns`)."""
+        self.columns = text_columns(table, cache)
+
+    def prepare(self, source: ExportSource) -> tuple[ReferenceText, str]:
+        """The two text dicts the loader indexes by class id, and the name map's file name."""
+        absent = [c for c in source.used if c.lower() not in {n.lower() for n in source.table.names}]
+        if absent:
+            raise ClipClapError(f"{source.splits_dir}: the split lists {len(absent)} class(es) the class table of "
+                                f"{source.cache} lacks: {absent[:10]}")
+        self.dataset = source.dataset
+        self.refs = _text_dicts(source.table, self.columns, source.dataset, source.text_order, source.used)
+        ref = self.refs["clip"]
+        if ref.filled_zero:
+            _logger.warning("%d of %d classes are not in the cache and get zero vectors in both text dicts%s",
+                            len(ref.filled_zero), len(ref.all_classes),
+                            f"; {len(ref.zero_used)} classes of the split read such a row in the loader's "
+                            "class-id-indexed table (use --text-order by_class_id)" if ref.zero_used else "")
+        # all_class.txt and the name map: the benchmark's files, else built from the class table (original, manual).
+        return ref, NAME_MAPS[source.dataset][0] if source.dataset is not None else CUSTOM_MAP[0]
+
+    def owned(self, features: str) -> tuple[str, ...]:
+        """The loader's own parse of the features (``_features_processed/<features>``): stale after a re-export."""
+        return (f"{PROCESSED_DIR}/{features}",)
+
+    def write_class(self, stage_dirs: tuple[Path, Path], class_name: str, names: list[str], audio: np.ndarray,
+                    visual: np.ndarray) -> None:
+        """``<stage>/<Class>.pkl`` for audio and video, as ClipClap's splitting script writes them (fps 25)."""
+        fps = [DEFAULT_FPS] * len(names)
+        for stage_dir, data in zip(stage_dirs, (audio, visual), strict=True):
+            write_class_pickle(stage_dir / f"{class_name}.pkl", data, names, fps)
+
+    def write_text(self, feature_dir: Path, out_dir: Path) -> dict[str, Any]:
+        """The CLIP and WavCaps/CLAP text dicts, as ClipClap reads them (``np.load(allow_pickle=True).item()``)."""
+        for part in TEXT_PARTS:
+            path = feature_dir / "text" / text_file_name(part, self.dataset)
+            write_text_dict(path, self.refs[part].text)
+            self.text_files[part] = path
+        return {"text_files": {p: f.relative_to(out_dir).as_posix() for p, f in self.text_files.items()},
+                "text_columns": {p: [c.start, c.stop] for p, c in self.columns.items()}}
 
 
 def export_clipclap(
@@ -138,76 +164,13 @@ def export_clipclap(
             vectors, reported). ``None``: ``custom`` names and the cache's classes only.
         split_name: folder under ``class-split/`` (ClipClap's ``zero_shot_split``).
         text_order: ``by_phrase`` (each key its own class's vectors) or ``by_class_id`` (vectors permuted so the
-            loader's positional lookup gives each class its own); see ``avca_reference.py``.
+            loader's positional lookup gives each class its own); see ``pipeline/interop/reference.py``.
         overwrite: allow a non-empty ``out_dir``.
 
     Returns:
         A :class:`ClipClapExportReport`.
     """
-    cache = Path(cache)
-    if dataset is not None:
-        from avzsl.data_manifests import dataset_key
-
-        dataset = dataset_key(dataset)
-    if text_order not in TEXT_ORDERS:
-        raise ValueError(f"unknown text order {text_order!r}; expected one of {', '.join(TEXT_ORDERS)}")
-    for value, what in ((features, "feature method"), (split_name, "split folder")):
-        if "/" in value or value in ("", ".", ".."):
-            raise ClipClapError(f"{value!r}: the {what} must be a plain folder name")
-    read_cache_info(cache)  # refuses a folder that is no cache, naming cache.json
-    splits_dir, splits = load_export_splits(cache, splits_dir, SPLITS_SUBDIR)
-    table = read_class_table(cache)
-    columns = text_columns(table, cache)
-    feats = load_features(cache)
-    audio, visual = feats.audio.numpy(), feats.visual.numpy()
-    position = {vid: i for i, vid in enumerate(feats.video_ids)}
-    used = sorted({c for stage in STAGE_SPLITS for c in splits[stage].classes}, key=str.lower)
-    absent = [c for c in used if c.lower() not in {n.lower() for n in table.names}]
-    if absent:
-        raise ClipClapError(f"{splits_dir}: the split lists {len(absent)} class(es) the class table of {cache} lacks: "
-                            f"{absent[:10]}")
-    refs = _text_dicts(table, columns, dataset, text_order, used)
-    ref = refs["clip"]
-    if ref.filled_zero:
-        _logger.warning("%d of %d classes are not in the cache and get zero vectors in both text dicts%s",
-                        len(ref.filled_zero), len(ref.all_classes),
-                        f"; {len(ref.zero_used)} classes of the split read such a row in the loader's class-id-indexed "
-                        "table (use --text-order by_class_id)" if ref.zero_used else "")
-    map_name = NAME_MAPS[dataset][0] if dataset is not None else CUSTOM_MAP[0]
-
-    out_dir = Path(out_dir)
-    owned = (f"features/{features}", "class-split", f"{PROCESSED_DIR}/{features}", EXPORT_RECORD)
-    with writing_output(out_dir, owned, overwrite, "folder", EXPORT_MARKER):
-        report = ClipClapExportReport(out_dir, {}, text_order=text_order, text_classes=len(ref.text),
-                                      filled_zero=ref.filled_zero, zero_used=ref.zero_used)
-        feature_dir = out_dir / "features" / features
-        for stage in STAGE_SPLITS:
-            by_class, missing, matched = stage_class_rows(splits[stage], stage, splits_dir, feats.video_ids,
-                                                          position, error=ClipClapError)
-            if missing:
-                report.missing[stage] = missing
-            for class_name, (names, rows) in by_class.items():
-                fps = [DEFAULT_FPS] * len(rows)
-                for modality, matrix in (("audio", audio), ("video", visual)):
-                    data = matrix[rows] if rows else np.zeros((0, matrix.shape[1]), np.float32)
-                    write_class_pickle(feature_dir / modality / stage / f"{class_name}.pkl", data, names, fps)
-            report.stage_videos[stage] = matched
-            _logger.info("%s: wrote %d classes, %d videos", stage, len(by_class), matched)
-            crash_point(f"clipclap-export-{stage}")
-        for part in TEXT_PARTS:
-            path = feature_dir / "text" / text_file_name(part, dataset)
-            _write_text(path, refs[part].text)
-            report.text_files[part] = path
-        # all_class.txt and the name map: the benchmark's files, else built from the class table (original, manual).
-        report.class_split = write_class_split(out_dir, dataset, splits_dir, split_name, ref, table, map_name)
-        record = {
-            "cache": str(cache.resolve()), "dataset": dataset, "features": features, "split_name": split_name,
-            "splits_dir": str(splits_dir), "text_order": text_order, "text_classes": len(ref.text),
-            "text_files": {p: f.relative_to(out_dir).as_posix() for p, f in report.text_files.items()},
-            "text_columns": {p: [c.start, c.stop] for p, c in columns.items()}, "filled_zero": ref.filled_zero,
-            "zero_used": ref.zero_used, "stage_videos": report.stage_videos,
-            "missing": {k: len(v) for k, v in report.missing.items()}, "code_version": code_version(),
-        }
-        atomic_write_text(out_dir / EXPORT_RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    _logger.info("exported %d videos to %s", sum(report.stage_videos.values()), feature_dir)
-    return report
+    writer = ClipClapWriter()
+    source = open_export(writer, cache, splits_dir, features, dataset, split_name, text_order)
+    result = export_layout(writer, source, out_dir, overwrite)
+    return ClipClapExportReport(**vars(result), text_files=writer.text_files)

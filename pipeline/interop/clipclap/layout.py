@@ -35,21 +35,17 @@ What else the loader (``UCFDataset`` / ``ActivityNetDataset`` / ``VGGSoundDatase
 from __future__ import annotations
 
 import csv
-import logging
 import pickle
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from avzsl.pipeline.core.atomic import atomic_write
-from avzsl.pipeline.core.errors import UserError
 from avzsl.pipeline.core.safe_pickle import ForbiddenPickleError, as_float_vector, restricted_load_file
-from avzsl.pipeline.interop.avca.layout import match_text_keys
-
-_logger = logging.getLogger(__name__)
+from avzsl.pipeline.interop.common import InteropError, match_text_keys
+from avzsl.pipeline.interop.reference import manifest_text
 
 DEFAULT_FEATURES = "cls_features_non_averaged"  # config/clipclap.yaml feature_extraction_method
 DEFAULT_SPLIT = "cls_split"  # config/clipclap.yaml zero_shot_split
@@ -61,14 +57,12 @@ NAME_MAPS = {  # benchmark -> (name-map file, column holding the dict key)
     "activitynet": ("activitynet_w2v_class_names.csv", "manual"),
     "vggsound": ("vggsound_w2v_class_names.csv", "manual"),
 }
-_MANIFEST_FOLDERS = {"ucf": "UCF", "activitynet": "ActivityNet", "vggsound": "VGGSound"}
 SPLITS_SUBDIR = Path("splits") / "clipclap"  # split folder an import writes inside the cache
 PROCESSED_DIR = "_features_processed"  # the loader's own cache of parsed features, under ROOT
 CUSTOM_MAP = ("custom_w2v_class_names.csv", "manual")  # name map written for a cache that is no benchmark
-EXPORT_RECORD = "avzsl_export.json"
 
 
-class ClipClapError(UserError):
+class ClipClapError(InteropError):
     """The ClipClap folder (or the cache to export) is malformed; the message names the file(s)."""
 
 
@@ -147,11 +141,6 @@ def write_class_pickle(path: Path, data: np.ndarray, names: Sequence[str], fps: 
     atomic_write(Path(path), write)
 
 
-def manifest_text(dataset: str, name: str) -> str:
-    """A shipped benchmark file (``avzsl.data_manifests/<DS>/<name>``)."""
-    return resources.files("avzsl.data_manifests").joinpath(_MANIFEST_FOLDERS[dataset], name).read_text("utf-8")
-
-
 def read_name_map(path: Path, column: str) -> dict[str, str]:
     """``original class name (lower) -> dict key`` from a name-map csv."""
     with Path(path).open(newline="", encoding="utf-8") as f:
@@ -200,7 +189,6 @@ __all__ = [
     "CUSTOM_MAP",
     "DEFAULT_FEATURES",
     "DEFAULT_SPLIT",
-    "EXPORT_RECORD",
     "NAME_MAPS",
     "PROCESSED_DIR",
     "SPLITS_SUBDIR",

@@ -1,5 +1,8 @@
 """What the reference loader (ExplainableML/AVCA-GZSL, ``src/dataset.py``) needs beyond the feature files.
 
+ClipClap-GZSL's loader is built on it and reads ``class-split/`` and its text dicts the same way, so both exports
+(``interop/avca/exporter.py``, ``interop/clipclap/exporter.py``) write them with this module.
+
 The reference ``UCFDataset`` / ``ActivityNetDataset`` / ``VGGSoundDataset`` open, under ``--root_dir``:
 
 * ``class-split/all_class.txt``: ALL classes of the original dataset; class id = index in ``sorted(all_class)``
@@ -36,9 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
+from avzsl.data_manifests import all_classes, class_phrases, released_text_embeddings
 from avzsl.pipeline.cache import ClassTable
 from avzsl.pipeline.core.atomic import atomic_write_text
-from avzsl.pipeline.interop.avca.layout import AvcaError
+from avzsl.pipeline.interop.common import InteropError
 
 _logger = logging.getLogger(__name__)
 
@@ -74,7 +78,8 @@ class ReferenceText:
     zero_used: list[str] = field(default_factory=list)
 
 
-def _manifest_text(dataset: str, name: str) -> str:
+def manifest_text(dataset: str, name: str) -> str:
+    """The text of a shipped benchmark file (``avzsl.data_manifests/<DS>/<name>``)."""
     folder = _MANIFEST[dataset][0]
     return resources.files("avzsl.data_manifests").joinpath(folder, name).read_text(encoding="utf-8")
 
@@ -114,14 +119,12 @@ def reference_text(table: ClassTable, dataset: str | None, order: str = "by_phra
         names, phrase_of = list(table.names), {n.lower(): p for n, p in zip(table.names, table.phrases, strict=True)}
         vectors = {n.lower(): own[n.lower()] for n in names}
     else:
-        from avzsl.data_manifests import all_classes, class_phrases, released_text_embeddings
-
         names = all_classes(dataset)
         phrase_of = {k.lower(): v for k, v in (phrase_map or class_phrases(dataset)).items()}
         known = {n.lower() for n in names}
         foreign = [n for n in table.names if n.lower() not in known]
         if foreign:
-            raise AvcaError(f"the cache's class table has {len(foreign)} class(es) that are not {dataset} classes "
+            raise InteropError(f"the cache's class table has {len(foreign)} class(es) that are not {dataset} classes "
                             f"(all_class.txt): {foreign[:10]}; export without --dataset")
         released = (released_text_embeddings(dataset) or {}) if fill_released else {}
         use_released = bool(released) and _released_matches(table, released, phrase_of)
@@ -142,12 +145,12 @@ def reference_text(table: ClassTable, dataset: str | None, order: str = "by_phra
     for name in names:
         phrase = phrase_of[name.lower()]
         if phrase in phrases and not np.array_equal(vectors[phrases[phrase]], vectors[name.lower()]):
-            raise AvcaError(f"classes {phrases[phrase]!r} and {name!r} share the phrase {phrase!r} but not their "
+            raise InteropError(f"classes {phrases[phrase]!r} and {name!r} share the phrase {phrase!r} but not their "
                             "embedding")
         phrases[phrase] = name.lower()
     keys = sorted(phrases)  # the reference's dict(sorted(d.items()))
     if len(keys) != len(names):
-        raise AvcaError(f"{len(names)} classes map to only {len(keys)} distinct phrases; the reference indexes the "
+        raise InteropError(f"{len(names)} classes map to only {len(keys)} distinct phrases; the reference indexes the "
                         "phrase-sorted table by class id and needs one entry per class")
     by_id = sorted(names)  # class id k = sorted(all_class)[k]
     if order == "by_phrase":
@@ -178,11 +181,11 @@ def write_class_split(out_dir: Path, dataset: str | None, splits_dir: Path, spli
     ``stage_*.txt`` and ``stage_*.csv`` files unchanged (the reference reads only the ``.txt`` lists).
     """
     if "/" in split_name or split_name in ("", ".", ".."):
-        raise AvcaError(f"{split_name!r}: the split folder name must be a plain folder name")
+        raise InteropError(f"{split_name!r}: the split folder name must be a plain folder name")
     target = Path(out_dir) / "class-split"
     if dataset is not None:
-        atomic_write_text(target / "all_class.txt", _manifest_text(dataset, "all_class.txt"))
-        atomic_write_text(target / map_name, _manifest_text(dataset, map_name))
+        atomic_write_text(target / "all_class.txt", manifest_text(dataset, "all_class.txt"))
+        atomic_write_text(target / map_name, manifest_text(dataset, map_name))
     else:
         atomic_write_text(target / "all_class.txt", "".join(f"{c}\n" for c in ref.all_classes))
         buffer = io.StringIO()

@@ -1,29 +1,31 @@
 """One-off conversion of the released AVCA class-name embeddings from pickles to safe ``.npz`` files.
 
 The released files (``word_embeddings_{ucf,activity,vggsound}_normed.npy``, repo ExplainableML/AVCA-GZSL,
-``w2v_features/``) are ``np.save`` of a Python dict, i.e. pickles: loading them runs arbitrary code. This
-script loads them once, from a known local copy, and writes ``text_embeddings/<ds>.npz`` with two arrays
-that load with ``allow_pickle=False``:
+``w2v_features/``) are ``np.save`` of a Python dict, i.e. pickles: unpickling them can run arbitrary code. This
+script reads them once, from a known local copy, with the restricted unpickler of ``pipeline/core/safe_pickle.py``
+(no code from the file runs), and writes ``text_embeddings/<ds>.npz`` with two arrays that load with
+``allow_pickle=False``:
 
     names    (C,)     unicode, the dict keys (the "manual" spaced class names), sorted
     vectors  (C, 300) float32, row i = embedding of names[i], values unchanged
 
-Not a package module. Run from the repository root::
+A maintainer script, not shipped with the package (like ``build_demo_media.py`` beside it). Run from the repository
+root::
 
-    .venv/bin/python data_manifests/tools/convert_text_embeddings.py \
+    .venv/bin/python scripts/convert_text_embeddings.py \
         --src /work/shared/data_manifests_reference/text_embeddings --out data_manifests/text_embeddings
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from avzsl.pipeline.core.checksums import file_sha256
 from avzsl.pipeline.core.safe_pickle import load_text_embedding_dict
 
 # released file stem -> our dataset key
@@ -52,7 +54,7 @@ def convert(src: Path, out: Path) -> dict[str, dict[str, object]]:
         assert list(check["names"]) == names and np.array_equal(check["vectors"], vectors)
         provenance[key] = {
             "source": f"ExplainableML/AVCA-GZSL w2v_features/{file_name}",
-            "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "source_sha256": file_sha256(path),
             "classes": len(names),
             "dim": int(vectors.shape[1]),
         }
