@@ -129,7 +129,7 @@ def test_protocol_loads_padded_sequences_from_the_cache(windowed_cache) -> None:
 
 
 def test_methods_without_sequences_never_read_them(windowed_cache, monkeypatch) -> None:
-    from avzsl.pipeline.train.trainer import protocol
+    from avzsl.pipeline.train import protocol
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("sequences were read for a method that does not need them")

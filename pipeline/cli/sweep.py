@@ -93,12 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     from avzsl.pipeline.cache import read_cache_info, weights_are_random
     from avzsl.pipeline.cli import train as cli_train
     from avzsl.pipeline.core.lock import DirectoryLock
+    from avzsl.pipeline.run.layout import TRAIN_LOG, run_is_finished
     from avzsl.pipeline.sweep.methods import method_table, parse_methods, skip_reason, write_method_table
     from avzsl.pipeline.sweep.plan import (
         check_extra_args,
         format_tables,
         plan_sweep,
-        run_is_finished,
         run_record,
         write_summary,
     )
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 # avzsl-train points the log handlers at the run's train.log; take them back.
                 setup_logging(log_file, verbose=args.verbose)
                 if code != 0:
-                    _logger.error("%s failed (exit %d); see %s", run.name, code, run_dir / "train.log")
+                    _logger.error("%s failed (exit %d); see %s", run.name, code, run_dir / TRAIN_LOG)
                     status = "failed"
                 else:
                     status = "up to date" if finished_before else "trained"

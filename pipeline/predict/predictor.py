@@ -445,7 +445,8 @@ class Predictor:
         encode_videos: bool = True,
     ) -> None:
         from avzsl.pipeline.predict.zero_shot import is_tower_run, tower_run_setup
-        from avzsl.pipeline.train.protocol import load_run_model, read_run_config
+        from avzsl.pipeline.run.config import read_run_config
+        from avzsl.pipeline.run.model_file import load_run_model
 
         self.run_dir = Path(run_dir)
         self.device = torch.device(device)

@@ -39,6 +39,13 @@ from avzsl.pipeline.cache import CacheError
 from avzsl.pipeline.core.checksums import read_checked_json
 from avzsl.pipeline.core.errors import UserError
 from avzsl.pipeline.data.splits import SplitError
+from avzsl.pipeline.run.layout import (
+    METRICS_JSON,
+    MODEL_PT,
+    RANDOM_WEIGHTS_WARNING,
+    stage1_result_path,
+    stage_epochs_path,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -317,7 +324,9 @@ def plot_tsne(
     from sklearn.manifold import TSNE
     from sklearn.metrics import silhouette_score
 
-    from avzsl.pipeline.train.protocol import load_protocol_data, load_run_model, read_run_config
+    from avzsl.pipeline.run.config import read_run_config
+    from avzsl.pipeline.run.model_file import load_run_model
+    from avzsl.pipeline.train.protocol import load_protocol_data
 
     cfg = read_run_config(run_dir)
     model, _ = load_run_model(run_dir)
@@ -449,7 +458,7 @@ def _random_weights(run_dir: Path, cache: str) -> bool:
             return True
     except (CacheError, OSError) as exc:  # the cache may have moved; the model file still records it
         _logger.debug("cache info unreadable: %s", exc)
-    model_path = run_dir / "model.pt"
+    model_path = run_dir / MODEL_PT
     if model_path.is_file():
         info = load_checkpoint(model_path).get("cache_info")
         if info:
@@ -480,12 +489,12 @@ def build_report(
         tsne_iter: t-SNE iterations (>= 250).
     """
     require_report_packages()
+    from avzsl.pipeline.run.config import read_run_config
     from avzsl.pipeline.sweep.plan import read_summary
-    from avzsl.pipeline.train.protocol import RANDOM_WEIGHTS_WARNING, read_run_config
 
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
-    metrics_path = run_dir / "metrics.json"
+    metrics_path = run_dir / METRICS_JSON
     if not metrics_path.is_file():
         raise ReportError(f"{run_dir}: the run has not finished (no metrics.json); run avzsl-train to the end first")
     if max_points < 5 or tsne_classes < 1:
@@ -562,9 +571,9 @@ def build_report(
         doc.image(path.name, f"per-class accuracy, {part} classes")
 
     # Stage-1 curves.
-    stage1 = read_epochs(run_dir / "stage1" / "epochs.jsonl")
-    stage2 = read_epochs(run_dir / "stage2" / "epochs.jsonl")
-    result_path = run_dir / "stage1" / "result.json"
+    stage1 = read_epochs(stage_epochs_path(run_dir, 1))
+    stage2 = read_epochs(stage_epochs_path(run_dir, 2))
+    result_path = stage1_result_path(run_dir)
     best = json.loads(result_path.read_text()) if result_path.is_file() else None
     doc.heading("Stage 1: validation curves and training losses")
     if stage1:
@@ -662,7 +671,6 @@ def build_sweep_report(sweep_dir: Path, out_dir: Path | None = None, benchmark: 
         benchmark: benchmark for the paper's numbers when the sweep used a split folder.
     """
     from avzsl.pipeline.sweep.plan import read_summary
-    from avzsl.pipeline.train.protocol import RANDOM_WEIGHTS_WARNING
 
     sweep_dir = Path(sweep_dir)
     summary = read_summary(sweep_dir)

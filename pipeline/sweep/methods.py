@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from avzsl.pipeline.core.atomic import atomic_write_text
+from avzsl.pipeline.run.layout import STAGES, metrics_gamma, stage_epochs_path
 
 _logger = logging.getLogger(__name__)
 
@@ -158,17 +159,15 @@ def run_seconds(run_dir: Path) -> dict[str, float]:
     from avzsl.pipeline.report.build import read_epochs
 
     out = {}
-    for stage in ("stage1", "stage2"):
-        out[stage] = round(sum(float(r.get("seconds", 0.0)) for r in read_epochs(Path(run_dir) / stage /
-                                                                                   "epochs.jsonl")), 4)
+    for stage in STAGES:
+        records = read_epochs(stage_epochs_path(run_dir, stage))
+        out[f"stage{stage}"] = round(sum(float(r.get("seconds", 0.0)) for r in records), 4)
     out["train"] = round(out["stage1"] + out["stage2"], 4)
     return out
 
 
 def method_record_fields(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
     """What the method table needs of one finished run besides S/U/H/ZSL: seconds, gamma and its edge verdict."""
-    from avzsl.pipeline.train.protocol import metrics_gamma
-
     calibration = metrics.get("calibration") or {}
     return {
         "seconds": run_seconds(run_dir),
