@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from avzsl.model.calibration import CALIBRATION_MODES
+from avzsl.model.coordinate_generalize import options_from_model_and_loss
 from avzsl.model.registry import DEFAULT_METHOD, method_options, options_to_dict
 from avzsl.pipeline.core.atomic import atomic_write_text
 from avzsl.pipeline.run.layout import CONFIG_JSON, RunConfigError
@@ -88,8 +89,6 @@ class TrainConfig:
         calibration so an old run is re-evaluated exactly as it was."""
         data = dict(data)
         if any(k in data for k in _LEGACY_KEYS) and "method" not in data:
-            from avzsl.model.coordinate_generalize import options_from_model_and_loss
-
             data["method"] = "coordinate_generalize"
             data["method_options"] = options_from_model_and_loss(
                 data.pop("model", {}), data.pop("loss", {}), bool(data.pop("standardize_features", False)))

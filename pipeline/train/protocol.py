@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from avzsl.data_manifests import benchmark_splits
 from avzsl.model.registry import get_method, method_options
 from avzsl.pipeline.cache import (
     CacheError,
@@ -59,8 +60,6 @@ def load_run_splits(cfg: TrainConfig) -> Splits:
     """The split definition of a run: a folder, or a built-in benchmark."""
     if cfg.splits is not None:
         return load_splits(Path(cfg.splits))
-    from avzsl.data_manifests import benchmark_splits
-
     return benchmark_splits(cfg.benchmark, cfg.split_variant)
 
 
