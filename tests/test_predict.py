@@ -18,19 +18,14 @@ import pytest
 import torch
 
 from avzsl.model.coordinate_generalize import CoordinateGeneralizeOptions
-from avzsl.pipeline.cache import load_features, read_cache_info
+from avzsl.pipeline.cache import load_features, read_cache_info, read_class_table
 from avzsl.pipeline.cli import extract as cli_extract
 from avzsl.pipeline.cli import predict as cli_predict
 from avzsl.pipeline.cli import train as cli_train
 from avzsl.pipeline.data.splits import write_protocol_splits
-from avzsl.pipeline.predict.predictor import (
-    EncodedVideo,
-    PredictError,
-    Predictor,
-    calibrated_scores,
-    encoder_request,
-    run_class_embedder,
-)
+from avzsl.pipeline.predict.predictor import Predictor
+from avzsl.pipeline.predict.ranking import EncodedVideo, calibrated_scores
+from avzsl.pipeline.predict.records import PredictError, encoder_request, run_class_embedder
 from avzsl.pipeline.run.checkpoint import load_checkpoint, save_checkpoint
 from tests.media import write_av, write_text_as_mp4
 
@@ -86,8 +81,10 @@ def _cached_p(tiny_run: dict[str, Path], video_ids: list[str], predictor: Predic
         vid: EncodedVideo(table.audio[i].numpy(), table.visual[i].numpy(), None, None, np.zeros((1, 2)))
         for i, vid in enumerate(table.video_ids)
     }
-    candidates = predictor.candidates(CANDIDATES.split(","))
-    return predictor.score({vid: encoded[vid] for vid in video_ids}, candidates)
+    names = CANDIDATES.split(",")
+    ranked = predictor.rank({vid: encoded[vid] for vid in video_ids}, predictor.candidates(names), False, len(names))
+    p = {vid: {r.class_name: r.probability for r in ranked[vid].predictions} for vid in video_ids}
+    return torch.tensor([[p[vid][name] for name in names] for vid in video_ids])
 
 
 def test_json_ranks_new_and_seen_classes_and_reports_bad_videos(tiny_run, capsys) -> None:
@@ -293,3 +290,55 @@ def test_run_record_checks(tiny_run, tmp_path: Path) -> None:
     with pytest.raises(PredictError, match="not the word-vector file"):
         run_class_embedder(file_info, other)
     assert run_class_embedder(file_info, used).dim == 3
+
+
+def _run_copy(tiny_run, tmp_path: Path, edit_state, cache: str | None = None) -> Path:
+    """A copy of the tiny run with its model.pt payload edited (and its config pointing at ``cache``)."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run["run"], run)
+    state = load_checkpoint(run / "model.pt")
+    edit_state(state)
+    save_checkpoint(run / "model.pt", state)
+    if cache is not None:
+        record = json.loads((run / "config.json").read_text())
+        record["config"]["cache"] = cache
+        (run / "config.json").write_text(json.dumps(record))
+    return run
+
+
+def test_run_records_its_class_phrases_and_prediction_needs_no_cache(tiny_run, tmp_path: Path, caplog) -> None:
+    table = read_class_table(tiny_run["cache"])
+    recorded = load_checkpoint(tiny_run["run"] / "model.pt")["class_phrases"]
+    assert recorded == dict(zip(table.names, table.phrases, strict=True))
+
+    def piano_as_dog(state: dict) -> None:
+        state["class_phrases"]["piano"] = "dog"
+
+    # The phrases come from model.pt, not from the cache: here the cache is gone and piano embeds as "dog".
+    run = _run_copy(tiny_run, tmp_path, piano_as_dog, cache=str(tmp_path / "moved"))
+    candidates = Predictor(run, random_weights=True).candidates(["Piano", "dog", "drum"])
+    assert candidates.phrases == ["dog", "dog", "drum"]
+    np.testing.assert_array_equal(candidates.embeddings[0], candidates.embeddings[1])
+    assert "cache is not readable" not in caplog.text
+
+
+def test_run_without_recorded_phrases_reads_the_cache_class_table(tiny_run, tmp_path: Path, caplog) -> None:
+    def older_run(state: dict) -> None:  # a model.pt written before the phrases were recorded
+        del state["class_phrases"]
+
+    table = read_class_table(tiny_run["cache"])
+    expected = {n.lower(): p for n, p in zip(table.names, table.phrases, strict=True)}
+    assert Predictor(_run_copy(tiny_run, tmp_path / "a", older_run), random_weights=True).known_phrases == expected
+
+    # Its cache moved: default phrases, with a warning when the run was embedded with a phrase map.
+    def older_run_with_map(state: dict) -> None:
+        older_run(state)
+        info = json.loads(state["cache_info"])
+        info["class_embedder"]["phrase_source"] = "map"
+        state["cache_info"] = json.dumps(info, sort_keys=True)
+
+    moved = _run_copy(tiny_run, tmp_path / "b", older_run_with_map, cache=str(tmp_path / "moved"))
+    predictor = Predictor(moved, random_weights=True)
+    assert predictor.known_phrases == {}
+    assert "embedded with a phrase map but its cache is not readable" in caplog.text
+    assert predictor.candidates(["piano", "dog"]).phrases == ["piano", "dog"]

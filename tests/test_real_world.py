@@ -92,7 +92,7 @@ def test_predict_needs_no_weight_option_for_packaged_runs() -> None:
     import pytest
 
     from avzsl.extractors.encoders.registry import get_encoder_spec
-    from avzsl.pipeline.predict.predictor import PredictError, encoder_request
+    from avzsl.pipeline.predict.records import PredictError, encoder_request
 
     spec = get_encoder_spec("effnet_lite0_aisfx")
     info = {"encoder": {"name": spec.name, "spec_hash": spec.spec_hash()},

@@ -16,6 +16,7 @@ import torch
 from avzsl.pipeline.cli import evaluate as cli_evaluate
 from avzsl.pipeline.cli import train as cli_train
 from avzsl.pipeline.run.checkpoint import load_checkpoint
+from avzsl.pipeline.train import protocol
 from avzsl.pipeline.train.trainer import class_balanced_batch
 
 FAST = ["--epochs", "6", "--batch-size", "32", "--device", "cpu"]
@@ -36,10 +37,11 @@ def test_class_balanced_batch_is_uniform_over_classes() -> None:
     assert picked.max() < 100
 
 
-def test_training_learns_zero_shot_and_evaluate_reports(synthetic_cache, tmp_path: Path, capsys) -> None:
+def test_training_learns_zero_shot_and_evaluate_reports(synthetic_cache, tmp_path: Path, capsys, monkeypatch) -> None:
     cache, splits = synthetic_cache
     run = tmp_path / "run"
     assert cli_train.main(_train_args(cache, splits, run)) == 0
+    trained = capsys.readouterr().out
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("S", "U", "H", "ZSL", "gamma", "epoch", "per_class_seen", "per_class_unseen", "calibration"):
         assert key in metrics
@@ -54,9 +56,15 @@ def test_training_learns_zero_shot_and_evaluate_reports(synthetic_cache, tmp_pat
     assert cli_evaluate.main(["--run", str(run), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert f"{metrics['H']:8.2f}" in out
-    # A finished run started again is up to date and changes nothing.
+    # A finished run started again is up to date and changes nothing; it does not load the cache's features.
+    def no_cache_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a finished run loaded the cache")
+
+    monkeypatch.setattr(protocol, "load_protocol_data", no_cache_load)
+    monkeypatch.setattr(protocol, "load_features", no_cache_load)
     stamp = (run / "model.pt").stat().st_mtime_ns
     assert cli_train.main(_train_args(cache, splits, run)) == 0
+    assert capsys.readouterr().out == trained
     assert (run / "model.pt").stat().st_mtime_ns == stamp
     assert "up to date" in (run / "train.log").read_text()
 

@@ -24,7 +24,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_ranks_arbitrary_names_with_the_fused_cosine(world: dict[str, Path], capsys) -> None:
     from avzsl.extractors.encoders.registry import build_encoder
     from avzsl.extractors.text.text_towers import TextTowerEmbedder
-    from avzsl.pipeline.predict.predictor import encode_videos
+    from avzsl.pipeline.predict.ranking import encode_videos
 
     video, names = str(world["root"] / "clip.mp4"), ["dog barking", "playing piano", "a red siren", "rain"]
     argv = ["--zero-shot", "--clip-checkpoint", str(world["clip"]), "--clap-checkpoint", str(world["clap"]),

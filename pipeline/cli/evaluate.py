@@ -10,6 +10,7 @@ from pathlib import Path
 from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import pick_device, setup_logging
+from avzsl.pipeline.run.layout import METRICS_JSON
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     gamma = metrics.get("gamma", metrics.get("beta", float("nan")))  # "beta" in files of the former format
     sys.stdout.write(
         f"epoch {metrics['epoch']}, calibration {gamma:.4g}, {metrics['num_test_videos']} test videos; "
-        f"written to {args.run / 'metrics.json'}\n"
+        f"written to {args.run / METRICS_JSON}\n"
     )
     return 0
 

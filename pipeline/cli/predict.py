@@ -113,7 +113,8 @@ def table_text(results: dict, gamma: float | None, random_weights: bool) -> str:
         gamma: the gamma subtracted from seen-class scores, or None when calibration did not apply.
         random_weights: print the meaningless-predictions warning first.
     """
-    from avzsl.pipeline.predict.predictor import RANDOM_PREDICTIONS_WARNING, VideoFailure
+    from avzsl.pipeline.predict.predictor import RANDOM_PREDICTIONS_WARNING
+    from avzsl.pipeline.predict.ranking import VideoFailure
 
     lines: list[str] = []
     if random_weights:
@@ -168,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     from avzsl.extractors.encoders.selavi import CheckpointError
     from avzsl.pipeline.extract.stage import default_batch_size
     from avzsl.pipeline.predict.inputs import predict_caches
-    from avzsl.pipeline.predict.predictor import Predictor, VideoPrediction
+    from avzsl.pipeline.predict.predictor import Predictor
+    from avzsl.pipeline.predict.ranking import VideoPrediction
 
     try:
         predictor = Predictor(
@@ -216,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _zero_shot(args: argparse.Namespace, names: list[str]) -> int:
     from avzsl.pipeline.extract.stage import default_batch_size
-    from avzsl.pipeline.predict.predictor import VideoPrediction
+    from avzsl.pipeline.predict.ranking import VideoPrediction
     from avzsl.pipeline.predict.zero_shot import predict_zero_shot
 
     device = pick_device(args.device)
@@ -235,7 +237,7 @@ def _zero_shot(args: argparse.Namespace, names: list[str]) -> int:
 
 def _class_names(args: argparse.Namespace) -> list[str]:
     """The candidate names of ``--classes`` or ``--classes-file``."""
-    from avzsl.pipeline.predict.predictor import parse_class_list, read_class_file
+    from avzsl.pipeline.predict.ranking import parse_class_list, read_class_file
 
     return parse_class_list(args.classes) if args.classes is not None else read_class_file(args.classes_file)
 

@@ -11,6 +11,7 @@ from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import discard_if_only_logs, missing_root, pick_device, setup_logging
 from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.run.layout import TRAIN_LOG
 
 _logger = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         return report_user_error(exc)
     created = missing_root(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
-    setup_logging(args.out / "train.log", verbose=args.verbose)
+    setup_logging(args.out / TRAIN_LOG, verbose=args.verbose)
     from avzsl.pipeline.core.lock import DirectoryLock
     from avzsl.pipeline.train.protocol import train_run
 

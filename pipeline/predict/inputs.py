@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from avzsl.pipeline.cache import load_features, read_cache_info
 from avzsl.pipeline.core.errors import UserError
 from avzsl.pipeline.data.video_list import VIDEO_EXTENSIONS
 
@@ -83,8 +84,6 @@ def check_cache_matches_run(cache_dir: Path, run_info: dict[str, Any]) -> None:
     Raises:
         UserError: different encoder spec, weights (sha256 or random seed) or window schedule, naming what differs.
     """
-    from avzsl.pipeline.cache import read_cache_info
-
     info = read_cache_info(cache_dir)
 
     def facts(record: dict[str, Any]) -> dict[str, Any]:
@@ -118,11 +117,9 @@ def predict_caches(
         candidates: ``predictor.candidates(...)``.
 
     Returns:
-        ``"CACHE:video_id"`` -> :class:`avzsl.pipeline.predict.predictor.VideoPrediction`, caches in order, videos in
+        ``"CACHE:video_id"`` -> :class:`avzsl.pipeline.predict.ranking.VideoPrediction`, caches in order, videos in
         index order.
     """
-    from avzsl.pipeline.cache import load_features
-
     for cache in caches:
         check_cache_matches_run(cache, predictor.info)
     calibrate = predictor.calibrate(candidates, calibration)

@@ -21,16 +21,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from avzsl.pipeline.predict.predictor import (
+from avzsl.extractors.encoders.registry import build_encoder
+from avzsl.extractors.text.text_towers import EMBEDDER, TextTowerEmbedder
+from avzsl.model.registry import FeatureBatch, FeatureDims, build_method
+from avzsl.pipeline.predict.ranking import (
     Candidates,
-    EncodedVideo,
-    EncoderRequest,
-    PredictError,
     VideoFailure,
     VideoPrediction,
     encode_videos,
     rank_candidates,
+    usable_videos,
+    with_failures,
 )
+from avzsl.pipeline.predict.records import EncoderRequest, PredictError, encoder_request
 
 _logger = logging.getLogger(__name__)
 
@@ -39,8 +42,6 @@ ZERO_SHOT_ENCODERS = ("clip_clap", "clip_clap_per_second")
 
 def is_tower_run(info: Mapping[str, Any]) -> bool:
     """Whether a run's cache embedded its class names with the text towers."""
-    from avzsl.extractors.text.text_towers import EMBEDDER
-
     return (info.get("class_embedder") or {}).get("embedder") == EMBEDDER
 
 
@@ -73,8 +74,6 @@ class _LazyTowerEmbedder:
         self.dim = max((int(v[1]) for v in segments.values()), default=None)
 
     def embed(self, names: Sequence[str], phrases: Mapping[str, str] | None = None) -> Any:
-        from avzsl.extractors.text.text_towers import TextTowerEmbedder
-
         encoders = self.support.encoders()
         _check_tower_shas(encoders, self.provenance)
         visual, audio = _template_names(self.provenance)
@@ -94,8 +93,6 @@ class TowerRunSupport:
     def encoders(self) -> Any:
         """The run's towers (built once; the combined sha256 must be the recorded one)."""
         if self._encoders is None:
-            from avzsl.extractors.encoders.registry import build_encoder
-
             encoders = build_encoder(
                 self.request.name,
                 clip_checkpoint=self.clip_checkpoint,
@@ -122,8 +119,6 @@ def tower_run_setup(
     Raises:
         PredictError: weight options that cannot reproduce the run's towers.
     """
-    from avzsl.pipeline.predict.predictor import encoder_request
-
     given = clip_checkpoint if clip_checkpoint is not None else clap_checkpoint
     request = encoder_request(dict(info), given, random_weights)
     if not request.random_weights and (clip_checkpoint is None or clap_checkpoint is None):
@@ -166,10 +161,6 @@ def predict_zero_shot(
         path -> :class:`VideoPrediction` (``score`` = ``p`` = fused cosine; no class is "seen"), or
         :class:`VideoFailure`.
     """
-    from avzsl.extractors.encoders.registry import build_encoder
-    from avzsl.extractors.text.text_towers import TextTowerEmbedder
-    from avzsl.model.registry import FeatureBatch, FeatureDims, build_method
-
     if encoder not in ZERO_SHOT_ENCODERS:
         raise PredictError(f"--zero-shot needs CLIP/CLAP encoders ({', '.join(ZERO_SHOT_ENCODERS)}), not {encoder!r}")
     names = list(class_names)
@@ -186,8 +177,8 @@ def predict_zero_shot(
     candidates = Candidates(embedded.names, embedded.phrases, embedded.embeddings, [False] * len(names))
     encoded = encode_videos([str(p) for p in paths], encoders, "pyav", "clean", workers=workers,
                             batch_size=batch_size)
-    good = {path: item for path, item in encoded.items() if isinstance(item, EncodedVideo)}
-    results: dict[str, VideoPrediction | VideoFailure] = {}
+    good = usable_videos(encoded)
+    results: dict[str, VideoPrediction] = {}
     if good:
         clip_dim = encoders.clip.embed_dim
         dims = FeatureDims(audio_dim=encoders.clap.embed_dim, visual_dim=clip_dim,
@@ -198,8 +189,4 @@ def predict_zero_shot(
         scores = method.scores(batch, torch.from_numpy(embedded.embeddings)).numpy()
         for row, (path, video) in enumerate(good.items()):
             results[path] = VideoPrediction(rank_candidates(scores[row], scores[row], candidates, top), video.windows)
-    for path, item in encoded.items():
-        if isinstance(item, VideoFailure):
-            _logger.warning("%s: %s", path, item.message())
-            results[path] = item
-    return {path: results[path] for path in encoded}
+    return with_failures(encoded, results)

@@ -51,12 +51,18 @@ from avzsl.pipeline.report.figures import (
 )
 from avzsl.pipeline.report.paper import BENCHMARK_TITLES, PAPER_TABLE3, ablation_rows, format_score, group_rows
 from avzsl.pipeline.run.checkpoint import load_checkpoint
-from avzsl.pipeline.run.config import PAPER_MASK_RATIO, TrainConfig
+from avzsl.pipeline.run.config import PAPER_MASK_RATIO, TrainConfig, read_run_config
 from avzsl.pipeline.run.history import read_epochs
+from avzsl.pipeline.run.layout import (
+    METRICS_JSON,
+    MODEL_PT,
+    RANDOM_WEIGHTS_WARNING,
+    stage1_result_path,
+    stage_epochs_path,
+)
 from avzsl.pipeline.sweep.methods import TABLE_HEADER, method_table_cells, read_method_table
 from avzsl.pipeline.sweep.plan import read_summary
 from avzsl.pipeline.sweep.stats import METRIC_KEYS
-from avzsl.pipeline.train.protocol import RANDOM_WEIGHTS_WARNING, read_run_config
 
 _logger = logging.getLogger(__name__)
 
@@ -88,7 +94,7 @@ def _random_weights(run_dir: Path, cache: str) -> bool:
             return True
     except (CacheError, OSError) as exc:  # the cache may have moved; the model file still records it
         _logger.debug("cache info unreadable: %s", exc)
-    model_path = run_dir / "model.pt"
+    model_path = run_dir / MODEL_PT
     if model_path.is_file():
         info = load_checkpoint(model_path).get("cache_info")
         if info:
@@ -122,7 +128,7 @@ def build_report(
     require_report_packages()
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
-    metrics_path = run_dir / "metrics.json"
+    metrics_path = run_dir / METRICS_JSON
     if not metrics_path.is_file():
         raise ReportError(f"{run_dir}: the run has not finished (no metrics.json); run avzsl-train to the end first")
     if max_points < 5 or tsne_classes < 1:
@@ -200,9 +206,9 @@ def build_report(
         doc.image(path.name, f"per-class accuracy, {part} classes")
 
     # Stage-1 curves.
-    stage1 = read_epochs(run_dir / "stage1" / "epochs.jsonl")
-    stage2 = read_epochs(run_dir / "stage2" / "epochs.jsonl")
-    result_path = run_dir / "stage1" / "result.json"
+    stage1 = read_epochs(stage_epochs_path(run_dir, 1))
+    stage2 = read_epochs(stage_epochs_path(run_dir, 2))
+    result_path = stage1_result_path(run_dir)
     best = json.loads(result_path.read_text()) if result_path.is_file() else None
     doc.heading("Stage 1: validation curves and training losses")
     if stage1:

@@ -16,8 +16,10 @@ import numpy as np
 import torch
 
 from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.run.config import read_run_config
+from avzsl.pipeline.run.model_file import load_run_model
 from avzsl.pipeline.sweep.stats import METRIC_KEYS
-from avzsl.pipeline.train.protocol import load_protocol_data, load_run_model, read_run_config
+from avzsl.pipeline.train.protocol import load_protocol_data
 
 _logger = logging.getLogger(__name__)
 

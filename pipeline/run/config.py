@@ -1,14 +1,22 @@
-"""The training configuration: everything that determines a run's result, hashed to guard run directories."""
+"""The training configuration: everything that determines a run's result, hashed to guard run directories.
+
+A run directory stores it in ``config.json`` as ``{"hash": result_hash(), "config": to_dict()}``
+(:func:`write_run_config`, :func:`read_run_config`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from avzsl.model.calibration import CALIBRATION_MODES
+from avzsl.model.coordinate_generalize import options_from_model_and_loss
 from avzsl.model.registry import DEFAULT_METHOD, method_options, options_to_dict
+from avzsl.pipeline.core.atomic import atomic_write_text
+from avzsl.pipeline.run.layout import CONFIG_JSON, RunConfigError
 
 # Per-benchmark mask proportion rho chosen in the paper (section 5.3, Fig. 2).
 PAPER_MASK_RATIO = {"ucf": 0.1, "activitynet": 0.1, "vggsound": 0.2}
@@ -81,8 +89,6 @@ class TrainConfig:
         calibration so an old run is re-evaluated exactly as it was."""
         data = dict(data)
         if any(k in data for k in _LEGACY_KEYS) and "method" not in data:
-            from avzsl.model.coordinate_generalize import options_from_model_and_loss
-
             data["method"] = "coordinate_generalize"
             data["method_options"] = options_from_model_and_loss(
                 data.pop("model", {}), data.pop("loss", {}), bool(data.pop("standardize_features", False)))
@@ -111,3 +117,17 @@ def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "
         elif a != b:
             out.append(f"{prefix}{key}: {a!r} -> {b!r}")
     return out
+
+
+def read_run_config(run_dir: Path) -> TrainConfig:
+    """The configuration stored in a run directory."""
+    path = Path(run_dir) / CONFIG_JSON
+    if not path.is_file():
+        raise RunConfigError(f"{run_dir}: not an avzsl run directory (no {CONFIG_JSON})")
+    return TrainConfig.from_dict(json.loads(path.read_text())["config"])
+
+
+def write_run_config(run_dir: Path, cfg: TrainConfig) -> None:
+    """Write ``RUN/config.json`` (atomically): the configuration and its :meth:`TrainConfig.result_hash`."""
+    payload = {"hash": cfg.result_hash(), "config": cfg.to_dict()}
+    atomic_write_text(Path(run_dir) / CONFIG_JSON, json.dumps(payload, indent=2, sort_keys=True) + "\n")

@@ -1,5 +1,4 @@
-"""What a finished or running ``avzsl-train`` run recorded: its per-epoch history (``STAGE/epochs.jsonl``) and the
-calibration value of its ``metrics.json``."""
+"""What a finished or running ``avzsl-train`` run recorded per epoch (``STAGE/epochs.jsonl``)."""
 
 from __future__ import annotations
 
@@ -14,8 +13,3 @@ def read_epochs(path: Path) -> list[dict[str, Any]]:
         return []
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
-
-def metrics_gamma(metrics: dict[str, Any]) -> float:
-    """The calibration value of a ``metrics.json`` (``gamma``, or ``beta`` in files of the former format)."""
-    value = metrics.get("gamma", metrics.get("beta"))
-    return float("nan") if value is None else float(value)

@@ -35,7 +35,8 @@ from avzsl.model.registry import DEFAULT_METHOD, get_method, list_methods
 from avzsl.pipeline.cache import cache_has_sequences, read_class_table
 from avzsl.pipeline.core.atomic import atomic_write_text
 from avzsl.pipeline.core.tables import markdown_table
-from avzsl.pipeline.run.history import metrics_gamma, read_epochs
+from avzsl.pipeline.run.history import read_epochs
+from avzsl.pipeline.run.layout import STAGES, metrics_gamma, stage_epochs_path
 from avzsl.pipeline.sweep.stats import METRIC_KEYS, format_cell, mean_std
 
 _logger = logging.getLogger(__name__)
@@ -138,9 +139,9 @@ def run_seconds(run_dir: Path) -> dict[str, float]:
     ``stage1`` is training plus per-epoch validation, ``stage2`` the retraining; ``train`` their sum.
     """
     out = {}
-    for stage in ("stage1", "stage2"):
-        out[stage] = round(sum(float(r.get("seconds", 0.0)) for r in read_epochs(Path(run_dir) / stage /
-                                                                                   "epochs.jsonl")), 4)
+    for stage in STAGES:
+        records = read_epochs(stage_epochs_path(run_dir, stage))
+        out[f"stage{stage}"] = round(sum(float(r.get("seconds", 0.0)) for r in records), 4)
     out["train"] = round(out["stage1"] + out["stage2"], 4)
     return out
 

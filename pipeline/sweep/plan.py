@@ -26,6 +26,7 @@ from typing import Any
 from avzsl.pipeline.core.atomic import atomic_write_text
 from avzsl.pipeline.core.checksums import IntegrityError, read_checked_json
 from avzsl.pipeline.core.tables import fixed_width_table
+from avzsl.pipeline.run.layout import METRICS_JSON
 from avzsl.pipeline.sweep.methods import MethodSpec, method_record_fields
 from avzsl.pipeline.sweep.stats import METRIC_KEYS, format_cell, mean_std
 
@@ -134,7 +135,7 @@ def run_record(sweep_dir: Path, run: SweepRun, status: str) -> dict[str, Any]:
     wall seconds per stage and the calibration gamma with its edge verdict.
     """
     record: dict[str, Any] = {"group": run.group, "key": run.key, "seed": run.seed, "dir": run.name, "status": status}
-    path = sweep_dir / run.name / "metrics.json"
+    path = sweep_dir / run.name / METRICS_JSON
     if status in ("trained", "up to date") and path.is_file():
         try:
             metrics = read_checked_json(path, "rerun the same avzsl-sweep command to evaluate the run again")
@@ -200,15 +201,6 @@ def read_summary(sweep_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def run_is_finished(run_dir: Path) -> bool:
-    """Whether a run directory holds a finished run (``status.json`` complete and ``metrics.json`` present)."""
-    status = Path(run_dir) / "status.json"
-    if not status.is_file() or not (Path(run_dir) / "metrics.json").is_file():
-        return False
-    try:
-        return json.loads(status.read_text()).get("state") == "complete"
-    except json.JSONDecodeError:
-        return False
 
 
 def format_tables(summary: dict[str, Any]) -> str:

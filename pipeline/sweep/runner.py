@@ -19,6 +19,7 @@ from typing import Any
 
 from avzsl.pipeline.cache import read_cache_info, weights_are_random
 from avzsl.pipeline.core.lock import DirectoryLock
+from avzsl.pipeline.run.layout import TRAIN_LOG, run_is_finished
 from avzsl.pipeline.sweep.methods import (
     TABLE_MD,
     MethodSpec,
@@ -33,7 +34,6 @@ from avzsl.pipeline.sweep.plan import (
     check_extra_args,
     format_tables,
     plan_sweep,
-    run_is_finished,
     run_record,
     write_summary,
 )
@@ -157,7 +157,7 @@ def run_sweep(request: SweepRequest, plan: SweepPlan, train: TrainMain) -> Sweep
             with contextlib.redirect_stdout(captured):
                 code = train(request.train_argv(run))
             if code != 0:
-                _logger.error("%s failed (exit %d); see %s", run.name, code, run_dir / "train.log")
+                _logger.error("%s failed (exit %d); see %s", run.name, code, run_dir / TRAIN_LOG)
                 status = "failed"
             else:
                 status = "up to date" if finished_before else "trained"

@@ -1,7 +1,8 @@
 """Run the whole two-stage protocol in a run directory, and evaluate a finished run.
 
-This module holds the run-directory policy (config guard, lock, status, result files); the per-epoch work is in
-:mod:`avzsl.pipeline.train.trainer`.
+This module holds the training policy of a run directory (config guard, resume, the stages, evaluation); the
+per-epoch work is in :mod:`avzsl.pipeline.train.trainer`, the directory's files and ``model.pt`` in
+:mod:`avzsl.pipeline.run`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 import torch
 
-from avzsl.model.registry import FeatureDims, Method, build_method, get_method, method_options
+from avzsl.data_manifests import benchmark_splits
+from avzsl.model.registry import get_method, method_options
 from avzsl.pipeline.cache import (
     CacheError,
     cache_has_sequences,
@@ -25,39 +27,39 @@ from avzsl.pipeline.cache import (
     weights_are_random,
 )
 from avzsl.pipeline.core.atomic import atomic_write_text, remove_temporaries
-from avzsl.pipeline.core.checksums import read_checked_json_or_none, write_checked_json
-from avzsl.pipeline.core.errors import UserError
-from avzsl.pipeline.data.splits import Splits, load_splits
-from avzsl.pipeline.run.checkpoint import load_checkpoint, save_checkpoint
-from avzsl.pipeline.run.config import TrainConfig, config_differences
-from avzsl.pipeline.train.stage_data import ProtocolData, attach_sequences, build_protocol_data, write_missing_report
-from avzsl.pipeline.train.trainer import (
-    MODEL_FORMAT,
-    MODEL_FORMAT_VERSION,
-    StageTrainer,
-    batches_per_epoch,
-    evaluate_part,
-    part_dims,
+from avzsl.pipeline.core.checksums import (
+    IntegrityError,
+    read_checked_json,
+    read_checked_json_or_none,
+    write_checked_json,
 )
+from avzsl.pipeline.data.splits import Splits, load_splits
+from avzsl.pipeline.run.config import TrainConfig, config_differences, read_run_config, write_run_config
+from avzsl.pipeline.run.layout import (
+    CONFIG_JSON,
+    METRICS_JSON,
+    MISSING_VIDEOS_CSV,
+    MODEL_PT,
+    RANDOM_WEIGHTS_WARNING,
+    RunConfigError,
+    clear_run,
+    mark_run_complete,
+    run_status,
+    stage1_result_path,
+    stage_dir,
+    stored_config_hash,
+)
+from avzsl.pipeline.run.model_file import load_run_model, save_run_model
+from avzsl.pipeline.train.stage_data import ProtocolData, attach_sequences, build_protocol_data, write_missing_report
+from avzsl.pipeline.train.trainer import StageTrainer, batches_per_epoch, evaluate_part, part_dims
 
 _logger = logging.getLogger(__name__)
-
-RANDOM_WEIGHTS_WARNING = (
-    "this cache was extracted with RANDOM encoder weights (--random-weights): numbers are for testing the pipeline, "
-    "not comparable with published results"
-)
-
-
-class RunConfigError(UserError):
-    """The run directory holds a run with a different configuration, or is not a run directory."""
 
 
 def load_run_splits(cfg: TrainConfig) -> Splits:
     """The split definition of a run: a folder, or a built-in benchmark."""
     if cfg.splits is not None:
         return load_splits(Path(cfg.splits))
-    from avzsl.data_manifests import benchmark_splits
-
     return benchmark_splits(cfg.benchmark, cfg.split_variant)
 
 
@@ -97,7 +99,7 @@ def check_run_config(run_dir: Path, cfg: TrainConfig, overwrite: bool) -> str:
     A different configuration in an existing run directory is refused unless ``overwrite``; then the old run's
     files are removed.
     """
-    path = run_dir / "config.json"
+    path = run_dir / CONFIG_JSON
     if path.is_file():
         try:
             old = json.loads(path.read_text())
@@ -117,46 +119,23 @@ def check_run_config(run_dir: Path, cfg: TrainConfig, overwrite: bool) -> str:
                     "or pass --overwrite to replace it"
                 )
             _logger.warning("--overwrite: removing the previous run in %s", run_dir)
-            for name in ("stage1", "stage2"):
-                for file in (run_dir / name).glob("*"):
-                    file.unlink()
-            for name in ("model.pt", "metrics.json", "status.json", "missing_videos.csv"):
-                (run_dir / name).unlink(missing_ok=True)
-        elif _status(run_dir) == "complete":
+            clear_run(run_dir)
+        elif run_status(run_dir) == "complete":
             return "complete"
         else:
             return "resume"
     run_dir.mkdir(parents=True, exist_ok=True)
-    payload = {"hash": cfg.result_hash(), "config": cfg.to_dict()}
-    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    write_run_config(run_dir, cfg)
     return "new"
-
-
-def _status(run_dir: Path) -> str:
-    path = run_dir / "status.json"
-    if not path.is_file():
-        return "running"
-    try:
-        return json.loads(path.read_text()).get("state", "running")
-    except json.JSONDecodeError:
-        return "running"
-
-
-def read_run_config(run_dir: Path) -> TrainConfig:
-    """The configuration stored in a run directory."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise RunConfigError(f"{run_dir}: not an avzsl run directory (no config.json)")
-    return TrainConfig.from_dict(json.loads(path.read_text())["config"])
 
 
 def run_stage1(cfg: TrainConfig, data: ProtocolData, run_dir: Path, device: torch.device) -> dict[str, Any]:
     """Stage 1, or its stored result when already finished: ``{"epoch": e*, "gamma": gamma*, S, U, H, ZSL}``."""
-    result_path = run_dir / "stage1" / "result.json"
+    result_path = stage1_result_path(run_dir)
     if result_path.is_file():
         return json.loads(result_path.read_text())
     steps = batches_per_epoch(cfg, len(data.train1))
-    trainer = StageTrainer(cfg, 1, data.train1, run_dir / "stage1", device, steps, val=data.val)
+    trainer = StageTrainer(cfg, 1, data.train1, stage_dir(run_dir, 1), device, steps, val=data.val)
     trainer.resume()
     # A method without training is evaluated once ("epoch 1"), with the same calibration and metrics.
     trainer.run(cfg.epochs if trainer.trainable else 1)
@@ -195,72 +174,20 @@ def run_stage2(
     best: dict[str, Any],
     info: dict[str, Any],
 ) -> None:
-    """Stage 2: retrain from scratch on stage_2_train for e* epochs and save ``model.pt``."""
-    model_path = run_dir / "model.pt"
-    if model_path.is_file():
+    """Stage 2: retrain from scratch on stage_2_train for e* epochs and save ``model.pt``.
+
+    ``model.pt`` also records the cache's ``cache.json`` (``info``) and its class phrases, so that prediction
+    repeats the training features and class embeddings from the run alone.
+    """
+    if (run_dir / MODEL_PT).is_file():
         return
     # Same steps per epoch as stage 1: "after epoch e*" then means the same optimisation length in both stages.
-    trainer = StageTrainer(cfg, 2, data.train2, run_dir / "stage2", device, batches_per_epoch(cfg, len(data.train1)))
+    steps = batches_per_epoch(cfg, len(data.train1))
+    trainer = StageTrainer(cfg, 2, data.train2, stage_dir(run_dir, 2), device, steps)
     trainer.resume()
     trainer.run(int(best["epoch"]))
-    dims = part_dims(data.train2)
-    save_checkpoint(
-        model_path,
-        {
-            "format": MODEL_FORMAT,
-            "format_version": MODEL_FORMAT_VERSION,
-            "method": cfg.method,
-            "method_options": dict(cfg.method_options),
-            "dims": dims.to_dict(),
-            # Input sizes under the former key too: readers of format 1 (predict) check text_dim there.
-            "model_config": dims.to_dict(),
-            "state_dict": {k: v.cpu() for k, v in trainer.model.state_dict().items()},
-            "gamma": float(best["gamma"]),
-            "calibration": {"mode": cfg.calibration,
-                            "on": "scores" if cfg.calibration == "legacy" else "calibration_scores",
-                            **(best.get("calibration") or {})},
-            "epoch": int(best["epoch"]),
-            "seen_classes": list(data.train2.classes),
-            "config_hash": cfg.result_hash(),
-            "cache_info": json.dumps(info, sort_keys=True),
-        },
-    )
-
-
-def load_run_model(run_dir: Path) -> tuple[Method, dict[str, Any]]:
-    """The trained stage-2 method of a run (eval mode) and its metadata (the ``model.pt`` payload).
-
-    Reads format 2 (any registered method) and format 1 (the paper's network, ``model_config`` + bare network
-    state dict). The method carries ``calibrated_on`` (``"scores"`` or ``"calibration_scores"``): the scores the
-    run's gamma applies to.
-    """
-    path = Path(run_dir) / "model.pt"
-    if not path.is_file():
-        raise RunConfigError(f"{run_dir}: no trained model yet (model.pt missing); run avzsl-train first")
-    state = load_checkpoint(path)
-    if state.get("format") != MODEL_FORMAT:
-        raise RunConfigError(f"{path}: not an avzsl model file")
-    version = int(state.get("format_version", 1))
-    if version > MODEL_FORMAT_VERSION:
-        raise RunConfigError(f"{path}: model format {version} is newer than this avzsl reads ({MODEL_FORMAT_VERSION})")
-    try:
-        if version == 1:
-            from avzsl.model.coordinate_generalize import options_from_model_and_loss
-
-            config = dict(state["model_config"])
-            dims = FeatureDims(config["audio_dim"], config["visual_dim"], config["text_dim"])
-            method = build_method("coordinate_generalize", dims, options_from_model_and_loss(config, {}, False))
-            method.net.load_state_dict(state["state_dict"])
-            method.calibrated_on = "scores"
-        else:
-            get_method(state["method"])
-            method = build_method(state["method"], FeatureDims.from_dict(state["dims"]), state["method_options"])
-            method.load_state_dict(state["state_dict"])
-            method.calibrated_on = (state.get("calibration") or {}).get("on", "calibration_scores")
-    except KeyError as exc:
-        raise RunConfigError(f"{path}: {exc.args[0] if exc.args else exc}") from exc
-    method.eval()
-    return method, state
+    save_run_model(run_dir, cfg, trainer.model, part_dims(data.train2), best, data.train2.classes, info,
+                   data.class_phrases)
 
 
 def evaluate_run(run_dir: Path, data: ProtocolData | None = None, device: torch.device | None = None) -> dict[str, Any]:
@@ -268,10 +195,8 @@ def evaluate_run(run_dir: Path, data: ProtocolData | None = None, device: torch.
 
     Returns:
         ``{"S", "U", "H", "ZSL"}`` (x100, rounded to 2 decimals), ``gamma`` (gamma*; files written before this
-        version call it ``beta``, read both with
-        :func:`avzsl.pipeline.run.history.metrics_gamma`), ``epoch`` (e*), ``calibration`` (mode,
-        range, edge verdict),
-        per-class accuracies by class name, and the raw fractions.
+        version call it ``beta``, read both with :func:`avzsl.pipeline.run.layout.metrics_gamma`), ``epoch`` (e*),
+        ``calibration`` (mode, range, edge verdict), per-class accuracies by class name, and the raw fractions.
     """
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
@@ -309,8 +234,26 @@ def evaluate_run(run_dir: Path, data: ProtocolData | None = None, device: torch.
             **{k: v for k, v in (state.get("calibration") or {"mode": "legacy", "on": "scores"}).items()},
         },
     }
-    write_checked_json(run_dir / "metrics.json", metrics)
+    write_checked_json(run_dir / METRICS_JSON, metrics)
     return metrics
+
+
+def finished_run_metrics(run_dir: Path, cfg: TrainConfig) -> dict[str, Any] | None:
+    """The test metrics of a run that finished with this configuration, read without loading the cache; else None.
+
+    Finished means: ``config.json`` of the same configuration hash, ``status.json`` complete, ``model.pt``
+    present and ``metrics.json`` intact (its checksum). Anything else (including a damaged ``metrics.json``) is
+    None, silently: :func:`train_run` then takes the full path, which reports it.
+    """
+    if stored_config_hash(run_dir) != cfg.result_hash() or run_status(run_dir) != "complete":
+        return None
+    path = run_dir / METRICS_JSON
+    if not (run_dir / MODEL_PT).is_file() or not path.is_file():
+        return None
+    try:
+        return read_checked_json(path, "it is made again")
+    except IntegrityError:
+        return None
 
 
 def train_run(cfg: TrainConfig, run_dir: Path, device: torch.device, overwrite: bool = False) -> dict[str, Any]:
@@ -322,12 +265,19 @@ def train_run(cfg: TrainConfig, run_dir: Path, device: torch.device, overwrite: 
     # Softmax over large dot-product logits (tau = 1) produces denormal floats, which make CPU steps up to ~30x
     # slower; flushing them to zero changes no result at float32 precision (see docs/method.md).
     torch.set_flush_denormal(True)
+    metrics = finished_run_metrics(run_dir, cfg)
+    if metrics is not None:
+        # Up to date without loading the cache's features: only cache.json is read, for the same warning.
+        if weights_are_random(read_cache_info(Path(cfg.cache))):
+            _logger.warning(RANDOM_WEIGHTS_WARNING)
+        _logger.info("%s is up to date: the run finished earlier with this configuration", run_dir)
+        return metrics
     data, info = load_protocol_data(cfg)
     state = check_run_config(run_dir, cfg, overwrite)
     if state == "complete":
         # A finished run whose metrics.json (or model.pt) was deleted or damaged is completed again, not stuck.
-        metrics = read_checked_json_or_none(run_dir / "metrics.json", "the test metrics of the finished run")
-        if metrics is not None and (run_dir / "model.pt").is_file():
+        metrics = read_checked_json_or_none(run_dir / METRICS_JSON, "the test metrics of the finished run")
+        if metrics is not None and (run_dir / MODEL_PT).is_file():
             _logger.info("%s is up to date: the run finished earlier with this configuration", run_dir)
             return metrics
     if state == "resume":
@@ -336,7 +286,7 @@ def train_run(cfg: TrainConfig, run_dir: Path, device: torch.device, overwrite: 
         if removed:
             _logger.info("removed %d temporary file(s) of the interrupted run", len(removed))
     if data.missing:
-        report = run_dir / "missing_videos.csv"
+        report = run_dir / MISSING_VIDEOS_CSV
         write_missing_report(data, report)
         _logger.warning(
             "%d video(s) of the split files are not in the cache (%s); listed in %s",
@@ -347,5 +297,5 @@ def train_run(cfg: TrainConfig, run_dir: Path, device: torch.device, overwrite: 
     best = run_stage1(cfg, data, run_dir, device)
     run_stage2(cfg, data, run_dir, device, best, info)
     metrics = evaluate_run(run_dir, data, device)
-    atomic_write_text(run_dir / "status.json", json.dumps({"state": "complete", "hash": cfg.result_hash()}) + "\n")
+    mark_run_complete(run_dir, cfg.result_hash())
     return metrics

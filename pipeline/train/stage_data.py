@@ -91,7 +91,11 @@ class PartData:
 
 @dataclass
 class ProtocolData:
-    """The four protocol parts plus the split videos missing from the cache."""
+    """The four protocol parts plus the split videos missing from the cache.
+
+    ``class_phrases`` maps every class of the cache's class table to the phrase embedded for it (recorded in
+    ``model.pt``, so that prediction embeds a class as in training without the cache).
+    """
 
     train1: PartData
     val: PartData
@@ -99,6 +103,7 @@ class ProtocolData:
     test: PartData
     missing: dict[str, list[str]]
     ambiguous: dict[str, list[str]]
+    class_phrases: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_missing(self) -> int:
@@ -173,6 +178,7 @@ def build_protocol_data(splits: Splits, features: FeatureTable, class_table: Cla
         ),
         missing=missing,
         ambiguous=ambiguous,
+        class_phrases=dict(zip(class_table.names, class_table.phrases, strict=True)),
     )
     for name in ("train1", "val", "train2", "test"):
         if len(getattr(data, name)) == 0:

@@ -4,15 +4,8 @@ Stage 1 trains on ``stage_1_train`` and evaluates every epoch on stage-1 validat
 epoch with the best harmonic mean H (e*) and its calibration gamma* are kept. Stage 2 retrains from scratch on
 ``stage_2_train`` for e* epochs; the final model is saved for evaluation on the test split with gamma*.
 
-Run directory layout::
-
-    RUN/config.json            resolved TrainConfig + its hash (a different config is refused)
-    RUN/stage1/last.pt         checkpoint after the last finished epoch (model, optimizer, RNG states, history)
-    RUN/stage1/epochs.jsonl    one line per epoch: losses, seconds, validation S/U/H/ZSL and gamma
-    RUN/stage1/result.json     best epoch e*, gamma*, its validation metrics (written when stage 1 ends)
-    RUN/stage2/last.pt, RUN/stage2/epochs.jsonl
-    RUN/model.pt               the stage-2 model for evaluation and prediction
-    RUN/metrics.json           test S, U, H, ZSL (written by evaluation)
+A stage writes its checkpoint (``last.pt``) and epoch history (``epochs.jsonl``) into its stage directory; the
+run directory's layout is :mod:`avzsl.pipeline.run.layout`.
 
 Every file is written atomically; a run killed at any point and restarted with the same command continues from its
 last complete checkpoint and ends with the same numbers as an uninterrupted run (same seed, CPU).
@@ -40,14 +33,11 @@ from avzsl.pipeline.core.faults import crash_point
 from avzsl.pipeline.core.progress import progress_bar
 from avzsl.pipeline.run.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from avzsl.pipeline.run.config import TrainConfig
+from avzsl.pipeline.run.layout import EPOCHS_JSONL, LAST_CHECKPOINT
 from avzsl.pipeline.train.stage_data import PartData
 
 _logger = logging.getLogger(__name__)
 
-MODEL_FORMAT = "avzsl-model"
-MODEL_FORMAT_VERSION = 2
-"""2: any registered method (``method``, ``method_options``, ``dims``, ``calibration``); 1: the paper's network
-only (``model_config``); both are read."""
 FEW_STEPS = 5
 """Below this many optimizer steps per epoch the log says so (per-epoch validation then selects among very short
 optimisation lengths; see --batches-per-epoch)."""
@@ -179,7 +169,7 @@ class StageTrainer:
 
     @property
     def checkpoint_path(self) -> Path:
-        return self.dir / "last.pt"
+        return self.dir / LAST_CHECKPOINT
 
     def resume(self) -> bool:
         """Load ``last.pt`` when present; returns whether training resumed from it."""
@@ -213,7 +203,7 @@ class StageTrainer:
             },
         )
         # The checkpoint is the source of truth; the JSON-lines file mirrors its history.
-        _write_jsonl(self.dir / "epochs.jsonl", self.history)
+        _write_jsonl(self.dir / EPOCHS_JSONL, self.history)
 
     def train_epoch(self, progress: tqdm | None) -> dict[str, float]:
         """One epoch of class-balanced batches; returns the mean loss and the mean of each named term."""

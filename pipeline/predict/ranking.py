@@ -1,0 +1,232 @@
+"""Encoding videos as extraction does, embedding candidate class names, calibrated scores and ranking.
+
+Decoding and encoding go through the extraction code (:func:`avzsl.pipeline.extract.stage.encode_window_stream`),
+so a video's feature is exactly what ``avzsl-extract`` would have stored: the mean over its windows. The value
+types here (:class:`EncodedVideo`, :class:`VideoFailure`, :class:`Candidates`, :class:`VideoPrediction`) are shared
+by the run predictor and the zero-shot predictor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from avzsl.extractors.decode.probe import probe_many
+from avzsl.extractors.text.class_names import OOVError, phrase_of
+from avzsl.pipeline.extract.stage import WindowCountError, encode_window_stream, pool_windows, stack_windows
+from avzsl.pipeline.predict.records import PredictError
+
+_logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# encoding a list of videos with the extraction code path
+
+
+@dataclass
+class EncodedVideo:
+    """Features of one video, as extraction stores them.
+
+    Attributes:
+        audio_mean / visual_mean: ``(512,)`` float32, mean over the video's windows.
+        audio_seq / visual_seq: ``(T, 512)`` float32 per-window features.
+        window_sec: ``(T, 2)`` window start/end seconds.
+    """
+
+    audio_mean: np.ndarray
+    visual_mean: np.ndarray
+    audio_seq: np.ndarray
+    visual_seq: np.ndarray
+    window_sec: np.ndarray
+
+    @property
+    def windows(self) -> int:
+        """Number of windows T."""
+        return int(self.window_sec.shape[0])
+
+
+@dataclass
+class VideoFailure:
+    """Why a video has no features: ``status`` (a probe status, ``decode_error`` or ``too_short``) and reason."""
+
+    status: str
+    reason: str
+
+    def message(self) -> str:
+        """``"status: reason"`` (one line)."""
+        return f"{self.status}: {self.reason}" if self.reason else self.status
+
+
+def encode_videos(
+    paths: Sequence[str],
+    encoders: Any,
+    decoder: str,
+    schedule: str,
+    workers: int = 1,
+    batch_size: int = 16,
+    probe_jobs: int = 1,
+) -> dict[str, EncodedVideo | VideoFailure]:
+    """Probe, decode and encode a list of videos exactly as a shard of ``avzsl-extract`` does.
+
+    Args:
+        paths: video files (duplicates are processed once).
+        encoders: ``encode_visual``/``encode_audio`` (e.g. :class:`avzsl.extractors.encoders.selavi.SelaviEncoders`).
+        decoder / schedule: the cache's ``extraction.decoder`` and ``extraction.windows``.
+        workers: decoding worker processes (0: inline).
+        batch_size: windows per encoder forward.
+        probe_jobs: parallel probes.
+
+    Returns:
+        path -> :class:`EncodedVideo`, or :class:`VideoFailure` for an unusable video (never raises for one), in
+        the order of ``paths``.
+    """
+    unique = list(dict.fromkeys(str(p) for p in paths))
+    probes = probe_many(unique, n_jobs=probe_jobs)
+    results: dict[str, EncodedVideo | VideoFailure] = {}
+    for path, probe in zip(unique, probes, strict=True):
+        if not probe.ok:
+            results[path] = VideoFailure(probe.status, probe.reason)
+    todo = [(k, path, probes[k]) for k, path in enumerate(unique) if probes[k].ok]
+
+    def video_end(item: dict[str, Any]) -> None:
+        if "done" not in item:
+            results[unique[item["video"]]] = VideoFailure(item["status"], item["reason"])
+
+    store, expected = encode_window_stream(todo, encoders, decoder, schedule, workers, batch_size, video_end)
+    for k, path, _ in todo:
+        if path in results:
+            continue
+        try:
+            audio_seq, visual_seq, window_sec = stack_windows(store.get(k, []), expected.get(k))
+        except WindowCountError as exc:
+            results[path] = VideoFailure("decode_error", str(exc))
+            continue
+        audio_mean, visual_mean = pool_windows(encoders.spec, audio_seq, visual_seq)  # as the cache pools them
+        results[path] = EncodedVideo(audio_mean, visual_mean, audio_seq, visual_seq, window_sec)
+    return {path: results[path] for path in unique}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# candidate classes, scores and ranking
+
+
+@dataclass
+class Candidates:
+    """The candidate classes of a prediction.
+
+    Attributes:
+        names: C class names as given.
+        phrases: the phrase embedded for each.
+        embeddings: ``(C, D_W)`` float32 unit rows.
+        seen: C flags: the class is a seen (trained-on) class of the run.
+    """
+
+    names: list[str]
+    phrases: list[str]
+    embeddings: np.ndarray
+    seen: list[bool]
+
+
+def parse_class_list(text: str) -> list[str]:
+    """Class names from a comma-separated string (blank items dropped, whitespace stripped)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def read_class_file(path: Path) -> list[str]:
+    """Class names from a file: one per line; blank lines and lines starting with ``#`` are ignored."""
+    path = Path(path)
+    if not path.is_file():
+        raise PredictError(f"{path}: class file not found")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def embed_candidates(
+    embedder: Any,
+    names: Sequence[str],
+    seen_classes: Sequence[str],
+    known_phrases: dict[str, str] | None = None,
+) -> Candidates:
+    """Embed candidate class names and mark the run's seen classes (case-insensitive).
+
+    Args:
+        embedder: the run's class-name embedder (:func:`avzsl.pipeline.predict.records.run_class_embedder`).
+        names: C class names, unique case-insensitively.
+        seen_classes: the run's seen classes (``state["seen_classes"]``).
+        known_phrases: lower-cased class name -> phrase embedded in training (recorded in ``model.pt``); a
+            candidate found there is embedded with the same phrase as in training, any other with the default
+            ``phrase_of(name)``.
+    """
+    names = list(names)
+    if not names:
+        raise PredictError("no candidate class names given")
+    known = known_phrases or {}
+    phrases = {n: known.get(n.lower(), phrase_of(n)) for n in names}
+    try:
+        embedded = embedder.embed(names, phrases)
+    except OOVError as exc:
+        raise PredictError(f"candidate class names cannot be embedded: {exc}") from exc
+    seen = {s.lower() for s in seen_classes}
+    return Candidates(embedded.names, embedded.phrases, embedded.embeddings, [n.lower() in seen for n in names])
+
+
+def calibrated_scores(p: torch.Tensor, seen: Sequence[bool], gamma: float) -> torch.Tensor:
+    """Calibrated stacking: ``p`` ``(N, C)`` with ``gamma`` subtracted from the columns of seen classes."""
+    mask = torch.tensor(list(seen), dtype=torch.bool, device=p.device)
+    return p - gamma * mask.to(p.dtype)
+
+
+@dataclass
+class Ranked:
+    """One ranked candidate: class name, score used for ranking, model probability p, seen flag."""
+
+    class_name: str
+    score: float
+    probability: float
+    seen: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: ``{"class", "score", "p", "seen"}``."""
+        return {"class": self.class_name, "score": self.score, "p": self.probability, "seen": self.seen}
+
+
+def rank_candidates(p: np.ndarray, scores: np.ndarray, candidates: Candidates, top: int) -> list[Ranked]:
+    """The ``top`` candidates of one video by score (ties: candidate order). ``p``, ``scores``: ``(C,)``."""
+    order = sorted(range(len(candidates.names)), key=lambda c: (-float(scores[c]), c))[: max(1, top)]
+    return [Ranked(candidates.names[c], float(scores[c]), float(p[c]), candidates.seen[c]) for c in order]
+
+
+@dataclass
+class VideoPrediction:
+    """Ranked predictions of one video and the number of windows its feature averages."""
+
+    predictions: list[Ranked]
+    windows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: ``{"predictions": [...], "windows": n}``."""
+        return {"predictions": [r.to_dict() for r in self.predictions], "windows": self.windows}
+
+
+def usable_videos(encoded: Mapping[str, EncodedVideo | VideoFailure]) -> dict[str, EncodedVideo]:
+    """The videos of :func:`encode_videos` that have features, in order."""
+    return {path: item for path, item in encoded.items() if isinstance(item, EncodedVideo)}
+
+
+def with_failures(
+    encoded: Mapping[str, EncodedVideo | VideoFailure], predicted: Mapping[str, VideoPrediction]
+) -> dict[str, VideoPrediction | VideoFailure]:
+    """The predictions of the usable videos plus the failure of every other one (logged), in the order of
+    ``encoded``."""
+    results: dict[str, VideoPrediction | VideoFailure] = dict(predicted)
+    for path, item in encoded.items():
+        if isinstance(item, VideoFailure):
+            _logger.warning("%s: %s", path, item.message())
+            results[path] = item
+    return {path: results[path] for path in encoded}

@@ -1,0 +1,113 @@
+"""The run directory of ``avzsl-train``: its file names, its status and the small readers of its JSON files.
+
+Every module that reads or writes a run directory takes the names from here::
+
+    RUN/config.json            resolved TrainConfig + its hash (a different config is refused)
+    RUN/train.log              the run's log
+    RUN/stage1/last.pt         checkpoint after the last finished epoch (model, optimizer, RNG states, history)
+    RUN/stage1/epochs.jsonl    one line per epoch: losses, seconds, validation S/U/H/ZSL and gamma
+    RUN/stage1/result.json     best epoch e*, gamma*, its validation metrics (written when stage 1 ends)
+    RUN/stage2/last.pt, RUN/stage2/epochs.jsonl
+    RUN/model.pt               the stage-2 model for evaluation and prediction (:mod:`avzsl.pipeline.run.model_file`)
+    RUN/metrics.json           test S, U, H, ZSL (written by evaluation, with its checksum)
+    RUN/missing_videos.csv     split videos the cache does not hold (only when there are some)
+    RUN/status.json            ``{"state": "complete", "hash": ...}`` once the run finished
+
+This module stays cheap to import (no torch): the CLIs and the sweep tables take file names from it. The
+configuration reader (:func:`avzsl.pipeline.run.config.read_run_config`) lives beside ``TrainConfig``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from avzsl.pipeline.core.atomic import atomic_write_text
+from avzsl.pipeline.core.errors import UserError
+
+CONFIG_JSON = "config.json"
+TRAIN_LOG = "train.log"
+MODEL_PT = "model.pt"
+METRICS_JSON = "metrics.json"
+STATUS_JSON = "status.json"
+MISSING_VIDEOS_CSV = "missing_videos.csv"
+STAGES = (1, 2)
+LAST_CHECKPOINT = "last.pt"
+"""Per stage directory: the checkpoint after the last finished epoch."""
+EPOCHS_JSONL = "epochs.jsonl"
+"""Per stage directory: one JSON line per finished epoch."""
+STAGE_RESULT_JSON = "result.json"
+"""In the stage-1 directory: e*, gamma* and their validation metrics."""
+
+RANDOM_WEIGHTS_WARNING = (
+    "this cache was extracted with RANDOM encoder weights (--random-weights): numbers are for testing the pipeline, "
+    "not comparable with published results"
+)
+
+
+class RunConfigError(UserError):
+    """The run directory holds a run with a different configuration, or is not a run directory."""
+
+
+def stage_dir(run_dir: Path, stage: int) -> Path:
+    """``RUN/stage1`` or ``RUN/stage2``: the checkpoint and epoch history of one protocol stage."""
+    return Path(run_dir) / f"stage{stage}"
+
+
+def stage_epochs_path(run_dir: Path, stage: int) -> Path:
+    """``RUN/stageN/epochs.jsonl``."""
+    return stage_dir(run_dir, stage) / EPOCHS_JSONL
+
+
+def stage1_result_path(run_dir: Path) -> Path:
+    """``RUN/stage1/result.json``."""
+    return stage_dir(run_dir, 1) / STAGE_RESULT_JSON
+
+
+def stored_config_hash(run_dir: Path) -> str | None:
+    """The configuration hash in ``RUN/config.json``; None when the file is absent or not readable JSON."""
+    path = Path(run_dir) / CONFIG_JSON
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    return record.get("hash") if isinstance(record, dict) else None
+
+
+def clear_run(run_dir: Path) -> None:
+    """Remove a previous run's stage files and results (``config.json`` and ``train.log`` are rewritten or kept)."""
+    for stage in STAGES:
+        for file in stage_dir(run_dir, stage).glob("*"):
+            file.unlink()
+    for name in (MODEL_PT, METRICS_JSON, STATUS_JSON, MISSING_VIDEOS_CSV):
+        (Path(run_dir) / name).unlink(missing_ok=True)
+
+
+def run_status(run_dir: Path) -> str:
+    """The state in ``RUN/status.json``: ``"complete"`` for a finished run, ``"running"`` when absent or unreadable."""
+    path = Path(run_dir) / STATUS_JSON
+    if not path.is_file():
+        return "running"
+    try:
+        return json.loads(path.read_text()).get("state", "running")
+    except json.JSONDecodeError:
+        return "running"
+
+
+def mark_run_complete(run_dir: Path, config_hash: str) -> None:
+    """Write ``RUN/status.json`` saying that the run of ``config_hash`` finished (the last file a run writes)."""
+    atomic_write_text(Path(run_dir) / STATUS_JSON, json.dumps({"state": "complete", "hash": config_hash}) + "\n")
+
+
+def run_is_finished(run_dir: Path) -> bool:
+    """Whether a run directory holds a finished run (``status.json`` complete and ``metrics.json`` present)."""
+    return (Path(run_dir) / METRICS_JSON).is_file() and run_status(run_dir) == "complete"
+
+
+def metrics_gamma(metrics: dict[str, Any]) -> float:
+    """The calibration value of a ``metrics.json`` (``gamma``, or ``beta`` in files of the former format)."""
+    value = metrics.get("gamma", metrics.get("beta"))
+    return float("nan") if value is None else float(value)
