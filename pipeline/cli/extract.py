@@ -10,18 +10,25 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from avzsl.extractors.encoders.registry import get_encoder_spec
+from avzsl.extractors.encoders.weights import CheckpointError, MissingWeightsError
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.core.errors import USER_ERRORS, UserError, report_user_error
 from avzsl.pipeline.core.logs import discard_if_only_logs, missing_root, setup_logging
 
 _logger = logging.getLogger(__name__)
 
+# The option of each weight key of EncoderSpec.weight_keys (the library takes weights={key: path}).
+WEIGHT_FLAGS = {"selavi": "--selavi-checkpoint", "clip": "--clip-checkpoint", "clap": "--clap-checkpoint"}
+# What the command line offers where the library's out-of-vocabulary message offers phrases or oov='skip'.
+OOV_FLAG_HINT = "pass --class-phrases FILE (columns original,manual), or --oov skip to drop missing words"
+
 
 class _ListEncoders(argparse.Action):
     """``--list-encoders``: print the registry and exit, before the required options are checked."""
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001 - argparse API
-        from avzsl.extractors.encoders.registry import get_encoder_spec, list_encoders
+        from avzsl.extractors.encoders.registry import list_encoders
 
         for name in list_encoders():
             spec = get_encoder_spec(name)
@@ -152,7 +159,7 @@ def add_foundation_arguments(parser: argparse.ArgumentParser) -> None:
 def embed_with_towers(args: argparse.Namespace, encoder: str) -> bool:
     """Whether class names go through the text towers (``--class-embedder``, ``auto`` by encoder family)."""
     if args.class_embedder == "auto":
-        return encoder.startswith("clip_clap")
+        return get_encoder_spec(encoder).text_towers
     return args.class_embedder == "text_towers"
 
 
@@ -160,7 +167,7 @@ def tower_embedder(args: argparse.Namespace, encoders):  # noqa: ANN001, ANN201 
     """The text-tower embedder of ``--text-templates`` (``plain`` or a benchmark name)."""
     from avzsl.extractors.text.text_towers import TextTowerEmbedder
 
-    if not hasattr(encoders, "clip"):
+    if not encoders.spec.text_towers:
         raise UserError(f"--class-embedder text_towers needs CLIP/CLAP encoders, not {encoders.spec.name}")
     name = args.text_templates
     visual, audio = ("plain", "plain") if name == "plain" else (f"{name}_visual", f"{name}_audio")
@@ -168,6 +175,34 @@ def tower_embedder(args: argparse.Namespace, encoders):  # noqa: ANN001, ANN201 
         return TextTowerEmbedder(encoders, visual, audio)
     except KeyError as exc:
         raise UserError(f"--text-templates {name!r}: {exc.args[0]}") from exc
+
+
+def weight_files(args: argparse.Namespace) -> dict[str, Path]:
+    """The ``weights`` of :func:`~avzsl.extractors.encoders.registry.build_encoder`: weight key -> given file
+    (``--selavi-checkpoint``, ``--clip-checkpoint``, ``--clap-checkpoint``; avzsl-extract and avzsl-predict)."""
+    given = {"selavi": args.selavi_checkpoint, "clip": args.clip_checkpoint, "clap": args.clap_checkpoint}
+    return {key: path for key, path in given.items() if path is not None}
+
+
+def in_flag_words(exc: BaseException) -> BaseException:
+    """``exc``, or a :class:`UserError` saying the same with the options a command-line user needs where the
+    library's message names Python arguments (missing weight files, the out-of-vocabulary hint)."""
+    # Lazy: class_names imports numpy; this runs only when an error is reported, never for --help.
+    from avzsl.extractors.text.class_names import OOVError
+
+    if isinstance(exc, MissingWeightsError):
+        noun = "towers" if get_encoder_spec(exc.encoder).text_towers else "encoders"
+        reworded = UserError(
+            f"{exc.encoder} needs {' and '.join(WEIGHT_FLAGS[k] for k in exc.keys)} (files you download, see "
+            f"docs/encoders.md); --random-weights builds seeded random {noun} for tests only"
+        )
+    else:
+        oov = exc if isinstance(exc, OOVError) else exc.__cause__
+        if not (isinstance(oov, OOVError) and oov.hint):
+            return exc
+        reworded = UserError(str(exc).replace(oov.hint, OOV_FLAG_HINT))
+    reworded.__cause__ = exc  # the --verbose details keep the library's error and traceback
+    return reworded
 
 
 def read_phrases(value: str | None) -> dict[str, str] | None:
@@ -195,37 +230,36 @@ def check_arguments(args: argparse.Namespace) -> None:
         UserError: no weights option, a checkpoint, videos folder, manifest, word-vector or phrase file that does
             not exist, an output path that is a file, or a non-positive size.
     """
-    from avzsl.extractors.encoders.registry import get_encoder_spec
-
     try:
-        packaged = get_encoder_spec(args.encoder).packaged_weights
+        spec = get_encoder_spec(args.encoder)
     except KeyError as exc:
         raise UserError(f"--encoder: {exc.args[0]}") from exc
-    if packaged:
-        given = [flag for flag, value in (("--selavi-checkpoint", args.selavi_checkpoint),
-                                          ("--clip-checkpoint", args.clip_checkpoint),
-                                          ("--clap-checkpoint", args.clap_checkpoint)) if value is not None]
-        if given:
-            raise UserError(f"{args.encoder} takes its weights from installed packages; drop {', '.join(given)}")
-    foundation = args.encoder.startswith("clip_clap")
-    missing = [flag for flag, path in (("--clip-checkpoint", args.clip_checkpoint),
-                                       ("--clap-checkpoint", args.clap_checkpoint)) if path is None]
-    if foundation and not args.random_weights and missing:
+    given = weight_files(args)
+    foreign = [WEIGHT_FLAGS[key] for key in given if key not in spec.weight_keys]
+    if foreign and spec.packaged_weights:
+        raise UserError(f"{args.encoder} takes its weights from installed packages; drop {', '.join(foreign)}")
+    if foreign:
         raise UserError(
-            f"{args.encoder} needs {' and '.join(missing)} (files you download, see docs/encoders.md), "
-            "or --random-weights for a pipeline test whose features mean nothing"
+            f"{' and '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} not for {args.encoder}, which takes "
+            + " and ".join(WEIGHT_FLAGS[key] for key in spec.weight_keys)
         )
-    for flag, path in (("--clip-checkpoint", args.clip_checkpoint), ("--clap-checkpoint", args.clap_checkpoint)):
-        if path is not None and not Path(path).exists():
-            raise UserError(f"{path}: {flag} not found")
-    if not foundation and not packaged and args.selavi_checkpoint is None and not args.random_weights:
+    missing = [WEIGHT_FLAGS[key] for key in spec.weight_keys if key not in given]
+    if missing and not args.random_weights and "selavi" in spec.weight_keys:
         raise UserError(
             "no encoder weights given: pass --selavi-checkpoint selavi_vgg_sound.pth (the SeLaVi VGG-Sound "
             "checkpoint, see docs/encoders.md for where to get it), or --random-weights for a pipeline test whose "
             "features mean nothing"
         )
-    if args.selavi_checkpoint is not None and not args.selavi_checkpoint.is_file():
-        raise UserError(f"{args.selavi_checkpoint}: --selavi-checkpoint file not found")
+    if missing and not args.random_weights:
+        raise UserError(
+            f"{args.encoder} needs {' and '.join(missing)} (files you download, see docs/encoders.md), "
+            "or --random-weights for a pipeline test whose features mean nothing"
+        )
+    for key, path in given.items():
+        if key == "selavi" and not path.is_file():
+            raise UserError(f"{path}: --selavi-checkpoint file not found")
+        if not path.exists():
+            raise UserError(f"{path}: {WEIGHT_FLAGS[key]} not found")
     if not args.videos.is_dir():
         raise UserError(f"{args.videos}: --videos folder not found")
     if args.manifest is not None and not args.manifest.is_file():
@@ -298,12 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # read-only or full output folder: say so in one line
         setup_logging(verbose=args.verbose)
         return report_user_error(exc)
-    from avzsl.extractors.encoders.selavi import CheckpointError
-
     try:
         return _run(args, world)
     except (*USER_ERRORS, CheckpointError) as exc:
-        code = report_user_error(exc)
+        code = report_user_error(in_flag_words(exc))
         discard_if_only_logs(created)  # refused before anything was extracted: leave no empty cache folder
         return code
 
@@ -313,7 +345,8 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
     import torch
 
     from avzsl.extractors.encoders.registry import build_encoder
-    from avzsl.extractors.text.class_names import ClassNameEmbedder, release_cached_vectors
+    from avzsl.extractors.text.class_names import ClassNameEmbedder
+    from avzsl.extractors.text.vectors import release_cached_vectors
     from avzsl.pipeline.cache import ClassTable
     from avzsl.pipeline.core.lock import check_shard_ownership
     from avzsl.pipeline.data.video_list import UNLABELED, discover_folder, read_manifest
@@ -347,14 +380,7 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
     else:
         device = args.device
     encoders = build_encoder(
-        args.encoder,
-        checkpoint_path=args.selavi_checkpoint,
-        random_weights=args.random_weights,
-        device=device,
-        seed=args.seed,
-        precision=args.precision,
-        **{k: v for k, v in (("clip_checkpoint", args.clip_checkpoint), ("clap_checkpoint", args.clap_checkpoint))
-           if v is not None},
+        args.encoder, weight_files(args), args.random_weights, device=device, seed=args.seed, precision=args.precision
     )
     if towers:  # the text towers come with the encoders, so class names are embedded after loading them
         embedded = tower_embedder(args, encoders).embed(classes, read_phrases(args.class_phrases))

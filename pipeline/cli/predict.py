@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from avzsl.extractors.encoders.weights import CheckpointError
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.core.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.core.logs import pick_device, setup_logging
@@ -146,17 +147,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give either --run RUN or --zero-shot")
     if args.batch_size is not None and args.batch_size < 1:
         parser.error("--batch-size must be >= 1")
-    from avzsl.pipeline.cli.extract import read_phrases
+    from avzsl.pipeline.cli.extract import in_flag_words, read_phrases
     from avzsl.pipeline.predict.inputs import resolve_inputs
 
     try:
         if args.zero_shot:
-            from avzsl.extractors.encoders.selavi import CheckpointError as ZeroShotWeightsError
-
             try:
                 return _zero_shot(args, _class_names(args))
-            except ZeroShotWeightsError as exc:
-                return report_user_error(exc)
+            except CheckpointError as exc:
+                return report_user_error(in_flag_words(exc))
         # Inputs, class names and phrase maps first: a missing video is reported before any model loads.
         inputs = resolve_inputs(args.videos)
         names = _class_names(args)
@@ -165,7 +164,6 @@ def main(argv: list[str] | None = None) -> int:
             raise FileNotFoundError(2, "--selavi-checkpoint file not found", str(args.selavi_checkpoint))
     except USER_ERRORS as exc:
         return report_user_error(exc)
-    from avzsl.extractors.encoders.selavi import CheckpointError
     from avzsl.pipeline.extract.stage import default_batch_size
     from avzsl.pipeline.predict.inputs import predict_caches
     from avzsl.pipeline.predict.predictor import Predictor, VideoPrediction
@@ -199,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
     except (*USER_ERRORS, CheckpointError) as exc:
-        return report_user_error(exc)
+        return report_user_error(in_flag_words(exc))
     if args.json:
         document = {
             path: item.to_dict() if isinstance(item, VideoPrediction) else _error(item)
