@@ -15,7 +15,7 @@ out of :meth:`EncoderSpec.to_json` while they hold their default, so the SeLaVi 
 existing SeLaVi cache, is unchanged. The ``LOADER_FIELDS`` say how a set is built and used (which weight files it
 takes, whether it has text towers), not what its features are: they are never hashed or serialised.
 
-:func:`build_encoder` is the one way to build a set: ``build_encoder(name, weights, random_weights, device=...)``
+:func:`build_encoder` is how callers build a set: ``build_encoder(name, weights, random_weights, device=...)``
 where ``weights`` maps the spec's ``weight_keys`` to files, e.g. ``{"selavi": path}`` or ``{"clip": ..., "clap": ...}``.
 """
 
@@ -37,7 +37,8 @@ _logger = logging.getLogger(__name__)
 
 DEFAULT_ENCODER = "selavi_vggsound"
 
-# Modules whose import registers built-in encoders; imported lazily so this module stays torch-free.
+# Modules whose import registers built-in encoders. Imported on first lookup, not here: they import this module to
+# register, and importing the registry (the CLIs do, before --help) must not import numpy.
 _BUILTIN_MODULES = (
     "avzsl.extractors.encoders.selavi", "avzsl.extractors.encoders.clip_clap", "avzsl.extractors.encoders.packaged")
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from avzsl.extractors.encoders.precision import autocast, check_precision
 from avzsl.extractors.encoders.registry import EncoderSpec, register_encoder
 from avzsl.extractors.encoders.weights import (
     RANDOM_WEIGHTS,
@@ -171,8 +172,6 @@ class SelaviEncoders:
     def _forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         import torch
 
-        from avzsl.extractors.encoders.precision import autocast
-
         with torch.inference_mode():
             x = x.to(self.device, dtype=torch.float32, non_blocking=True)
             # fp32 unless asked: reduced precision is faster on GPUs but no longer the official features.
@@ -257,8 +256,6 @@ def load_selavi(
             or shapes do not match (the message names the file and lists missing/unexpected keys).
     """
     import torch
-
-    from avzsl.extractors.encoders.precision import check_precision
 
     check_precision(precision)
     if checkpoint_path is None and not random_weights:
