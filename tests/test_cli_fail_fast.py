@@ -11,6 +11,7 @@ import pytest
 from avzsl.pipeline.cli import extract as cli_extract
 from avzsl.pipeline.cli import predict as cli_predict
 from avzsl.pipeline.cli import train as cli_train
+from avzsl.pipeline.cli.option_words import in_flag_words
 from avzsl.pipeline.core.errors import report_user_error
 from avzsl.pipeline.core.logs import discard_if_only_logs, missing_root, setup_logging
 
@@ -123,18 +124,18 @@ def test_library_wording_becomes_cli_wording(caplog) -> None:
 
     setup_logging()
     oov = OOVError(f"3 class name(s) ...; {OOV_HINT}:\n  'Qz': qz", {"Qz": ["qz"]}, OOV_HINT)
-    report_user_error(cli_extract.in_flag_words(oov))
+    report_user_error(in_flag_words(oov))
     assert "pass --class-phrases FILE (columns original,manual), or --oov skip to drop" in caplog.text
     wrapped = PredictError(f"candidate class names cannot be embedded: {oov}")
     wrapped.__cause__ = oov
-    assert "or --oov skip to drop missing words:" in str(cli_extract.in_flag_words(wrapped))
+    assert "or --oov skip to drop missing words:" in str(in_flag_words(wrapped))
     missing = MissingWeightsError("clip_clap needs weights for clip and clap ...", "clip_clap", ("clip", "clap"))
-    assert str(cli_extract.in_flag_words(missing)) == (
+    assert str(in_flag_words(missing)) == (
         "clip_clap needs --clip-checkpoint and --clap-checkpoint (files you download, see docs/encoders.md); "
         "--random-weights builds seeded random towers for tests only"
     )
     other = ValueError("oov='skip'")
-    assert cli_extract.in_flag_words(other) is other
+    assert in_flag_words(other) is other
 
 
 def test_discard_keeps_folders_with_results(tmp_path: Path) -> None:

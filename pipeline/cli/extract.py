@@ -11,17 +11,13 @@ from collections import Counter
 from pathlib import Path
 
 from avzsl.extractors.encoders.registry import get_encoder_spec
-from avzsl.extractors.encoders.weights import CheckpointError, MissingWeightsError
+from avzsl.extractors.encoders.weights import CheckpointError
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
+from avzsl.pipeline.cli.option_words import check_weight_options, in_flag_words, weight_files
 from avzsl.pipeline.core.errors import USER_ERRORS, UserError, report_user_error
 from avzsl.pipeline.core.logs import discard_if_only_logs, missing_root, setup_logging
 
 _logger = logging.getLogger(__name__)
-
-# The option of each weight key of EncoderSpec.weight_keys (the library takes weights={key: path}).
-WEIGHT_FLAGS = {"selavi": "--selavi-checkpoint", "clip": "--clip-checkpoint", "clap": "--clap-checkpoint"}
-# What the command line offers where the library's out-of-vocabulary message offers phrases or oov='skip'.
-OOV_FLAG_HINT = "pass --class-phrases FILE (columns original,manual), or --oov skip to drop missing words"
 
 
 class _ListEncoders(argparse.Action):
@@ -177,34 +173,6 @@ def tower_embedder(args: argparse.Namespace, encoders):  # noqa: ANN001, ANN201 
         raise UserError(f"--text-templates {name!r}: {exc.args[0]}") from exc
 
 
-def weight_files(args: argparse.Namespace) -> dict[str, Path]:
-    """The ``weights`` of :func:`~avzsl.extractors.encoders.registry.build_encoder`: weight key -> given file
-    (``--selavi-checkpoint``, ``--clip-checkpoint``, ``--clap-checkpoint``; avzsl-extract and avzsl-predict)."""
-    given = {"selavi": args.selavi_checkpoint, "clip": args.clip_checkpoint, "clap": args.clap_checkpoint}
-    return {key: path for key, path in given.items() if path is not None}
-
-
-def in_flag_words(exc: BaseException) -> BaseException:
-    """``exc``, or a :class:`UserError` saying the same with the options a command-line user needs where the
-    library's message names Python arguments (missing weight files, the out-of-vocabulary hint)."""
-    # Lazy: class_names imports numpy; this runs only when an error is reported, never for --help.
-    from avzsl.extractors.text.class_names import OOVError
-
-    if isinstance(exc, MissingWeightsError):
-        noun = "towers" if get_encoder_spec(exc.encoder).text_towers else "encoders"
-        reworded = UserError(
-            f"{exc.encoder} needs {' and '.join(WEIGHT_FLAGS[k] for k in exc.keys)} (files you download, see "
-            f"docs/encoders.md); --random-weights builds seeded random {noun} for tests only"
-        )
-    else:
-        oov = exc if isinstance(exc, OOVError) else exc.__cause__
-        if not (isinstance(oov, OOVError) and oov.hint):
-            return exc
-        reworded = UserError(str(exc).replace(oov.hint, OOV_FLAG_HINT))
-    reworded.__cause__ = exc  # the --verbose details keep the library's error and traceback
-    return reworded
-
-
 def read_phrases(value: str | None) -> dict[str, str] | None:
     """The class -> phrase map of ``--class-phrases``."""
     if value is None:
@@ -230,36 +198,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         UserError: no weights option, a checkpoint, videos folder, manifest, word-vector or phrase file that does
             not exist, an output path that is a file, or a non-positive size.
     """
-    try:
-        spec = get_encoder_spec(args.encoder)
-    except KeyError as exc:
-        raise UserError(f"--encoder: {exc.args[0]}") from exc
-    given = weight_files(args)
-    foreign = [WEIGHT_FLAGS[key] for key in given if key not in spec.weight_keys]
-    if foreign and spec.packaged_weights:
-        raise UserError(f"{args.encoder} takes its weights from installed packages; drop {', '.join(foreign)}")
-    if foreign:
-        raise UserError(
-            f"{' and '.join(foreign)} {'is' if len(foreign) == 1 else 'are'} not for {args.encoder}, which takes "
-            + " and ".join(WEIGHT_FLAGS[key] for key in spec.weight_keys)
-        )
-    missing = [WEIGHT_FLAGS[key] for key in spec.weight_keys if key not in given]
-    if missing and not args.random_weights and "selavi" in spec.weight_keys:
-        raise UserError(
-            "no encoder weights given: pass --selavi-checkpoint selavi_vgg_sound.pth (the SeLaVi VGG-Sound "
-            "checkpoint, see docs/encoders.md for where to get it), or --random-weights for a pipeline test whose "
-            "features mean nothing"
-        )
-    if missing and not args.random_weights:
-        raise UserError(
-            f"{args.encoder} needs {' and '.join(missing)} (files you download, see docs/encoders.md), "
-            "or --random-weights for a pipeline test whose features mean nothing"
-        )
-    for key, path in given.items():
-        if key == "selavi" and not path.is_file():
-            raise UserError(f"{path}: --selavi-checkpoint file not found")
-        if not path.exists():
-            raise UserError(f"{path}: {WEIGHT_FLAGS[key]} not found")
+    check_weight_options(args)
     if not args.videos.is_dir():
         raise UserError(f"{args.videos}: --videos folder not found")
     if args.manifest is not None and not args.manifest.is_file():

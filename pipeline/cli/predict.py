@@ -10,6 +10,7 @@ from pathlib import Path
 
 from avzsl.extractors.encoders.weights import CheckpointError
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
+from avzsl.pipeline.cli.option_words import in_flag_words
 from avzsl.pipeline.core.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.core.logs import pick_device, setup_logging
 
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give either --run RUN or --zero-shot")
     if args.batch_size is not None and args.batch_size < 1:
         parser.error("--batch-size must be >= 1")
-    from avzsl.pipeline.cli.extract import in_flag_words, read_phrases
+    from avzsl.pipeline.cli.extract import read_phrases
     from avzsl.pipeline.predict.inputs import resolve_inputs
 
     try:
