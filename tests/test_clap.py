@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from avzsl.extractors.encoders.clap import ClapAudioTransform, load_clap
-from avzsl.extractors.encoders.selavi import CheckpointError
+from avzsl.extractors.encoders.weights import CheckpointError
 from tests.foundation_fixtures import tiny_clap_checkpoint
 
 

@@ -13,6 +13,7 @@ from avzsl.pipeline.cli import predict as cli_predict
 from avzsl.pipeline.cli import train as cli_train
 from avzsl.pipeline.cli.errors import report_user_error
 from avzsl.pipeline.cli.logs import discard_if_only_logs, missing_root, setup_logging
+from avzsl.pipeline.cli.option_words import in_flag_words
 
 
 @pytest.fixture
@@ -53,6 +54,13 @@ def test_extract_without_weights_refused_first_in_cli_words(tmp_path: Path, noth
         (["--random-weights", "--word-vectors", "nowhere.bin"], "nowhere.bin: --word-vectors file not found"),
         (["--random-weights", "--class-phrases", "nowhere.csv"], "nowhere.csv: --class-phrases file not found"),
         (["--random-weights", "--batch-size", "0"], "--batch-size must be >= 1"),
+        (["--random-weights", "--clip-checkpoint", "c.bin"],
+         "--clip-checkpoint is not for selavi_vggsound, which takes --selavi-checkpoint"),
+        (["--encoder", "clip_clap", "--selavi-checkpoint", "s.pth"],
+         "--selavi-checkpoint is not for clip_clap, which takes --clip-checkpoint and --clap-checkpoint"),
+        (["--encoder", "clip_clap", "--clip-checkpoint", "c.bin"], "clip_clap needs --clap-checkpoint (files you"),
+        (["--encoder", "effnet_lite0_aisfx", "--clip-checkpoint", "c.bin"],
+         "effnet_lite0_aisfx takes its weights from installed packages; drop --clip-checkpoint"),
     ],
 )
 def test_extract_bad_paths_refused_first(tmp_path: Path, nothing_heavy, caplog, extra, expected) -> None:
@@ -110,9 +118,24 @@ def test_predict_reports_missing_video_before_loading_the_run(tmp_path: Path, mo
 
 
 def test_library_wording_becomes_cli_wording(caplog) -> None:
+    from avzsl.extractors.encoders.weights import MissingWeightsError
+    from avzsl.extractors.text.class_names import OOV_HINT, OOVError
+    from avzsl.pipeline.predict.predictor import PredictError
+
     setup_logging()
-    report_user_error(ValueError("3 class name(s) ...; pass explicit phrases, or oov='skip' to drop missing words"))
+    oov = OOVError(f"3 class name(s) ...; {OOV_HINT}:\n  'Qz': qz", {"Qz": ["qz"]}, OOV_HINT)
+    report_user_error(in_flag_words(oov))
     assert "pass --class-phrases FILE (columns original,manual), or --oov skip to drop" in caplog.text
+    wrapped = PredictError(f"candidate class names cannot be embedded: {oov}")
+    wrapped.__cause__ = oov
+    assert "or --oov skip to drop missing words:" in str(in_flag_words(wrapped))
+    missing = MissingWeightsError("clip_clap needs weights for clip and clap ...", "clip_clap", ("clip", "clap"))
+    assert str(in_flag_words(missing)) == (
+        "clip_clap needs --clip-checkpoint and --clap-checkpoint (files you download, see docs/encoders.md); "
+        "--random-weights builds seeded random towers for tests only"
+    )
+    other = ValueError("oov='skip'")
+    assert in_flag_words(other) is other
 
 
 def test_discard_keeps_folders_with_results(tmp_path: Path) -> None:

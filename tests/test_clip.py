@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from avzsl.extractors.encoders.clip import ClipFrameTransform, clip_frame_tensor, load_clip
-from avzsl.extractors.encoders.selavi import CheckpointError
+from avzsl.extractors.encoders.weights import CheckpointError
 from tests.foundation_fixtures import TINY_CLIP_CFG, tiny_clip_checkpoint
 
 

@@ -21,12 +21,12 @@ from avzsl.extractors.encoders.registry import (
 )
 from avzsl.extractors.encoders.selavi import (
     SELAVI_VGGSOUND,
-    CheckpointError,
     SelaviEncoders,
     build_audio_encoder,
     build_visual_encoder,
     load_selavi,
 )
+from avzsl.extractors.encoders.weights import CheckpointError, MissingWeightsError
 
 VIDEO = "module.video_network.base."
 AUDIO = "module.audio_network.base."
@@ -153,8 +153,8 @@ def test_register_rejects_a_conflicting_spec() -> None:
 
     spec = dataclasses.replace(SELAVI_VGGSOUND, name="test_conflict")
     try:
-        register_encoder(spec)(lambda: "built")
-        register_encoder(spec)(lambda: "built")  # same spec again: fine (module re-import)
+        register_encoder(spec)(lambda weights, random_weights: "built")
+        register_encoder(spec)(lambda weights, random_weights: "built")  # same spec again: fine (module re-import)
         assert build_encoder("test_conflict") == "built"
         with pytest.raises(ValueError, match="already registered"):
             register_encoder(dataclasses.replace(spec, out_dim=256))(lambda: None)
@@ -247,11 +247,13 @@ def test_bare_state_dict_without_module_prefix_loads(shapes_only_model, tmp_path
 
 
 def test_no_checkpoint_says_where_weights_come_from() -> None:
-    with pytest.raises(CheckpointError) as info:
+    with pytest.raises(MissingWeightsError) as info:
         load_selavi(None)
     message = str(info.value)
     assert "https://dl.fbaipublicfiles.com/selavi/" in message
-    assert "selavi_vgg_sound.pth" in message and "--random-weights" in message
+    assert "selavi_vgg_sound.pth" in message and "random_weights=True" in message
+    assert "--" not in message.replace("https://", "")  # library words: no command-line option
+    assert (info.value.encoder, info.value.keys) == ("selavi_vggsound", ("selavi",))
 
 
 def test_missing_file_names_the_path(tmp_path) -> None:

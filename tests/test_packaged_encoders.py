@@ -19,7 +19,7 @@ from avzsl.extractors.encoders.packaged import (
     package_file,
 )
 from avzsl.extractors.encoders.registry import build_encoder, get_encoder_spec, list_encoders
-from avzsl.extractors.encoders.selavi import CheckpointError
+from avzsl.extractors.encoders.weights import CheckpointError
 from avzsl.pipeline.synth.real_media import load_picture, load_recording
 from tests.pickle_payloads import MakeMarker, assert_payload_is_live
 
@@ -109,4 +109,4 @@ def test_aisfx_loader_refuses_stray_keys(tmp_path: Path) -> None:
 
 def test_checkpoint_options_are_refused() -> None:
     with pytest.raises(CheckpointError, match="installed packages"):
-        build_encoder("effnet_lite0_aisfx", checkpoint_path="selavi.pth")
+        build_encoder("effnet_lite0_aisfx", {"selavi": Path("selavi.pth")})

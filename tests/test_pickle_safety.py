@@ -134,7 +134,8 @@ def test_training_checkpoint_payload_refused(tmp_path, marker):
 def test_selavi_checkpoint_payload_refused(tmp_path, marker):
     # _read_state_dict is the one place load_selavi reads the file (load_selavi first builds both encoders, ~10 s
     # on 2 cores, which this test does not need).
-    from avzsl.extractors.encoders.selavi import CheckpointError, _read_state_dict
+    from avzsl.extractors.encoders.selavi import _read_state_dict
+    from avzsl.extractors.encoders.weights import CheckpointError
 
     path = tmp_path / "selavi_vgg_sound.pth"
     torch.save({"model": {"x": torch.zeros(1)}, "evil": MakeMarker(marker)}, path)

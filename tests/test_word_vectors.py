@@ -10,14 +10,8 @@ import pytest
 from gensim.models import FastText, KeyedVectors
 from gensim.models.fasttext import save_facebook_model
 
-from avzsl.extractors.text.class_names import (
-    ClassNameEmbedder,
-    OOVError,
-    detect_format,
-    fingerprint_file,
-    load_glove_6b_50d,
-    split_class_name,
-)
+from avzsl.extractors.text.class_names import ClassNameEmbedder, OOVError, split_class_name
+from avzsl.extractors.text.vectors import detect_format, fingerprint_file, load_glove_6b_50d
 
 WORDS = ["apply", "eye", "makeup", "playing", "piano", "dog", "barking", "yo"]
 

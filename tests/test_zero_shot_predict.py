@@ -36,7 +36,7 @@ def test_ranks_arbitrary_names_with_the_fused_cosine(world: dict[str, Path], cap
     scores = [r["score"] for r in ranked]
     assert scores == sorted(scores, reverse=True) and not any(r["seen"] for r in ranked)
     # The same numbers from the library pieces: towers, extraction code path, fused cosine.
-    encoders = build_encoder("clip_clap", clip_checkpoint=world["clip"], clap_checkpoint=world["clap"])
+    encoders = build_encoder("clip_clap", {"clip": world["clip"], "clap": world["clap"]})
     encoded = encode_videos([video], encoders, "pyav", "clean", workers=0)[video]
     text = TextTowerEmbedder(encoders).embed(names).embeddings
     v, a = encoded.visual_mean, encoded.audio_mean

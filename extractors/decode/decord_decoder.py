@@ -26,7 +26,9 @@ from collections.abc import Iterator
 import av
 import numpy as np
 
-from avzsl.extractors.decode import (
+from avzsl.extractors.decode.audio import AudioSegmenter
+from avzsl.extractors.decode.base import (
+    DEFAULT_MAX_SHORT_SIDE,
     DecodeError,
     Window,
     WindowDecoder,
@@ -35,9 +37,7 @@ from avzsl.extractors.decode import (
     start_tolerance_s,
     window_end,
 )
-from avzsl.extractors.decode.audio import AudioSegmenter
 from avzsl.extractors.decode.probe import ProbeResult
-from avzsl.extractors.decode.pyav_decoder import DEFAULT_MAX_SHORT_SIDE
 from avzsl.extractors.decode.windows import AUDIO_SAMPLES, audio_start_sample, frame_offsets
 
 _logger = logging.getLogger(__name__)

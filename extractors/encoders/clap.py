@@ -21,13 +21,22 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from avzsl.extractors.encoders.selavi import RANDOM_WEIGHTS, CheckpointError, _compare, file_sha256
+from avzsl.extractors.encoders.precision import autocast, check_precision
+from avzsl.extractors.encoders.weights import (
+    RANDOM_WEIGHTS,
+    TORCHSCRIPT_REFUSAL,
+    CheckpointError,
+    file_sha256,
+    read_weights,
+    state_dict_problems,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -38,6 +47,7 @@ _logger = logging.getLogger(__name__)
 WEIGHTS_FOLDER_URL = "https://huggingface.co/laion/clap-htsat-unfused/tree/main"
 WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
 CONFIG_FILE = "config.json"
+CLAP_ADVICE = f"Download the folder {WEIGHTS_FOLDER_URL}"  # what to get instead of an unusable file
 DECODED_RATE = 44100
 CLAP_RATE = 48000
 # Buffers that transformers rebuilds deterministically from the config; old checkpoints may or may not hold them.
@@ -126,8 +136,6 @@ class ClapTower:
         """``(B, 1, 1001, 64)`` log-mel (from :class:`ClapAudioTransform`) -> ``(B, embed_dim)`` L2-normalised."""
         import torch
 
-        from avzsl.extractors.encoders.precision import autocast
-
         if features.ndim != 4:
             raise ValueError(f"CLAP audio input must be (B, C, frames, mels), got {tuple(features.shape)}")
         is_longer = torch.zeros(features.shape[0], 1, dtype=torch.bool, device=self.device)
@@ -138,8 +146,6 @@ class ClapTower:
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
         """``N`` prompts -> ``(N, embed_dim)`` L2-normalised text embeddings."""
         import torch
-
-        from avzsl.extractors.encoders.precision import autocast
 
         tokens = self.tokenizer(list(prompts), padding=True, truncation=True, max_length=77, return_tensors="pt")
         tokens = {k: v.to(self.device) for k, v in tokens.items() if k in ("input_ids", "attention_mask")}
@@ -194,19 +200,13 @@ def _weights_file(folder: Path) -> Path:
     )
 
 
-def _read_weights(path: Path) -> dict[str, Any]:
-    from avzsl.extractors.encoders.clip import _read_weights as read
-
-    return read(path)
-
-
 def _strict_check(path: Path, model: nn.Module, weights: dict[str, Any]) -> dict[str, Any]:
     """``weights`` if they match ``model`` (derived buffers may be absent or extra); CheckpointError otherwise."""
     expected = model.state_dict()
     derived = {k for k in set(expected) | set(weights) if k.rsplit(".", 1)[-1] in _DERIVED_BUFFERS}
     weights = {k: v for k, v in weights.items() if k not in derived or k in expected}
     filled = {**{k: expected[k] for k in derived if k in expected and k not in weights}, **weights}
-    problems = _compare("CLAP", model, filled)
+    problems = state_dict_problems("CLAP", model, filled)
     if problems:
         raise CheckpointError(f"{path}: checkpoint does not match transformers ClapModel: " + "; ".join(problems))
     return filled
@@ -241,13 +241,11 @@ def load_clap(
     import torch
     from transformers import ClapConfig, ClapModel
 
-    from avzsl.extractors.encoders.precision import check_precision
-
     check_precision(precision)
     if checkpoint is None and not random_weights:
         raise CheckpointError(
-            f"no CLAP checkpoint given: download the folder {WEIGHTS_FOLDER_URL} and pass it as --clap-checkpoint "
-            "(docs/encoders.md); --random-weights builds seeded random encoders for tests only"
+            f"no CLAP checkpoint given: download the folder {WEIGHTS_FOLDER_URL} and pass its path "
+            "(docs/encoders.md); random_weights=True builds seeded random encoders for tests only"
         )
     folder = weights = None
     if checkpoint is not None:
@@ -271,12 +269,10 @@ def load_clap(
     if folder is None:
         sha = RANDOM_WEIGHTS
         _logger.warning("CLAP uses RANDOM weights (seed %d): features are meaningless", seed)
-        import tempfile
-
         tokenizer = byte_level_tokenizer(scratch_dir or Path(tempfile.mkdtemp(prefix="avzsl-clap-tok-")))
     else:
         sha = file_sha256(weights)
-        state = _strict_check(weights, model, _read_weights(weights))
+        state = _strict_check(weights, model, read_weights(weights, f"{TORCHSCRIPT_REFUSAL}. {CLAP_ADVICE}"))
         model.load_state_dict(state, strict=True)
         tokenizer = _load_tokenizer(folder)
         preprocessor = folder / "preprocessor_config.json"

@@ -18,14 +18,20 @@ from __future__ import annotations
 
 import json
 import logging
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from avzsl.extractors.encoders.selavi import RANDOM_WEIGHTS, CheckpointError, _compare, file_sha256, load_weights_only
+from avzsl.extractors.encoders.precision import autocast, check_precision
+from avzsl.extractors.encoders.weights import (
+    RANDOM_WEIGHTS,
+    CheckpointError,
+    file_sha256,
+    read_weights,
+    state_dict_problems,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -37,6 +43,11 @@ OFFICIAL_MODEL = "ViT-B-32-quickgelu"
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_pytorch_model.bin"
 WEIGHTS_URL = "https://huggingface.co/timm/vit_base_patch32_clip_224.openai/resolve/main/open_clip_pytorch_model.bin"
+# OpenAI's own ViT-B-32.pt is a TorchScript archive; the plain state dict holds the same network.
+TORCHSCRIPT_REFUSAL = (
+    "this is a TorchScript archive (OpenAI's ViT-B-32.pt); avzsl never executes TorchScript. "
+    f"Download the plain state dict {WEIGHTS_FILE} instead ({WEIGHTS_URL})"
+)
 IMAGE_SIZE = 224
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -123,8 +134,6 @@ class ClipTower:
     def _run(self, fn: Any, x: torch.Tensor) -> torch.Tensor:
         import torch
 
-        from avzsl.extractors.encoders.precision import autocast
-
         with torch.inference_mode(), autocast(self.device, self.precision):
             out = fn(x.to(self.device))
         out = out.float()
@@ -149,35 +158,6 @@ class ClipTower:
             "official_architecture": self.model_cfg == official_model_cfg(),
             "model_cfg": self.model_cfg,
         }
-
-
-def _read_weights(path: Path) -> dict[str, Any]:
-    """The state dict of a weights file (safetensors, or a torch file read with ``weights_only=True``)."""
-    import torch
-
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(f"{path}: cannot read the safetensors file: {exc}") from exc
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            if any(n.endswith("constants.pkl") or "/code/" in n for n in archive.namelist()):
-                raise CheckpointError(
-                    f"{path}: this is a TorchScript archive (OpenAI's ViT-B-32.pt); avzsl never executes TorchScript. "
-                    f"Download the plain state dict {WEIGHTS_FILE} instead ({WEIGHTS_URL})"
-                )
-    ckpt = load_weights_only(path)
-    if isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict):
-        ckpt = ckpt["state_dict"]  # an open_clip training checkpoint
-    if not isinstance(ckpt, dict) or not all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-        raise CheckpointError(f"{path}: expected a state dict of tensors (got {type(ckpt).__name__})")
-    if ckpt and all(k.startswith("module.") for k in ckpt):
-        ckpt = {k[len("module.") :]: v for k, v in ckpt.items()}
-    return ckpt
 
 
 def _model_cfg_for(path: Path) -> dict[str, Any]:
@@ -216,13 +196,11 @@ def load_clip(
     import open_clip
     import torch
 
-    from avzsl.extractors.encoders.precision import check_precision
-
     check_precision(precision)
     if checkpoint_path is None and not random_weights:
         raise CheckpointError(
-            f"no CLIP checkpoint given: download {WEIGHTS_URL} and pass --clip-checkpoint (docs/encoders.md); "
-            "--random-weights builds seeded random encoders for tests only"
+            f"no CLIP checkpoint given: download {WEIGHTS_URL} and pass its path (docs/encoders.md); "
+            "random_weights=True builds seeded random encoders for tests only"
         )
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     if path is not None and not path.is_file():
@@ -239,8 +217,8 @@ def load_clip(
         _logger.warning("CLIP uses RANDOM weights (seed %d): features are meaningless", seed)
     else:
         sha = file_sha256(path)
-        weights = {k: v for k, v in _read_weights(path).items() if k not in _META_KEYS}
-        problems = _compare("CLIP", model, weights)
+        weights = {k: v for k, v in read_weights(path, TORCHSCRIPT_REFUSAL).items() if k not in _META_KEYS}
+        problems = state_dict_problems("CLIP", model, weights)
         if problems:
             raise CheckpointError(
                 f"{path}: checkpoint does not match open_clip {OFFICIAL_MODEL}: " + "; ".join(problems)

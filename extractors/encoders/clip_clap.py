@@ -16,18 +16,18 @@ L2-normalised, as in the recipe.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from avzsl.extractors.encoders.clap import ClapTower, load_clap
+from avzsl.extractors.encoders.clip import ClipFrameTransform, ClipTower, load_clip
 from avzsl.extractors.encoders.registry import EncoderSpec, register_encoder
-from avzsl.extractors.encoders.selavi import RANDOM_WEIGHTS, CheckpointError
+from avzsl.extractors.encoders.weights import RANDOM_WEIGHTS, MissingWeightsError
 
 if TYPE_CHECKING:
     import torch
-
-    from avzsl.extractors.encoders.clap import ClapTower
-    from avzsl.extractors.encoders.clip import ClipTower
 
 _logger = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ _COMMON: dict[str, Any] = {
     "audio_clip_seconds": 10.0,
     "audio_weights_file": "laion/clap-htsat-unfused folder (config.json, model.safetensors, vocab.json, merges.txt)",
     "audio_weights_url": "https://huggingface.co/laion/clap-htsat-unfused",
+    "weight_keys": ("clip", "clap"),
+    "text_towers": True,
 }
 
 CLIP_CLAP = EncoderSpec(name="clip_clap", video_pooling="middle", **_COMMON)
@@ -119,8 +121,6 @@ class ClipClapEncoders:
 
     def window_transforms(self) -> tuple[Any, Any]:
         """Picklable ``(video_fn, audio_fn)``: decoded window frames/audio -> encoder inputs."""
-        from avzsl.extractors.encoders.clip import ClipFrameTransform
-
         return ClipFrameTransform(), self.clap.window_transform()
 
 
@@ -135,18 +135,21 @@ def load_clip_clap(
     clip_model_cfg: dict[str, Any] | None = None,
     clap_config: dict[str, Any] | None = None,
 ) -> ClipClapEncoders:
-    """Load both towers (each from its file, or random with ``random_weights`` when its file is not given)."""
+    """Load both towers (each from its file, or random with ``random_weights`` when its file is not given).
+
+    Raises:
+        MissingWeightsError: a file not given and no ``random_weights`` (``keys`` names ``"clip"``/``"clap"``).
+        CheckpointError: a file that cannot be loaded (see :func:`load_clip`, :func:`load_clap`).
+    """
     import torch
 
-    from avzsl.extractors.encoders.clap import load_clap
-    from avzsl.extractors.encoders.clip import load_clip
-
     if (clip_checkpoint is None or clap_checkpoint is None) and not random_weights:
-        missing = [n for n, p in (("--clip-checkpoint", clip_checkpoint), ("--clap-checkpoint", clap_checkpoint))
-                   if p is None]
-        raise CheckpointError(
-            f"{spec.name} needs {' and '.join(missing)} (files you download, see docs/encoders.md); "
-            "--random-weights builds seeded random towers for tests only"
+        missing = [key for key, path in (("clip", clip_checkpoint), ("clap", clap_checkpoint)) if path is None]
+        raise MissingWeightsError(
+            f"{spec.name} needs weights for {' and '.join(missing)} (files you download, see docs/encoders.md); "
+            "random_weights=True builds seeded random towers for tests only",
+            spec.name,
+            missing,
         )
     clip = load_clip(clip_checkpoint, random_weights, device, seed, precision, model_cfg=clip_model_cfg)
     clap = load_clap(clap_checkpoint, random_weights, device, seed + 1, precision, config=clap_config)
@@ -157,21 +160,20 @@ def load_clip_clap(
 
 def _builder(spec: EncoderSpec) -> Any:
     def build(
-        checkpoint_path: Path | str | None = None,
+        weights: Mapping[str, Path | str],
         random_weights: bool = False,
         device: str | torch.device = "cpu",
         seed: int = 0,
         precision: str = "fp32",
-        clip_checkpoint: Path | str | None = None,
-        clap_checkpoint: Path | str | None = None,
         **tiny: Any,
     ) -> ClipClapEncoders:
-        if checkpoint_path is not None:
-            raise CheckpointError(f"--selavi-checkpoint is for the SeLaVi encoders; {spec.name} takes "
-                                  "--clip-checkpoint and --clap-checkpoint")
-        return load_clip_clap(spec, clip_checkpoint, clap_checkpoint, random_weights, device, seed, precision, **tiny)
+        return load_clip_clap(
+            spec, weights.get("clip"), weights.get("clap"), random_weights, device, seed, precision, **tiny
+        )
 
-    build.__doc__ = f"Registry builder of {spec.name} (see :func:`load_clip_clap`)."
+    build.__doc__ = (
+        f"Registry builder of {spec.name}: ``weights['clip']`` / ``weights['clap']`` (see :func:`load_clip_clap`)."
+    )
     return build
 
 

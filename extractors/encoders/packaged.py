@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from avzsl.extractors.encoders.registry import EncoderSpec, register_encoder
-from avzsl.extractors.encoders.selavi import RANDOM_WEIGHTS, CheckpointError, _compare, file_sha256, load_weights_only
+from avzsl.extractors.encoders.weights import (
+    RANDOM_WEIGHTS,
+    CheckpointError,
+    file_sha256,
+    load_weights_only,
+    state_dict_problems,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -332,7 +339,7 @@ def load_packaged(
     import torch
 
     if precision != "fp32":
-        raise CheckpointError(f"{EFFNET_LITE0_AISFX.name} runs in fp32 only (got --precision {precision})")
+        raise CheckpointError(f"{EFFNET_LITE0_AISFX.name} runs in fp32 only (got precision {precision!r})")
     torch.manual_seed(seed)
     visual, audio = build_visual_network(), build_audio_network()
     if random_weights:
@@ -340,7 +347,8 @@ def load_packaged(
     else:
         visual_path, audio_path = package_file(*VISUAL_PACKAGE), package_file(*AUDIO_PACKAGE)
         visual_state, audio_state = load_weights_only(visual_path), load_aisfx_state(audio_path)
-        problems = _compare(str(visual_path), visual, visual_state) + _compare(str(audio_path), audio, audio_state)
+        problems = (state_dict_problems(str(visual_path), visual, visual_state)
+                    + state_dict_problems(str(audio_path), audio, audio_state))
         if problems:
             raise CheckpointError("the packaged weights do not match the networks: " + "; ".join(problems))
         visual.load_state_dict(visual_state, strict=True)
@@ -353,16 +361,12 @@ def load_packaged(
 
 @register_encoder(EFFNET_LITE0_AISFX)
 def build_effnet_lite0_aisfx(
-    checkpoint_path: Path | str | None = None,
+    weights: Mapping[str, Path | str],
     random_weights: bool = False,
     device: str | torch.device = "cpu",
     seed: int = 0,
     precision: str = "fp32",
-    **unused: Any,
 ) -> PackagedEncoders:
-    """Registry builder of ``effnet_lite0_aisfx`` (weights from installed packages; no checkpoint option)."""
-    if checkpoint_path is not None or any(v is not None for v in unused.values()):
-        raise CheckpointError(
-            f"{EFFNET_LITE0_AISFX.name} takes its weights from installed packages; it accepts no checkpoint option"
-        )
+    """Registry builder of ``effnet_lite0_aisfx``: the weights come from installed packages, so ``weights`` is
+    always empty (the registry refuses weight files for this set)."""
     return load_packaged(random_weights, device, seed, precision)

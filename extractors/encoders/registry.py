@@ -12,7 +12,11 @@ This module imports no torch: listing encoders and hashing specs stays cheap. Bu
 The first fields of :class:`EncoderSpec` are those of the SeLaVi spec. Fields added later (the ``EXTENDED_FIELDS``,
 for encoders such as CLIP/CLAP whose inputs are not a 30-frame clip and a filter bank) have defaults and are left
 out of :meth:`EncoderSpec.to_json` while they hold their default, so the SeLaVi spec hash, and with it every
-existing SeLaVi cache, is unchanged.
+existing SeLaVi cache, is unchanged. The ``LOADER_FIELDS`` say how a set is built and used (which weight files it
+takes, whether it has text towers), not what its features are: they are never hashed or serialised.
+
+:func:`build_encoder` is how callers build a set: ``build_encoder(name, weights, random_weights, device=...)``
+where ``weights`` maps the spec's ``weight_keys`` to files, e.g. ``{"selavi": path}`` or ``{"clip": ..., "clap": ...}``.
 """
 
 from __future__ import annotations
@@ -22,15 +26,19 @@ import hashlib
 import importlib
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
+
+from avzsl.extractors.encoders.weights import CheckpointError
 
 _logger = logging.getLogger(__name__)
 
 DEFAULT_ENCODER = "selavi_vggsound"
 
-# Modules whose import registers built-in encoders; imported lazily so this module stays torch-free.
+# Modules whose import registers built-in encoders. Imported on first lookup, not here: they import this module to
+# register, and importing the registry (the CLIs do, before --help) must not import numpy.
 _BUILTIN_MODULES = (
     "avzsl.extractors.encoders.selavi", "avzsl.extractors.encoders.clip_clap", "avzsl.extractors.encoders.packaged")
 
@@ -84,6 +92,10 @@ class EncoderSpec:
         audio_weights_file: file name of a separate audio checkpoint ("" when one file holds both encoders).
         audio_weights_url: where that audio checkpoint is published.
         packaged_weights: the weights are data files of installed Python packages (no checkpoint option).
+        weight_keys: the keys of the weight files the set takes in :func:`build_encoder` (``("selavi",)``,
+            ``("clip", "clap")``; ``()`` for packaged weights). Not hashed, not serialised, not compared.
+        text_towers: the set has text towers (CLIP/CLAP) that embed class names, so callers embed through them by
+            default instead of word vectors. Not hashed, not serialised, not compared.
     """
 
     name: str
@@ -128,6 +140,9 @@ class EncoderSpec:
     audio_weights_file: str = ""
     audio_weights_url: str = ""
     packaged_weights: bool = False
+    # -- loader fields: how to build and use the set, not what its features are (see LOADER_FIELDS) --
+    weight_keys: tuple[str, ...] = field(default=(), compare=False)
+    text_towers: bool = field(default=False, compare=False)
 
     @property
     def visual_feature_dim(self) -> int:
@@ -156,11 +171,14 @@ class EncoderSpec:
     def to_json(self) -> str:
         """Canonical JSON (sorted keys, no whitespace): the input of :meth:`spec_hash`.
 
-        Extended fields at their default are left out, so specs written before they existed hash as before.
+        Extended fields at their default are left out, so specs written before they existed hash as before; loader
+        fields are always left out (they do not change the features).
         """
         values = dataclasses.asdict(self)
         for f in dataclasses.fields(self):
-            if f.name in EXTENDED_FIELDS and values[f.name] in (f.default, _as_json_default(f.default)):
+            if f.name in LOADER_FIELDS or (
+                f.name in EXTENDED_FIELDS and values[f.name] in (f.default, _as_json_default(f.default))
+            ):
                 del values[f.name]
         return json.dumps(values, sort_keys=True, separators=(",", ":"))
 
@@ -170,13 +188,16 @@ class EncoderSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EncoderSpec:
-        """Inverse of :meth:`to_dict`; unknown keys are an error so that a newer spec is never half-read."""
+        """Inverse of :meth:`to_dict`; unknown keys are an error so that a newer spec is never half-read.
+
+        The loader fields are not in :meth:`to_dict`, so they take their defaults unless ``data`` has them.
+        """
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"unknown EncoderSpec field(s): {unknown}")
         values = dict(data)
-        for name in ("ignored_key_prefixes", "pixel_mean_rgb", "pixel_std_rgb"):
+        for name in ("ignored_key_prefixes", "pixel_mean_rgb", "pixel_std_rgb", "weight_keys"):
             values[name] = tuple(values.get(name, ()))
         return cls(**values)
 
@@ -200,6 +221,10 @@ EXTENDED_FIELDS = frozenset(
 )
 
 
+# Fields that say how a set is built and used, not what its features are: never hashed, serialised or compared.
+LOADER_FIELDS = frozenset({"weight_keys", "text_towers"})
+
+
 def _as_json_default(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -217,8 +242,9 @@ _builtins_loaded = False
 def register_encoder(spec: EncoderSpec) -> Callable[[_Builder], _Builder]:
     """Decorator registering ``builder`` under ``spec.name``.
 
-    The builder is called by :func:`build_encoder` with the caller's keyword arguments and must return the
-    encoders (for SeLaVi a :class:`avzsl.extractors.encoders.selavi.SelaviEncoders`).
+    The builder is called by :func:`build_encoder` as ``builder(weights, random_weights, **options)``, with
+    ``weights`` holding only keys of ``spec.weight_keys``, and must return the encoders (for SeLaVi a
+    :class:`avzsl.extractors.encoders.selavi.SelaviEncoders`).
 
     Raises:
         ValueError: when the name is already registered with a different spec.
@@ -260,8 +286,34 @@ def get_encoder_spec(name: str = DEFAULT_ENCODER) -> EncoderSpec:
     return _REGISTRY[name].spec
 
 
-def build_encoder(name: str = DEFAULT_ENCODER, **kwargs: Any) -> Any:
-    """Call the builder registered under ``name`` with ``kwargs`` (e.g. ``checkpoint_path``, ``device``)."""
-    get_encoder_spec(name)
+def build_encoder(
+    name: str = DEFAULT_ENCODER,
+    weights: Mapping[str, Path | str] | None = None,
+    random_weights: bool = False,
+    **options: Any,
+) -> Any:
+    """Build the encoder set registered under ``name``.
+
+    Args:
+        name: registry name.
+        weights: weight files by key, keys from the spec's ``weight_keys`` (``{"selavi": path}``,
+            ``{"clip": file, "clap": folder}``); ``None`` or ``{}`` when none are given.
+        random_weights: seeded random weights for every file not given (tests and smoke runs only).
+        options: passed to the builder: ``device``, ``seed``, ``precision``, and builder-specific ones.
+
+    Raises:
+        KeyError: unknown name.
+        CheckpointError: weights for a key the set does not take; the builder's own errors (a file missing or
+            not matching, no weights and no ``random_weights``).
+    """
+    spec = get_encoder_spec(name)
+    given = dict(weights or {})
+    foreign = [key for key in given if key not in spec.weight_keys]
+    if foreign:
+        if spec.packaged_weights:
+            takes = "its weights from installed packages"
+        else:
+            takes = f"weights for {', '.join(spec.weight_keys) or 'nothing'}"
+        raise CheckpointError(f"encoder {name} takes {takes}; got {', '.join(foreign)}")
     _logger.debug("building encoder %s", name)
-    return _REGISTRY[name].builder(**kwargs)
+    return _REGISTRY[name].builder(given, random_weights, **options)

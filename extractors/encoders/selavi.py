@@ -17,22 +17,29 @@ encoder) stays cheap.
 
 from __future__ import annotations
 
-import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from avzsl.extractors.encoders.precision import autocast, check_precision
 from avzsl.extractors.encoders.registry import EncoderSpec, register_encoder
+from avzsl.extractors.encoders.weights import (
+    RANDOM_WEIGHTS,
+    CheckpointError,
+    MissingWeightsError,
+    file_sha256,
+    load_weights_only,
+    shown_keys,
+    state_dict_problems,
+)
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
 _logger = logging.getLogger(__name__)
-
-RANDOM_WEIGHTS = "random"
-_LIST_LIMIT = 8  # keys shown per list in error messages
 
 SELAVI_VGGSOUND = EncoderSpec(
     name="selavi_vggsound",
@@ -66,11 +73,8 @@ SELAVI_VGGSOUND = EncoderSpec(
     ignored_key_prefixes=("module.mlp_v", "module.mlp_a"),
     source="https://github.com/facebookresearch/selavi (README, Model Zoo); Asano et al., NeurIPS 2020",
     licence="see the LICENSE of facebookresearch/selavi (not verified offline; check before redistributing)",
+    weight_keys=("selavi",),
 )
-
-
-class CheckpointError(RuntimeError):
-    """A SeLaVi checkpoint is missing, unreadable, or does not match the encoders."""
 
 
 def build_visual_encoder() -> nn.Module:
@@ -168,8 +172,6 @@ class SelaviEncoders:
     def _forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         import torch
 
-        from avzsl.extractors.encoders.precision import autocast
-
         with torch.inference_mode():
             x = x.to(self.device, dtype=torch.float32, non_blocking=True)
             # fp32 unless asked: reduced precision is faster on GPUs but no longer the official features.
@@ -178,45 +180,13 @@ class SelaviEncoders:
             return out.float().cpu()
 
 
-def file_sha256(path: Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks (the SeLaVi checkpoint is a few hundred MB)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while chunk := f.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _missing_weights_message(spec: EncoderSpec) -> str:
     return (
         f"no SeLaVi checkpoint given. Download {spec.weights_url} (SeLaVi model zoo, "
         f"https://github.com/facebookresearch/selavi) and pass its path (AVCA-GZSL calls the file "
-        f"{spec.weights_file}). For tests and smoke runs only, --random-weights (random_weights=True) builds "
+        f"{spec.weights_file}). For tests and smoke runs only, random_weights=True builds "
         "seeded random encoders; their features are meaningless."
     )
-
-
-def _head(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_LIST_LIMIT])
-    return f"[{shown}{', ...' if len(keys) > _LIST_LIMIT else ''}]"
-
-
-def load_weights_only(path: Path) -> Any:
-    """``torch.load(path, weights_only=True)`` on the CPU; a file that cannot be read is a CheckpointError naming it.
-
-    weights_only: a checkpoint is data; never run pickled code from a downloaded file.
-    """
-    import pickle
-
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as exc:
-        raise CheckpointError(
-            f"{path}: cannot read the checkpoint (truncated, corrupt or not a torch file): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        ) from exc
 
 
 def _read_state_dict(path: Path) -> dict[str, Any]:
@@ -231,7 +201,9 @@ def _read_state_dict(path: Path) -> dict[str, Any]:
             return ckpt[key]
     if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
         return ckpt
-    raise CheckpointError(f"{path}: no 'model' state dict in the checkpoint (top-level keys: {_head(sorted(ckpt))})")
+    raise CheckpointError(
+        f"{path}: no 'model' state dict in the checkpoint (top-level keys: {shown_keys(sorted(ckpt))})"
+    )
 
 
 def split_state_dict(state_dict: dict[str, Any], spec: EncoderSpec) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
@@ -255,26 +227,6 @@ def split_state_dict(state_dict: dict[str, Any], spec: EncoderSpec) -> tuple[dic
         elif not full.startswith(spec.ignored_key_prefixes):
             unknown.append(key)
     return visual, audio, unknown
-
-
-def _compare(name: str, module: nn.Module, weights: dict[str, Any]) -> list[str]:
-    """Problems (missing, unexpected, wrong shape) of loading ``weights`` into ``module``; empty when none."""
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    wrong_shape = sorted(
-        f"{k} {list(weights[k].shape)} != {list(expected[k].shape)}"
-        for k in set(expected) & set(weights)
-        if getattr(weights[k], "shape", None) != expected[k].shape
-    )
-    problems = []
-    if missing:
-        problems.append(f"{name}: {len(missing)} missing key(s) {_head(missing)}")
-    if unexpected:
-        problems.append(f"{name}: {len(unexpected)} unexpected key(s) {_head(unexpected)}")
-    if wrong_shape:
-        problems.append(f"{name}: {len(wrong_shape)} key(s) with the wrong shape {_head(wrong_shape)}")
-    return problems
 
 
 def load_selavi(
@@ -305,11 +257,9 @@ def load_selavi(
     """
     import torch
 
-    from avzsl.extractors.encoders.precision import check_precision
-
     check_precision(precision)
     if checkpoint_path is None and not random_weights:
-        raise CheckpointError(_missing_weights_message(spec))
+        raise MissingWeightsError(_missing_weights_message(spec), spec.name, spec.weight_keys)
     # Built before loading even with a checkpoint: the strict load below replaces every parameter and buffer.
     visual, audio = _build_seeded(seed)
     if checkpoint_path is None:
@@ -326,9 +276,9 @@ def load_selavi(
             )
         state_dict = _read_state_dict(path)
         visual_sd, audio_sd, unknown = split_state_dict(state_dict, spec)
-        problems = _compare("visual", visual, visual_sd) + _compare("audio", audio, audio_sd)
+        problems = state_dict_problems("visual", visual, visual_sd) + state_dict_problems("audio", audio, audio_sd)
         if unknown:
-            problems.append(f"{len(unknown)} unexpected top-level key(s) {_head(sorted(unknown))}")
+            problems.append(f"{len(unknown)} unexpected top-level key(s) {shown_keys(sorted(unknown))}")
         if problems:
             raise CheckpointError(f"{path}: checkpoint does not match the SeLaVi encoders: " + "; ".join(problems))
         visual.load_state_dict(visual_sd, strict=True)
@@ -344,22 +294,16 @@ def load_selavi(
 
 @register_encoder(SELAVI_VGGSOUND)
 def selavi_vggsound(
-    checkpoint_path: Path | str | None = None,
+    weights: Mapping[str, Path | str],
     random_weights: bool = False,
     device: str | torch.device = "cpu",
     seed: int = 0,
     precision: str = "fp32",
-    clip_checkpoint: Path | str | None = None,
-    clap_checkpoint: Path | str | None = None,
 ) -> SelaviEncoders:
-    """Registry builder for the VGG-Sound SeLaVi encoders (see :func:`load_selavi`).
-
-    ``clip_checkpoint``/``clap_checkpoint`` belong to the CLIP/CLAP encoders and are refused here.
-    """
-    if clip_checkpoint is not None or clap_checkpoint is not None:
-        raise CheckpointError("--clip-checkpoint/--clap-checkpoint are for --encoder clip_clap, not selavi_vggsound")
+    """Registry builder for the VGG-Sound SeLaVi encoders: ``weights["selavi"]`` is the checkpoint (see
+    :func:`load_selavi`)."""
     return load_selavi(
-        checkpoint_path,
+        weights.get("selavi"),
         random_weights=random_weights,
         device=device,
         seed=seed,

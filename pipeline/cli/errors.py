@@ -24,16 +24,6 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-# Library messages name Python arguments; on the command line the user needs the option that does the same.
-_CLI_WORDING = (
-    ("pass explicit phrases, or oov='skip'", "pass --class-phrases FILE (columns original,manual), or --oov skip"),
-    ("oov='skip'", "--oov skip"),
-    ("oov='split'", "--oov split"),
-    ("--random-weights (random_weights=True)", "--random-weights"),
-    ("random_weights=True", "--random-weights"),
-)
-
-
 def report_user_error(exc: BaseException) -> int:
     """Log ``exc`` as one error line (no traceback) and return exit code 2."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
@@ -50,8 +40,6 @@ def report_user_error(exc: BaseException) -> int:
         message = f"not found: {exc.filename or exc}"
     else:
         message = str(exc)
-    for api, cli in _CLI_WORDING:
-        message = message.replace(api, cli)
     _logger.error("%s", message)
     _logger.debug("details", exc_info=exc)
     return 2

@@ -10,9 +10,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from avzsl.extractors.encoders.registry import get_encoder_spec
+from avzsl.extractors.encoders.weights import CheckpointError
 from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import discard_if_only_logs, missing_root, setup_logging
+from avzsl.pipeline.cli.option_words import check_weight_options, in_flag_words, weight_files
 from avzsl.pipeline.core.errors import UserError
 
 _logger = logging.getLogger(__name__)
@@ -22,7 +25,7 @@ class _ListEncoders(argparse.Action):
     """``--list-encoders``: print the registry and exit, before the required options are checked."""
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001 - argparse API
-        from avzsl.extractors.encoders.registry import get_encoder_spec, list_encoders
+        from avzsl.extractors.encoders.registry import list_encoders
 
         for name in list_encoders():
             spec = get_encoder_spec(name)
@@ -153,7 +156,7 @@ def add_foundation_arguments(parser: argparse.ArgumentParser) -> None:
 def embed_with_towers(args: argparse.Namespace, encoder: str) -> bool:
     """Whether class names go through the text towers (``--class-embedder``, ``auto`` by encoder family)."""
     if args.class_embedder == "auto":
-        return encoder.startswith("clip_clap")
+        return get_encoder_spec(encoder).text_towers
     return args.class_embedder == "text_towers"
 
 
@@ -161,7 +164,7 @@ def tower_embedder(args: argparse.Namespace, encoders):  # noqa: ANN001, ANN201 
     """The text-tower embedder of ``--text-templates`` (``plain`` or a benchmark name)."""
     from avzsl.extractors.text.text_towers import TextTowerEmbedder
 
-    if not hasattr(encoders, "clip"):
+    if not encoders.spec.text_towers:
         raise UserError(f"--class-embedder text_towers needs CLIP/CLAP encoders, not {encoders.spec.name}")
     name = args.text_templates
     visual, audio = ("plain", "plain") if name == "plain" else (f"{name}_visual", f"{name}_audio")
@@ -196,37 +199,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         UserError: no weights option, a checkpoint, videos folder, manifest, word-vector or phrase file that does
             not exist, an output path that is a file, or a non-positive size.
     """
-    from avzsl.extractors.encoders.registry import get_encoder_spec
-
-    try:
-        packaged = get_encoder_spec(args.encoder).packaged_weights
-    except KeyError as exc:
-        raise UserError(f"--encoder: {exc.args[0]}") from exc
-    if packaged:
-        given = [flag for flag, value in (("--selavi-checkpoint", args.selavi_checkpoint),
-                                          ("--clip-checkpoint", args.clip_checkpoint),
-                                          ("--clap-checkpoint", args.clap_checkpoint)) if value is not None]
-        if given:
-            raise UserError(f"{args.encoder} takes its weights from installed packages; drop {', '.join(given)}")
-    foundation = args.encoder.startswith("clip_clap")
-    missing = [flag for flag, path in (("--clip-checkpoint", args.clip_checkpoint),
-                                       ("--clap-checkpoint", args.clap_checkpoint)) if path is None]
-    if foundation and not args.random_weights and missing:
-        raise UserError(
-            f"{args.encoder} needs {' and '.join(missing)} (files you download, see docs/encoders.md), "
-            "or --random-weights for a pipeline test whose features mean nothing"
-        )
-    for flag, path in (("--clip-checkpoint", args.clip_checkpoint), ("--clap-checkpoint", args.clap_checkpoint)):
-        if path is not None and not Path(path).exists():
-            raise UserError(f"{path}: {flag} not found")
-    if not foundation and not packaged and args.selavi_checkpoint is None and not args.random_weights:
-        raise UserError(
-            "no encoder weights given: pass --selavi-checkpoint selavi_vgg_sound.pth (the SeLaVi VGG-Sound "
-            "checkpoint, see docs/encoders.md for where to get it), or --random-weights for a pipeline test whose "
-            "features mean nothing"
-        )
-    if args.selavi_checkpoint is not None and not args.selavi_checkpoint.is_file():
-        raise UserError(f"{args.selavi_checkpoint}: --selavi-checkpoint file not found")
+    check_weight_options(args)
     if not args.videos.is_dir():
         raise UserError(f"{args.videos}: --videos folder not found")
     if args.manifest is not None and not args.manifest.is_file():
@@ -299,12 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # read-only or full output folder: say so in one line
         setup_logging(verbose=args.verbose)
         return report_user_error(exc)
-    from avzsl.extractors.encoders.selavi import CheckpointError
-
     try:
         return _run(args, world)
     except (*USER_ERRORS, CheckpointError) as exc:
-        code = report_user_error(exc)
+        code = report_user_error(in_flag_words(exc))
         discard_if_only_logs(created)  # refused before anything was extracted: leave no empty cache folder
         return code
 
@@ -314,7 +285,8 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
     import torch
 
     from avzsl.extractors.encoders.registry import build_encoder
-    from avzsl.extractors.text.class_names import ClassNameEmbedder, release_cached_vectors
+    from avzsl.extractors.text.class_names import ClassNameEmbedder
+    from avzsl.extractors.text.vectors import release_cached_vectors
     from avzsl.pipeline.cache import ClassTable
     from avzsl.pipeline.core.lock import check_shard_ownership
     from avzsl.pipeline.data.video_list import UNLABELED, discover_folder, read_manifest
@@ -348,14 +320,7 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
     else:
         device = args.device
     encoders = build_encoder(
-        args.encoder,
-        checkpoint_path=args.selavi_checkpoint,
-        random_weights=args.random_weights,
-        device=device,
-        seed=args.seed,
-        precision=args.precision,
-        **{k: v for k, v in (("clip_checkpoint", args.clip_checkpoint), ("clap_checkpoint", args.clap_checkpoint))
-           if v is not None},
+        args.encoder, weight_files(args), args.random_weights, device=device, seed=args.seed, precision=args.precision
     )
     if towers:  # the text towers come with the encoders, so class names are embedded after loading them
         embedded = tower_embedder(args, encoders).embed(classes, read_phrases(args.class_phrases))

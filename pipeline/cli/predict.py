@@ -8,9 +8,11 @@ import logging
 import sys
 from pathlib import Path
 
+from avzsl.extractors.encoders.weights import CheckpointError
 from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import pick_device, setup_logging
+from avzsl.pipeline.cli.option_words import in_flag_words
 
 _logger = logging.getLogger(__name__)
 
@@ -152,12 +154,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.zero_shot:
-            from avzsl.extractors.encoders.selavi import CheckpointError as ZeroShotWeightsError
-
             try:
                 return _zero_shot(args, _class_names(args))
-            except ZeroShotWeightsError as exc:
-                return report_user_error(exc)
+            except CheckpointError as exc:
+                return report_user_error(in_flag_words(exc))
         # Inputs, class names and phrase maps first: a missing video is reported before any model loads.
         inputs = resolve_inputs(args.videos)
         names = _class_names(args)
@@ -166,7 +166,6 @@ def main(argv: list[str] | None = None) -> int:
             raise FileNotFoundError(2, "--selavi-checkpoint file not found", str(args.selavi_checkpoint))
     except USER_ERRORS as exc:
         return report_user_error(exc)
-    from avzsl.extractors.encoders.selavi import CheckpointError
     from avzsl.pipeline.extract.stage import default_batch_size
     from avzsl.pipeline.predict.inputs import predict_caches
     from avzsl.pipeline.predict.predictor import Predictor
@@ -201,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
     except (*USER_ERRORS, CheckpointError) as exc:
-        return report_user_error(exc)
+        return report_user_error(in_flag_words(exc))
     if args.json:
         document = {
             path: item.to_dict() if isinstance(item, VideoPrediction) else _error(item)

@@ -129,8 +129,8 @@ def load_encoders(request: EncoderRequest, checkpoint: Path | None, device: str 
     """Build the run's encoders; a checkpoint whose sha256 is not the recorded one is refused."""
     encoders = build_encoder(
         request.name,
-        checkpoint_path=checkpoint,
-        random_weights=request.random_weights,
+        {"selavi": checkpoint} if checkpoint is not None else None,
+        request.random_weights,
         device=device,
         seed=request.random_seed if request.random_seed is not None else 0,
     )

@@ -80,6 +80,11 @@ class _LazyTowerEmbedder:
         return TextTowerEmbedder(encoders, visual, audio).embed(names, phrases)
 
 
+def tower_weights(clip_checkpoint: Path | None, clap_checkpoint: Path | None) -> dict[str, Path]:
+    """The ``weights`` of ``build_encoder`` for a CLIP/CLAP set: the given files under ``"clip"`` / ``"clap"``."""
+    return {key: path for key, path in (("clip", clip_checkpoint), ("clap", clap_checkpoint)) if path is not None}
+
+
 @dataclass
 class TowerRunSupport:
     """What :class:`~avzsl.pipeline.predict.predictor.Predictor` needs for a run on a CLIP/CLAP text-tower cache."""
@@ -95,9 +100,8 @@ class TowerRunSupport:
         if self._encoders is None:
             encoders = build_encoder(
                 self.request.name,
-                clip_checkpoint=self.clip_checkpoint,
-                clap_checkpoint=self.clap_checkpoint,
-                random_weights=self.request.random_weights,
+                tower_weights(self.clip_checkpoint, self.clap_checkpoint),
+                self.request.random_weights,
                 device=self.device,
                 seed=self.request.random_seed or 0,
             )
@@ -171,8 +175,8 @@ def predict_zero_shot(
         TextTowerEmbedder(None, visual_t, audio_t)  # unknown template names fail before any model loads
     except KeyError as exc:
         raise PredictError(f"--text-templates {templates!r}: {exc.args[0]}") from exc
-    encoders = build_encoder(encoder, clip_checkpoint=clip_checkpoint, clap_checkpoint=clap_checkpoint,
-                             random_weights=random_weights, device=device, seed=seed)
+    encoders = build_encoder(encoder, tower_weights(clip_checkpoint, clap_checkpoint), random_weights, device=device,
+                             seed=seed)
     embedded = TextTowerEmbedder(encoders, visual_t, audio_t).embed(names)
     candidates = Candidates(embedded.names, embedded.phrases, embedded.embeddings, [False] * len(names))
     encoded = encode_videos([str(p) for p in paths], encoders, "pyav", "clean", workers=workers,
