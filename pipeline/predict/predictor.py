@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from avzsl.extractors.stream import WindowCountError, encode_window_stream, pool_windows, stack_windows
 from avzsl.pipeline.core.errors import UserError
-from avzsl.pipeline.extract.stage import WindowCountError, encode_window_stream, pool_windows, stack_windows
 
 _logger = logging.getLogger(__name__)
 
