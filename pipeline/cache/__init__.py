@@ -1,7 +1,8 @@
 """The feature cache: the one owner of a cache directory (layout, shards, class table, index, loading, resuming).
 
-No other code knows the cache's file names, temporary names or locks. Callers outside this package import from
-here; modules inside it import each other's submodules directly:
+The cache's file and lock names are defined here, and every file is written through
+:func:`avzsl.pipeline.core.atomic.atomic_write` (one temporary-name convention). Callers outside this package import
+from here; modules inside it import each other's submodules directly:
 
 - :mod:`~avzsl.pipeline.cache.layout`: file names, records, the value types, ``cache.json``;
 - :mod:`~avzsl.pipeline.cache.h5`: HDF5 writing and per-dataset checksums;
