@@ -31,7 +31,8 @@ from avzsl.extractors.encoders.registry import build_encoder
 from avzsl.extractors.encoders.transforms import audio_window_tensor, video_window_tensor
 from avzsl.pipeline.cache import ClassTable
 from avzsl.pipeline.data.video_list import VideoEntry
-from avzsl.pipeline.extract.stage import ExtractConfig, RunOptions, run_extraction
+from avzsl.pipeline.extract.config import ExtractConfig, RunOptions
+from avzsl.pipeline.extract.stage import run_extraction
 from avzsl.pipeline.extract.world import WorldInfo
 from avzsl.pipeline.synth.demo_videos import COLOURS, FPS, render_frames, synth_sound, write_video
 

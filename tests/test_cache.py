@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -115,3 +116,21 @@ def test_cache_info_errors_name_the_file(tmp_path: Path) -> None:
         C.read_cache_info(tmp_path)
     C.write_cache_info(tmp_path, {"weights": {"sha256": "random"}})
     assert C.weights_are_random(C.read_cache_info(tmp_path))
+
+
+def test_rerun_scan_removes_owned_temporaries_redoes_changed_shards_and_recovers_stats(tmp_path: Path) -> None:
+    _make_cache(tmp_path)
+    shards = tmp_path / "shards"
+    # The name older avzsl versions used, atomic_write's name, and a stats file's temporary.
+    names = ("shard-00000.h5.tmp", ".shard-00000.h5.a1b2c3.tmp", ".shard-00000.stats.json.x.tmp")
+    owned = [shards / name for name in names]
+    other = shards / ".shard-00007.h5.d4e5f6.tmp"  # shard 7 is not in ``owned``: another rank's live write
+    for path in [*owned, other]:
+        path.write_bytes(b"partial")
+    assert C.shards_to_extract(tmp_path, [0], lambda records: []) == []
+    assert not any(p.exists() for p in owned) and other.exists()
+    assert json.loads(C.stats_path(tmp_path, 0).read_text())["recovered"] is True
+    assert C.shards_to_extract(tmp_path, [0, 7], lambda records: ["input changed"]) == [0, 7]
+    C.discard_extraction(tmp_path, lambda index: index == 7)
+    assert [p.name for p in C.list_shards(tmp_path)] == ["shard-00000.h5"]
+    assert C.shard_index(C.shard_path(tmp_path, 12)) == 12 and C.shard_index(other) is None

@@ -177,7 +177,7 @@ def test_fresh_run_killed_after_its_last_shard(reference: Path, videos: Path, tm
 
 _PAUSED = """
 import sys, time
-import avzsl.pipeline.extract.stage as extract
+import avzsl.pipeline.extract.shard as extract
 def pause(name):
     if name == "extract-shard-0-video-1":
         time.sleep(300)  # hold the cache lock mid-shard until the test kills this process

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from avzsl.extractors.decode import get_decoder
-from avzsl.pipeline.extract.stage import (
+from avzsl.extractors.stream import (
     CPU_BATCH_SIZE,
     CUDA_BATCH_SIZE,
     PREFETCH_WINDOWS,

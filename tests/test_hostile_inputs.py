@@ -19,12 +19,12 @@ import pytest
 
 from avzsl.extractors.decode import get_decoder
 from avzsl.extractors.decode.probe import probe_video
+from avzsl.extractors.stream import WindowStream
 from avzsl.pipeline.cache import CacheError, list_shards, load_features, read_shard
 from avzsl.pipeline.cli import extract as cli_extract
 from avzsl.pipeline.cli import train as cli_train
 from avzsl.pipeline.core.errors import UserError
 from avzsl.pipeline.data.video_list import discover_folder, read_manifest
-from avzsl.pipeline.extract.stage import WindowStream
 from tests.logtext import refusal_text
 from tests.media import write_audio_only, write_av, write_vfr
 from tests.test_integrity import dataset_offset, flip_bit
@@ -114,7 +114,7 @@ def test_input_changed_after_extraction_is_extracted_again(reference: Path, vide
 
 _PAUSED = """
 import sys, time
-import avzsl.pipeline.extract.stage as extract
+import avzsl.pipeline.extract.shard as extract
 def pause(name):
     if name.startswith("extract-shard-"):
         time.sleep(300)  # hold the cache lock mid-shard until the test kills this process

@@ -1,51 +1,75 @@
-"""The feature cache: the one owner of a cache directory (layout, shards, class table, index, loading).
+"""The feature cache: the one owner of a cache directory (layout, shards, class table, index, loading, resuming).
 
-Callers outside this package import from here; modules inside it import each other's submodules directly.
+The cache's file and lock names are defined here, and every file is written through
+:func:`avzsl.pipeline.core.atomic.atomic_write` (one temporary-name convention). Callers outside this package import
+from here; modules inside it import each other's submodules directly:
+
+- :mod:`~avzsl.pipeline.cache.layout`: file names, records, the value types, ``cache.json``;
+- :mod:`~avzsl.pipeline.cache.h5`: HDF5 writing and per-dataset checksums;
+- :mod:`~avzsl.pipeline.cache.shards`, :mod:`~avzsl.pipeline.cache.classes`: shards and the class table;
+- :mod:`~avzsl.pipeline.cache.resume`: what a rerun redoes and which leftovers it deletes;
+- :mod:`~avzsl.pipeline.cache.index`: finalizing (index, record lists, the ``finalized`` flag);
+- :mod:`~avzsl.pipeline.cache.load`: reading a finalized cache back, verified.
 """
 
+from avzsl.pipeline.cache.classes import read_class_table, write_class_table
+from avzsl.pipeline.cache.h5 import verify_datasets, write_h5
 from avzsl.pipeline.cache.index import (
-    cache_has_sequences,
-    check_cache_ready,
+    all_shards_complete,
     finalize,
+    finalize_cache,
     index_is_current,
-    load_features,
-    load_sequences,
     mark_finalized,
-    sequences_missing_message,
     write_cache,
 )
-from avzsl.pipeline.cache.shards import (
+from avzsl.pipeline.cache.layout import (
     CACHE_INFO,
     CLASS_TABLE,
+    FAILURES_CSV,
     INDEX_CSV,
     INDEX_H5,
+    MANIFEST_CSV,
+    RECORD_FIELDS,
     SHARD_DIR,
-    CacheError,
     ClassTable,
     FeatureTable,
     VideoFeatures,
     list_shards,
+    rank_lock_name,
+    rank_locks,
     read_cache_info,
-    read_class_table,
+    shard_index,
+    shard_path,
+    stats_path,
+    stored_identity,
+    weights_are_random,
+    write_cache_info,
+)
+from avzsl.pipeline.cache.load import (
+    cache_has_sequences,
+    check_cache_ready,
+    load_features,
+    load_sequences,
+    sequences_missing_message,
+)
+from avzsl.pipeline.cache.resume import discard_extraction, remove_temporary_files, shards_to_extract
+from avzsl.pipeline.cache.shards import (
     read_shard,
     read_shard_attrs,
     read_video_records,
-    remove_temporary_files,
     shard_is_complete,
-    shard_path,
-    verify_datasets,
-    weights_are_random,
-    write_cache_info,
-    write_class_table,
-    write_h5,
     write_shard,
+    write_shard_stats,
 )
+from avzsl.pipeline.core.errors import CacheError  # defined there so the CLIs catch it without importing torch
 
 __all__ = [
-    "CACHE_INFO", "CLASS_TABLE", "INDEX_CSV", "INDEX_H5", "SHARD_DIR",
-    "CacheError", "ClassTable", "FeatureTable", "VideoFeatures", "cache_has_sequences", "check_cache_ready",
-    "finalize", "index_is_current", "list_shards", "load_features", "load_sequences", "mark_finalized",
-    "read_cache_info", "read_class_table", "read_shard", "read_shard_attrs", "read_video_records",
-    "remove_temporary_files", "sequences_missing_message", "shard_is_complete", "shard_path", "verify_datasets",
-    "weights_are_random", "write_cache", "write_cache_info", "write_class_table", "write_h5", "write_shard",
+    "CACHE_INFO", "CLASS_TABLE", "FAILURES_CSV", "INDEX_CSV", "INDEX_H5", "MANIFEST_CSV", "RECORD_FIELDS", "SHARD_DIR",
+    "CacheError", "ClassTable", "FeatureTable", "VideoFeatures", "all_shards_complete", "cache_has_sequences",
+    "check_cache_ready", "discard_extraction", "finalize", "finalize_cache", "index_is_current", "list_shards",
+    "load_features", "load_sequences", "mark_finalized", "rank_lock_name", "rank_locks", "read_cache_info",
+    "read_class_table", "read_shard", "read_shard_attrs", "read_video_records", "remove_temporary_files",
+    "sequences_missing_message", "shard_index", "shard_is_complete", "shard_path", "shards_to_extract",
+    "stats_path", "stored_identity", "verify_datasets", "weights_are_random", "write_cache", "write_cache_info",
+    "write_class_table", "write_h5", "write_shard", "write_shard_stats",
 ]

@@ -285,12 +285,14 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
     import torch
 
     from avzsl.extractors.encoders.registry import build_encoder
+    from avzsl.extractors.stream import default_batch_size
     from avzsl.extractors.text.class_names import ClassNameEmbedder
     from avzsl.extractors.text.vectors import release_cached_vectors
     from avzsl.pipeline.cache import ClassTable
-    from avzsl.pipeline.core.lock import check_shard_ownership
     from avzsl.pipeline.data.video_list import UNLABELED, discover_folder, read_manifest
-    from avzsl.pipeline.extract.stage import ExtractConfig, RunOptions, default_batch_size, run_extraction
+    from avzsl.pipeline.extract.config import ExtractConfig, RunOptions
+    from avzsl.pipeline.extract.ownership import check_shard_ownership
+    from avzsl.pipeline.extract.stage import run_extraction
 
     if args.manifest is not None:
         entries = read_manifest(args.manifest, args.videos, args.allow_outside)

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             raise FileNotFoundError(2, "--selavi-checkpoint file not found", str(args.selavi_checkpoint))
     except USER_ERRORS as exc:
         return report_user_error(exc)
-    from avzsl.pipeline.extract.stage import default_batch_size
+    from avzsl.extractors.stream import default_batch_size
     from avzsl.pipeline.predict.inputs import predict_caches
     from avzsl.pipeline.predict.predictor import Predictor
     from avzsl.pipeline.predict.ranking import VideoPrediction
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _zero_shot(args: argparse.Namespace, names: list[str]) -> int:
-    from avzsl.pipeline.extract.stage import default_batch_size
+    from avzsl.extractors.stream import default_batch_size
     from avzsl.pipeline.predict.ranking import VideoPrediction
     from avzsl.pipeline.predict.zero_shot import predict_zero_shot
 

@@ -7,6 +7,7 @@ writer is killed with SIGKILL.
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import os
 import tempfile
@@ -83,6 +84,16 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def temporaries_of(path: Path) -> list[Path]:
+    """Temporary files that interrupted :func:`atomic_write` calls for ``path`` left beside it, sorted.
+
+    They are named ``.<name>.<random>.tmp``. Only call this while holding the lock of whoever writes ``path``: a live
+    writer's temporary file matches too.
+    """
+    path = Path(path)
+    return sorted(p for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp") if p.is_file())
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -1,6 +1,6 @@
 """Encoding videos as extraction does, embedding candidate class names, calibrated scores and ranking.
 
-Decoding and encoding go through the extraction code (:func:`avzsl.pipeline.extract.stage.encode_window_stream`),
+Decoding and encoding go through the extraction code (:func:`avzsl.extractors.stream.encode_window_stream`),
 so a video's feature is exactly what ``avzsl-extract`` would have stored: the mean over its windows. The value
 types here (:class:`EncodedVideo`, :class:`VideoFailure`, :class:`Candidates`, :class:`VideoPrediction`) are shared
 by the run predictor and the zero-shot predictor.
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from avzsl.extractors.decode.probe import probe_many
+from avzsl.extractors.stream import WindowCountError, encode_window_stream, pool_windows, stack_windows
 from avzsl.extractors.text.class_names import OOVError, phrase_of
-from avzsl.pipeline.extract.stage import WindowCountError, encode_window_stream, pool_windows, stack_windows
 from avzsl.pipeline.predict.records import PredictError
 
 _logger = logging.getLogger(__name__)
