@@ -200,3 +200,16 @@ def test_decord_vfr_matches_pyav(tmp_path):
     b = list(get_decoder("decord").iter_windows(path))
     for wa, wb in zip(a, b, strict=True):
         np.testing.assert_array_equal(wa.frames, wb.frames)
+
+
+def test_cheap_choice_names_match_the_registries() -> None:
+    """The CLIs offer extractors/choices.py names (no av/numpy before parsing); they are what the registries take."""
+    from avzsl.extractors.choices import DECODERS, SCHEDULES
+    from avzsl.extractors.decode import available_decoders
+    from avzsl.extractors.decode.windows import window_starts
+
+    assert sorted(DECODERS) == available_decoders()
+    for schedule in SCHEDULES:
+        assert len(window_starts(3.0, 25.0, 75, schedule)) >= 1
+    with pytest.raises(ValueError):
+        window_starts(3.0, 25.0, 75, "no-such-schedule")

@@ -21,11 +21,12 @@ from typing import Protocol
 
 import numpy as np
 
+from avzsl.extractors.choices import SCHEDULES
+
 WINDOW_S = 1.0
 FRAMES_PER_WINDOW = 30
 AUDIO_RATE = 44100
 AUDIO_SAMPLES = AUDIO_RATE  # one second
-SCHEDULES = ("clean", "avca")
 _DURATION_TOL_S = 1e-3
 
 

@@ -28,8 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from avzsl.pipeline.cli import evaluate as cli_evaluate
+from avzsl.pipeline.cli import extract as cli_extract
+from avzsl.pipeline.cli import predict as cli_predict
+from avzsl.pipeline.cli import train as cli_train
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import setup_logging
+from avzsl.pipeline.data.splits import write_protocol_splits
 
 _logger = logging.getLogger(__name__)
 
@@ -73,7 +78,10 @@ class _World:
 
 def _world(args: argparse.Namespace) -> _World:
     if args.world == "procedural":
-        from avzsl.pipeline.synth.demo_videos import demo_classes, generate_demo_videos
+        from avzsl.pipeline.synth.demo_videos import (  # lazy: pulls in numpy; --help stays cheap
+            demo_classes,
+            generate_demo_videos,
+        )
 
         classes = demo_classes()
         # Random encoder weights give features with a large common offset: standardize them
@@ -86,7 +94,10 @@ def _world(args: argparse.Namespace) -> _World:
             "training (two-stage protocol)", ["--standardize-features"],
             "evaluating on the test split (seen classes + unseen colour/sound pairs)",
         )
-    from avzsl.pipeline.synth.real_media import generate_real_videos, real_classes
+    from avzsl.pipeline.synth.real_media import (  # lazy: pulls in numpy; --help stays cheap
+        generate_real_videos,
+        real_classes,
+    )
 
     classes = real_classes()
     return _World(
@@ -102,10 +113,6 @@ def _world(args: argparse.Namespace) -> _World:
 
 def _run_world(args: argparse.Namespace, world: _World, write) -> int:  # noqa: ANN001 - sys.stdout.write
     """Generate, split, extract, train, evaluate (and, with a 5-step world, predict); the first failing code or 0."""
-    from avzsl.pipeline.cli import evaluate as cli_evaluate
-    from avzsl.pipeline.cli import extract as cli_extract
-    from avzsl.pipeline.cli import train as cli_train
-    from avzsl.pipeline.data.splits import write_protocol_splits
 
     out: Path = args.out
     groups, n = world.classes, world.steps
@@ -148,7 +155,6 @@ def _run_world(args: argparse.Namespace, world: _World, write) -> int:  # noqa: 
 
 def _predict_unseen(run: Path, clips: list[str], names: str, write) -> int:  # noqa: ANN001 - sys.stdout.write
     """Rank the never-trained class names for each clip; print the top 3 and how often the true class is first."""
-    from avzsl.pipeline.cli import predict as cli_predict
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 2 user error)."""
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
-    from avzsl.pipeline.train.protocol import evaluate_run
+    from avzsl.pipeline.train.protocol import evaluate_run  # lazy: pulls in torch; --help stays cheap
 
     try:
         metrics = evaluate_run(args.run, device=pick_device(args.device))

@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(verbose=args.verbose)
     # The exporters load numpy, h5py and torch: imported only now, so that --help stays cheap.
     from avzsl.pipeline.interop.avca import export_avca
-    from avzsl.pipeline.interop.clipclap.exporter import export_clipclap
+    from avzsl.pipeline.interop.clipclap.exporter import export_clipclap  # lazy: pulls in torch; --help stays cheap
 
     export = export_clipclap if args.format == "clipclap" else export_avca
     options: dict[str, Any] = {

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import gc
 import logging
 import sys
 from collections import Counter
 from pathlib import Path
 
-from avzsl.extractors.encoders.registry import get_encoder_spec
+from avzsl.data_manifests import BENCHMARKS
+from avzsl.extractors.choices import DECODERS, SCHEDULES
+from avzsl.extractors.encoders.registry import build_encoder, get_encoder_spec, list_encoders
 from avzsl.extractors.encoders.weights import CheckpointError
 from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import discard_if_only_logs, missing_root, setup_logging
 from avzsl.pipeline.cli.option_words import check_weight_options, in_flag_words, weight_files
+from avzsl.pipeline.cli.options import add_foundation_arguments, read_phrases
 from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.data.video_list import UNLABELED, discover_folder, read_manifest
+from avzsl.pipeline.extract.world import resolve_world
 
 _logger = logging.getLogger(__name__)
 
@@ -25,7 +29,6 @@ class _ListEncoders(argparse.Action):
     """``--list-encoders``: print the registry and exit, before the required options are checked."""
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001 - argparse API
-        from avzsl.extractors.encoders.registry import list_encoders
 
         for name in list_encoders():
             spec = get_encoder_spec(name)
@@ -98,11 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="phrase to embed per class: a CSV with columns original,manual, or a benchmark name "
         "(ucf, activitynet, vggsound) for its released name map",
     )
-    parser.add_argument("--decoder", default="pyav", choices=("pyav", "decord"), help="video decoder")
+    parser.add_argument("--decoder", default="pyav", choices=DECODERS, help="video decoder")
     parser.add_argument(
         "--windows",
         default="clean",
-        choices=("clean", "avca"),
+        choices=SCHEDULES,
         help="window schedule: 1-s stride, or the reference formula (parity with released features)",
     )
     parser.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK when CUDA is present), cpu, cuda:N")
@@ -126,33 +129,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_foundation_arguments(parser: argparse.ArgumentParser) -> None:
-    """CLIP/CLAP weights, text-tower templates and precision (shared with avzsl-predict)."""
-    parser.add_argument(
-        "--clip-checkpoint", type=Path, help="CLIP weights open_clip_pytorch_model.bin (clip_clap; docs/encoders.md)"
-    )
-    parser.add_argument(
-        "--clap-checkpoint", type=Path, help="CLAP folder laion/clap-htsat-unfused (clip_clap; docs/encoders.md)"
-    )
-    parser.add_argument(
-        "--class-embedder",
-        default="auto",
-        choices=("auto", "word_vectors", "text_towers"),
-        help="class-name embeddings: auto = text towers for clip_clap encoders, word vectors otherwise",
-    )
-    parser.add_argument(
-        "--text-templates",
-        default="plain",
-        help="prompt templates of the text towers: plain, ucf, activitynet or vggsound (ClipClap's sets)",
-    )
-    parser.add_argument(
-        "--precision",
-        default="fp32",
-        choices=("fp32", "bf16", "fp16"),
-        help="encoder forward precision (fp32 = the official features; recorded in cache.json)",
-    )
-
-
 def embed_with_towers(args: argparse.Namespace, encoder: str) -> bool:
     """Whether class names go through the text towers (``--class-embedder``, ``auto`` by encoder family)."""
     if args.class_embedder == "auto":
@@ -162,7 +138,7 @@ def embed_with_towers(args: argparse.Namespace, encoder: str) -> bool:
 
 def tower_embedder(args: argparse.Namespace, encoders):  # noqa: ANN001, ANN201 - ClipClapEncoders -> embedder
     """The text-tower embedder of ``--text-templates`` (``plain`` or a benchmark name)."""
-    from avzsl.extractors.text.text_towers import TextTowerEmbedder
+    from avzsl.extractors.text.text_towers import TextTowerEmbedder  # lazy: pulls in numpy; --help stays cheap
 
     if not encoders.spec.text_towers:
         raise UserError(f"--class-embedder text_towers needs CLIP/CLAP encoders, not {encoders.spec.name}")
@@ -172,24 +148,6 @@ def tower_embedder(args: argparse.Namespace, encoders):  # noqa: ANN001, ANN201 
         return TextTowerEmbedder(encoders, visual, audio)
     except KeyError as exc:
         raise UserError(f"--text-templates {name!r}: {exc.args[0]}") from exc
-
-
-def read_phrases(value: str | None) -> dict[str, str] | None:
-    """The class -> phrase map of ``--class-phrases``."""
-    if value is None:
-        return None
-    if value.lower() in ("ucf", "activitynet", "vggsound"):
-        from avzsl.data_manifests import class_phrases
-
-        return dict(class_phrases(value))
-    path = Path(value)
-    if not path.is_file():
-        raise UserError(f"{path}: class-phrase file not found")
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        if not {"original", "manual"} <= set(reader.fieldnames or []):
-            raise UserError(f"{path}: needs columns original,manual")
-        return {row["original"]: row["manual"] for row in reader}
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -207,7 +165,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.word_vectors not in (None, "glove") and not Path(args.word_vectors).is_file():
         raise UserError(f"{args.word_vectors}: --word-vectors file not found")
     phrases = args.class_phrases
-    benchmarks = ("ucf", "activitynet", "vggsound")
+    benchmarks = BENCHMARKS
     if phrases is not None and phrases.lower() not in benchmarks and not Path(phrases).is_file():
         raise UserError(f"{phrases}: --class-phrases file not found (or give ucf, activitynet or vggsound)")
     if args.out.exists() and not args.out.is_dir():
@@ -254,7 +212,6 @@ def summary_text(summary, cache: Path, world) -> str:  # noqa: ANN001 - Extracti
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 2 user error)."""
     args = build_parser().parse_args(argv)
-    from avzsl.pipeline.extract.world import resolve_world
 
     try:
         # Arguments, paths and weights first: nothing is probed, loaded or created before they are known to be usable.
@@ -284,15 +241,13 @@ def _run(args: argparse.Namespace, world) -> int:  # noqa: ANN001 - WorldInfo
     import numpy as np
     import torch
 
-    from avzsl.extractors.encoders.registry import build_encoder
-    from avzsl.extractors.stream import default_batch_size
-    from avzsl.extractors.text.class_names import ClassNameEmbedder
-    from avzsl.extractors.text.vectors import release_cached_vectors
-    from avzsl.pipeline.cache import ClassTable
-    from avzsl.pipeline.data.video_list import UNLABELED, discover_folder, read_manifest
-    from avzsl.pipeline.extract.config import ExtractConfig, RunOptions
-    from avzsl.pipeline.extract.ownership import check_shard_ownership
-    from avzsl.pipeline.extract.stage import run_extraction
+    from avzsl.extractors.stream import default_batch_size  # lazy: pulls in torch; --help stays cheap
+    from avzsl.extractors.text.class_names import ClassNameEmbedder  # lazy: pulls in numpy; --help stays cheap
+    from avzsl.extractors.text.vectors import release_cached_vectors  # lazy: pulls in numpy; --help stays cheap
+    from avzsl.pipeline.cache import ClassTable  # lazy: pulls in torch; --help stays cheap
+    from avzsl.pipeline.extract.config import ExtractConfig, RunOptions  # lazy: pulls in torch; --help stays cheap
+    from avzsl.pipeline.extract.ownership import check_shard_ownership  # lazy: pulls in torch; --help stays cheap
+    from avzsl.pipeline.extract.stage import run_extraction  # lazy: pulls in torch; --help stays cheap
 
     if args.manifest is not None:
         entries = read_manifest(args.manifest, args.videos, args.allow_outside)

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(verbose=args.verbose)
     # The importers load numpy, h5py and torch: imported only now, so that --help stays cheap.
     from avzsl.pipeline.interop.avca import import_avca
-    from avzsl.pipeline.interop.clipclap.importer import import_clipclap
+    from avzsl.pipeline.interop.clipclap.importer import import_clipclap  # lazy: pulls in torch; --help stays cheap
 
     options: dict[str, Any] = {
         "features": args.features, "dataset": args.dataset, "embedding_order": args.embedding_order,

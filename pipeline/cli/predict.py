@@ -13,6 +13,7 @@ from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import pick_device, setup_logging
 from avzsl.pipeline.cli.option_words import in_flag_words
+from avzsl.pipeline.cli.options import read_phrases
 
 _logger = logging.getLogger(__name__)
 
@@ -115,8 +116,8 @@ def table_text(results: dict, gamma: float | None, random_weights: bool) -> str:
         gamma: the gamma subtracted from seen-class scores, or None when calibration did not apply.
         random_weights: print the meaningless-predictions warning first.
     """
-    from avzsl.pipeline.predict.predictor import RANDOM_PREDICTIONS_WARNING
-    from avzsl.pipeline.predict.ranking import VideoFailure
+    from avzsl.pipeline.predict.predictor import RANDOM_PREDICTIONS_WARNING  # lazy: pulls in torch; --help stays cheap
+    from avzsl.pipeline.predict.ranking import VideoFailure  # lazy: pulls in torch; --help stays cheap
 
     lines: list[str] = []
     if random_weights:
@@ -149,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give either --run RUN or --zero-shot")
     if args.batch_size is not None and args.batch_size < 1:
         parser.error("--batch-size must be >= 1")
-    from avzsl.pipeline.cli.extract import read_phrases
-    from avzsl.pipeline.predict.inputs import resolve_inputs
+    from avzsl.pipeline.predict.inputs import resolve_inputs  # lazy: pulls in torch; --help stays cheap
 
     try:
         if args.zero_shot:
@@ -166,10 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             raise FileNotFoundError(2, "--selavi-checkpoint file not found", str(args.selavi_checkpoint))
     except USER_ERRORS as exc:
         return report_user_error(exc)
-    from avzsl.extractors.stream import default_batch_size
-    from avzsl.pipeline.predict.inputs import predict_caches
-    from avzsl.pipeline.predict.predictor import Predictor
-    from avzsl.pipeline.predict.ranking import VideoPrediction
+    from avzsl.extractors.stream import default_batch_size  # lazy: pulls in torch; --help stays cheap
+    from avzsl.pipeline.predict.inputs import predict_caches  # lazy: pulls in torch; --help stays cheap
+    from avzsl.pipeline.predict.predictor import Predictor  # lazy: pulls in torch; --help stays cheap
+    from avzsl.pipeline.predict.ranking import VideoPrediction  # lazy: pulls in torch; --help stays cheap
 
     try:
         predictor = Predictor(
@@ -216,9 +216,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _zero_shot(args: argparse.Namespace, names: list[str]) -> int:
-    from avzsl.extractors.stream import default_batch_size
-    from avzsl.pipeline.predict.ranking import VideoPrediction
-    from avzsl.pipeline.predict.zero_shot import predict_zero_shot
+    from avzsl.extractors.stream import default_batch_size  # lazy: pulls in torch; --help stays cheap
+    from avzsl.pipeline.predict.ranking import VideoPrediction  # lazy: pulls in torch; --help stays cheap
+    from avzsl.pipeline.predict.zero_shot import predict_zero_shot  # lazy: pulls in torch; --help stays cheap
 
     device = pick_device(args.device)
     results = predict_zero_shot(
@@ -236,7 +236,10 @@ def _zero_shot(args: argparse.Namespace, names: list[str]) -> int:
 
 def _class_names(args: argparse.Namespace) -> list[str]:
     """The candidate names of ``--classes`` or ``--classes-file``."""
-    from avzsl.pipeline.predict.ranking import parse_class_list, read_class_file
+    from avzsl.pipeline.predict.ranking import (  # lazy: pulls in torch; --help stays cheap
+        parse_class_list,
+        read_class_file,
+    )
 
     return parse_class_list(args.classes) if args.classes is not None else read_class_file(args.classes_file)
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from avzsl.data_manifests import BENCHMARKS
 from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import setup_logging
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tsne-iter", type=int, default=1000, help="t-SNE iterations (>= 250)")
     parser.add_argument(
         "--benchmark",
-        choices=("ucf", "activitynet", "vggsound"),
+        choices=BENCHMARKS,
         default=None,
         help="benchmark for the paper's numbers when the run used --splits (default: the run's or sweep's)",
     )

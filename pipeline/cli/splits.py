@@ -17,6 +17,7 @@ from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import setup_logging
 from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.data.splits import STAGE_SPLITS, write_protocol_splits
 
 _logger = logging.getLogger(__name__)
 
@@ -152,7 +153,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 2 user error)."""
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
-    from avzsl.pipeline.data.splits import STAGE_SPLITS, write_protocol_splits
 
     try:
         if args.out.exists() and any(args.out.glob("stage_*")) and not args.overwrite:

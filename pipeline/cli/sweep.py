@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from avzsl.data_manifests import BENCHMARKS
 from avzsl.pipeline.cli import train as cli_train
 from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache", required=True, type=Path, help="feature cache directory")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--splits", type=Path, help="split folder in the reference format")
-    where.add_argument("--benchmark", choices=("ucf", "activitynet", "vggsound"), help="built-in benchmark splits")
+    where.add_argument("--benchmark", choices=BENCHMARKS, help="built-in benchmark splits")
     parser.add_argument("--out", required=True, type=Path, help="sweep directory (one run directory per run)")
     parser.add_argument("--ablation", action="store_true", help="train the three loss variants of Table 3")
     parser.add_argument(

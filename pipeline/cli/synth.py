@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from avzsl.data_manifests import BENCHMARKS
 from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import setup_logging
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--benchmark", required=True, choices=("ucf", "activitynet", "vggsound"), type=str.lower,
+    parser.add_argument("--benchmark", required=True, choices=BENCHMARKS, type=str.lower,
                         help="benchmark whose split files and class embeddings shape the cache")
     parser.add_argument("--out", required=True, type=Path, help="cache directory to create (absent or empty)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every generated number")
@@ -43,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code (0 ok, 2 user error)."""
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose)
-    from avzsl.pipeline.synth.benchmark import BenchmarkSynthSpec, write_benchmark_cache
+    from avzsl.pipeline.synth.benchmark import (  # lazy: pulls in torch; --help stays cheap
+        BenchmarkSynthSpec,
+        write_benchmark_cache,
+    )
 
     extra = {} if args.transfer is None else {"transfer": args.transfer}
     try:

@@ -7,10 +7,12 @@ import logging
 import sys
 from pathlib import Path
 
+from avzsl.data_manifests import BENCHMARKS
 from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import discard_if_only_logs, missing_root, pick_device, setup_logging
 from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.core.lock import DirectoryLock
 from avzsl.pipeline.run.layout import TRAIN_LOG
 
 _logger = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--splits", type=Path, help="split folder in the reference format (stage_*.txt + stage_*.csv)")
     where.add_argument(
-        "--benchmark", choices=("ucf", "activitynet", "vggsound"), help="use the built-in benchmark split files"
+        "--benchmark", choices=BENCHMARKS, help="use the built-in benchmark split files"
     )
     parser.add_argument("--split", default="main", choices=("main", "cls"), help="benchmark split variant")
     parser.add_argument("--seed", type=int, default=42, help="random seed (the reference uses 42)")
@@ -123,7 +125,7 @@ def parse_option(text: str) -> tuple[str, object]:
 
 def method_options_from_args(args: argparse.Namespace) -> dict:
     """The method's options: the preset (coordinate_generalize), the dedicated flags, then --method-option."""
-    from avzsl.pipeline.run.config import PAPER_MASK_RATIO
+    from avzsl.pipeline.run.config import PAPER_MASK_RATIO  # lazy: pulls in torch; --help stays cheap
 
     flags = {opt: getattr(args, attr) for attr, opt in _CG_FLAGS.items() if getattr(args, attr) is not None}
     options: dict = {}
@@ -141,7 +143,7 @@ def method_options_from_args(args: argparse.Namespace) -> dict:
 
 
 def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import kept lazy: torch is slow to import)
-    from avzsl.pipeline.run.config import TrainConfig
+    from avzsl.pipeline.run.config import TrainConfig  # lazy: pulls in torch; --help stays cheap
 
     if args.cache is None or args.out is None or (args.splits is None) == (args.benchmark is None):
         raise ValueError("avzsl-train needs --cache, --out and one of --splits or --benchmark")
@@ -163,7 +165,7 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import kept l
 
 def list_methods_text() -> str:
     """One line per registered method: name, flags and description."""
-    from avzsl.model.registry import get_method, list_methods
+    from avzsl.model.registry import get_method, list_methods  # lazy: pulls in torch; --help stays cheap
 
     lines = []
     for name in list_methods():
@@ -199,8 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     created = missing_root(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
     setup_logging(args.out / TRAIN_LOG, verbose=args.verbose)
-    from avzsl.pipeline.core.lock import DirectoryLock
-    from avzsl.pipeline.train.protocol import train_run
+    from avzsl.pipeline.train.protocol import train_run  # lazy: pulls in torch; --help stays cheap
 
     try:
         with DirectoryLock(args.out, "run directory"):

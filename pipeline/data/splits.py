@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from avzsl.pipeline.core.atomic import atomic_write_csv, atomic_write_text
+
 _logger = logging.getLogger(__name__)
 
 STAGE_SPLITS = (
@@ -246,7 +248,6 @@ def write_split_folder(
 ) -> None:
     """Write ``stage_*.txt`` (class per line) and ``stage_*.csv`` (``filename,label``) for every stage split,
     each file atomically."""
-    from avzsl.pipeline.core.atomic import atomic_write_csv, atomic_write_text
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

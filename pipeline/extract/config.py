@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from avzsl.extractors.choices import DECODERS, SCHEDULES
 from avzsl.extractors.encoders.precision import check_precision, legacy_precision
 from avzsl.pipeline.cache import discard_extraction, stored_identity, write_cache_info
 from avzsl.pipeline.core.errors import UserError
@@ -47,9 +48,9 @@ class ExtractConfig:
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
-        if self.decoder not in ("pyav", "decord"):
+        if self.decoder not in DECODERS:
             raise ValueError(f"decoder must be 'pyav' or 'decord', not {self.decoder!r}")
-        if self.windows not in ("clean", "avca"):
+        if self.windows not in SCHEDULES:
             raise ValueError(f"windows must be 'clean' or 'avca', not {self.windows!r}")
         if self.shard_size < 1:
             raise ValueError("shard size must be >= 1")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avzsl.data_manifests import benchmark_splits, class_phrases, released_text_embeddings
 from avzsl.pipeline.cache import ClassTable, VideoFeatures, write_cache
 
 _logger = logging.getLogger(__name__)
@@ -112,7 +113,6 @@ class BenchmarkSynthData:
 
 def _benchmark_videos(benchmark: str, variant: str) -> tuple[list[tuple[str, str]], list[str]]:
     """Unique ``(filename, label)`` rows over the split files and the class names they use (split spelling)."""
-    from avzsl.data_manifests import benchmark_splits
 
     splits = benchmark_splits(benchmark, variant)
     rows: dict[str, str] = {}
@@ -126,7 +126,6 @@ def _benchmark_videos(benchmark: str, variant: str) -> tuple[list[tuple[str, str
 
 
 def _class_embeddings(benchmark: str, classes: list[str]) -> tuple[list[str], np.ndarray]:
-    from avzsl.data_manifests import class_phrases, released_text_embeddings
 
     phrases_by_class = class_phrases(benchmark)
     table = released_text_embeddings(benchmark)
