@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from avzsl.hashing import file_sha256
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "tuxpaint-stamps-default"
@@ -71,8 +72,6 @@ CLASSES = {
 }
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                 dst = args.out / f"{name}{ext}"
                 shutil.copyfile(src, dst)
                 rows.append({"class": name, "file": dst.name, "source": f"{PACKAGE} {VERSION}: /{STAMPS}/{stamp}{ext}",
-                             "sha256": sha256(dst), "licence": LICENCE, "copyright": COPYRIGHT})
+                             "sha256": file_sha256(dst), "licence": LICENCE, "copyright": COPYRIGHT})
     with (args.out / "attributions.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()

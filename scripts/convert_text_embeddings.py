@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avzsl.pipeline.core.checksums import file_sha256
+from avzsl.hashing import file_sha256
 from avzsl.pipeline.core.safe_pickle import load_text_embedding_dict
 
 # released file stem -> our dataset key

@@ -8,6 +8,6 @@ python="${PYTHON:-.venv/bin/python}"
 shim="$(mktemp -d)"
 trap 'rm -rf "$shim"' EXIT
 mkdir "$shim/avzsl"
-ln -s "$PWD/avzsl_top/__init__.py" "$shim/avzsl/__init__.py"
+for module in avzsl_top/*.py; do ln -s "$PWD/$module" "$shim/avzsl/$(basename "$module")"; done
 for folder in pipeline extractors model data_manifests demo_media; do ln -s "$PWD/$folder" "$shim/avzsl/$folder"; done
 PYTHONPATH="$shim${PYTHONPATH:+:$PYTHONPATH}" "$(dirname "$python")/lint-imports" --no-cache "$@"

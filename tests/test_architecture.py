@@ -29,7 +29,8 @@ def _import_tree(tmp_path: Path) -> Path:
     """A folder holding ``avzsl/`` laid out as installed (links), so graph tools can walk the package's folders."""
     package = tmp_path / "tree" / "avzsl"
     package.mkdir(parents=True)
-    (package / "__init__.py").symlink_to(ROOT / "avzsl_top" / "__init__.py")
+    for module in (ROOT / "avzsl_top").glob("*.py"):
+        (package / module.name).symlink_to(module)
     for folder in (*SOURCE_FOLDERS, "demo_media"):
         (package / folder).symlink_to(ROOT / folder)
     return package.parent

@@ -15,10 +15,10 @@ from avzsl.extractors.encoders.registry import LOADER_FIELDS, build_encoder, get
 from avzsl.extractors.encoders.weights import (
     CheckpointError,
     MissingWeightsError,
-    file_sha256,
     read_weights,
     state_dict_problems,
 )
+from avzsl.hashing import file_sha256
 
 
 def test_file_sha256_is_the_sha256_of_the_bytes(tmp_path: Path) -> None:

@@ -28,10 +28,10 @@ from avzsl.extractors.encoders.precision import autocast, check_precision
 from avzsl.extractors.encoders.weights import (
     RANDOM_WEIGHTS,
     CheckpointError,
-    file_sha256,
     read_weights,
     state_dict_problems,
 )
+from avzsl.hashing import file_sha256
 
 if TYPE_CHECKING:
     import torch

@@ -37,10 +37,10 @@ from avzsl.extractors.encoders.registry import EncoderSpec, register_encoder
 from avzsl.extractors.encoders.weights import (
     RANDOM_WEIGHTS,
     CheckpointError,
-    file_sha256,
     load_weights_only,
     state_dict_problems,
 )
+from avzsl.hashing import file_sha256
 
 if TYPE_CHECKING:
     import torch

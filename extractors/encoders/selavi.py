@@ -29,11 +29,11 @@ from avzsl.extractors.encoders.weights import (
     RANDOM_WEIGHTS,
     CheckpointError,
     MissingWeightsError,
-    file_sha256,
     load_weights_only,
     shown_keys,
     state_dict_problems,
 )
+from avzsl.hashing import file_sha256
 
 if TYPE_CHECKING:
     import torch

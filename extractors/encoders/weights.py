@@ -7,7 +7,6 @@ registry, which imports :class:`CheckpointError` from here, stays torch-free.
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -43,12 +42,6 @@ def shown_keys(keys: list[str]) -> str:
     """``keys`` for an error message: ``[a, b, ...]``, at most eight shown."""
     shown = ", ".join(keys[:_LIST_LIMIT])
     return f"[{shown}{', ...' if len(keys) > _LIST_LIMIT else ''}]"
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file (read in chunks by ``hashlib.file_digest``; checkpoints are hundreds of MB)."""
-    with Path(path).open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def load_weights_only(path: Path) -> Any:

@@ -1,15 +1,10 @@
-"""Content checksums for the artifacts a later stage trusts, and escaping of file names that are not UTF-8.
+"""Content checksums for the artifacts a later stage trusts.
 
 Every checksum is SHA-256 (hashlib, ~1.5 GB/s on one core here; ``bench/checksum_cost.py`` measures what it costs
 a cache read). Digests are computed over the *content* (array dtype, shape and bytes; strings as UTF-8 JSON), not
 over file bytes, so they can be stored inside the file they describe (HDF5 attributes, a key of a JSON file or of a
 checkpoint's payload) and are written atomically with it. A mismatch raises :class:`IntegrityError` naming the file
-and what to rerun. :func:`file_sha256` is the one digest of a file's bytes, for files another program wrote (an
-imported embedding dict).
-
-File names: Linux file names are bytes; Python decodes the bytes that are not UTF-8 as lone surrogates
-(``'\\udce9'``), which no UTF-8 writer (HDF5 strings, CSV, log files) accepts. :func:`escape_name` writes each such
-byte as ``\\xNN`` (Python's ``backslashreplace``), :func:`unescape_name` turns it back into the original name.
+and what to rerun. The digest of a file's bytes (files another program wrote) is :func:`avzsl.hashing.file_sha256`.
 """
 
 from __future__ import annotations
@@ -55,12 +50,6 @@ def array_digest(array: np.ndarray) -> str:
 def strings_digest(values: Iterable[str]) -> str:
     """SHA-256 of a list of strings (JSON-encoded, so lone surrogates are hashed too)."""
     return hashlib.sha256(json.dumps(list(values)).encode()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 (hex) of a file's bytes, read in blocks by :func:`hashlib.file_digest`."""
-    with Path(path).open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def value_digest(value: Any) -> str:

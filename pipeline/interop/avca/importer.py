@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avzsl.pipeline.core.checksums import file_sha256
+from avzsl.hashing import file_sha256
 from avzsl.pipeline.data.splits import STAGE_SPLITS
 from avzsl.pipeline.interop.avca.layout import (
     MODALITIES,

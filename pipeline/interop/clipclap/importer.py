@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from avzsl.data_manifests import all_classes as benchmark_classes
-from avzsl.pipeline.core.checksums import file_sha256
+from avzsl.hashing import file_sha256
 from avzsl.pipeline.core.safe_pickle import load_text_embedding_dict
 from avzsl.pipeline.data.splits import STAGE_SPLITS, read_class_list
 from avzsl.pipeline.interop.clipclap.layout import (
