@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from avzsl.pipeline.core.errors import InvalidValueError
 from avzsl.pipeline.data.splits import Splits, load_splits, read_class_list
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def dataset_key(name: str) -> str:
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {name!r}; expected one of {', '.join(BENCHMARKS)}")
+        raise InvalidValueError(f"unknown benchmark {name!r}; expected one of {', '.join(BENCHMARKS)}")
     return key
 
 
@@ -83,7 +84,7 @@ def benchmark_splits(name: str, variant: str = "main") -> Splits:
     """
     folder = _FOLDERS[dataset_key(name)][0]
     if variant not in VARIANTS:
-        raise ValueError(f"unknown split variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+        raise InvalidValueError(f"unknown split variant {variant!r}; expected one of {', '.join(VARIANTS)}")
     with _data_dir(folder, f"{variant}_split") as class_dir, _data_dir(folder, "main_split") as video_dir:
         return load_splits(class_dir, video_dir)
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from avzsl.pipeline.core.atomic import atomic_write_text
-from avzsl.pipeline.core.errors import CacheError
+from avzsl.pipeline.core.errors import CacheError, InvalidValueError
 
 SCHEMA_VERSION = 1
 CACHE_INFO = "cache.json"
@@ -120,7 +120,7 @@ class ClassTable:
         lowered = [n.lower() for n in self.names]
         dupes = sorted({n for n in lowered if lowered.count(n) > 1})
         if dupes:
-            raise ValueError(f"class names must be unique (case-insensitively); repeated: {dupes}")
+            raise InvalidValueError(f"class names must be unique (case-insensitively); repeated: {dupes}")
 
     def lookup(self, class_names: Sequence[str]) -> np.ndarray:
         """Embeddings ``(len(class_names), D_W)`` for the given names, matched case-insensitively."""

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.cli.errors import report_user_error, user_errors
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import pick_device, setup_logging
 from avzsl.pipeline.run.layout import METRICS_JSON
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         metrics = evaluate_run(args.run, device=pick_device(args.device))
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         return report_user_error(exc)
     if args.json:
         sys.stdout.write(json.dumps(metrics, indent=2, sort_keys=True) + "\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from avzsl.data_manifests import BENCHMARKS
-from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.cli.errors import report_user_error, user_errors
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import setup_logging
 
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         report = export(args.cache, args.out, **options)
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         return report_user_error(exc)
     stages = ", ".join(f"{k} {v}" for k, v in report.stage_videos.items())
     missing = sum(len(v) for v in report.missing.values())

@@ -13,7 +13,7 @@ from avzsl.data_manifests import BENCHMARKS
 from avzsl.extractors.choices import DECODERS, SCHEDULES
 from avzsl.extractors.encoders.registry import build_encoder, get_encoder_spec, list_encoders
 from avzsl.extractors.encoders.weights import CheckpointError
-from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.cli.errors import report_user_error, user_errors
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import discard_if_only_logs, missing_root, setup_logging
 from avzsl.pipeline.cli.option_words import check_weight_options, in_flag_words, weight_files
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         # Arguments, paths and weights first: nothing is probed, loaded or created before they are known to be usable.
         check_arguments(args)
         world = resolve_world(args.rank, args.world_size)
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         setup_logging(verbose=args.verbose)
         return report_user_error(exc)
     created = missing_root(args.out)
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         return report_user_error(exc)
     try:
         return _run(args, world)
-    except (*USER_ERRORS, CheckpointError) as exc:
+    except (*user_errors(), CheckpointError) as exc:
         code = report_user_error(in_flag_words(exc))
         discard_if_only_logs(created)  # refused before anything was extracted: leave no empty cache folder
         return code

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from avzsl.data_manifests import BENCHMARKS
-from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.cli.errors import report_user_error, user_errors
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import setup_logging
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             report = import_clipclap(args.root, args.out, split_name=args.split_name, **options)
         else:
             report = import_avca(args.root, args.out, **options)
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         return report_user_error(exc)
     stages = ", ".join(f"{k} {v}" for k, v in report.stage_videos.items())
     dims = ", ".join(f"{k} {v}" for k, v in report.feature_dims.items())

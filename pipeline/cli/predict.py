@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from avzsl.extractors.encoders.weights import CheckpointError
-from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.cli.errors import report_user_error, user_errors
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import pick_device, setup_logging
 from avzsl.pipeline.cli.option_words import in_flag_words
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         phrases = read_phrases(args.class_phrases)
         if args.selavi_checkpoint is not None and not args.selavi_checkpoint.is_file():
             raise FileNotFoundError(2, "--selavi-checkpoint file not found", str(args.selavi_checkpoint))
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         return report_user_error(exc)
     from avzsl.extractors.stream import default_batch_size  # lazy: pulls in torch; --help stays cheap
     from avzsl.pipeline.predict.inputs import predict_caches  # lazy: pulls in torch; --help stays cheap
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                     batch_size=args.batch_size or default_batch_size(predictor.device),
                 )
             )
-    except (*USER_ERRORS, CheckpointError) as exc:
+    except (*user_errors(), CheckpointError) as exc:
         return report_user_error(in_flag_words(exc))
     if args.json:
         document = {

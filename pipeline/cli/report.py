@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 from avzsl.data_manifests import BENCHMARKS
-from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.cli.errors import report_user_error, user_errors
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import setup_logging
+from avzsl.pipeline.core.errors import InvalidValueError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.run is None:
             if args.sweep is None:
-                raise ValueError("avzsl-report needs --run RUN, --sweep SWEEP_DIR, or both")
+                raise InvalidValueError("avzsl-report needs --run RUN, --sweep SWEEP_DIR, or both")
             result = build_sweep_report(args.sweep, args.out, benchmark=args.benchmark)
             sys.stdout.write(result.markdown.read_text(encoding="utf-8"))
         else:
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                 benchmark=args.benchmark,
                 tsne_iter=args.tsne_iter,
             )
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         return report_user_error(exc)
     for path in (*result.figures, result.markdown, result.html):
         sys.stdout.write(f"{path}\n")

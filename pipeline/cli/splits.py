@@ -13,7 +13,7 @@ import random
 import sys
 from pathlib import Path
 
-from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.cli.errors import report_user_error, user_errors
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import setup_logging
 from avzsl.pipeline.core.errors import UserError
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         out = write_protocol_splits(
             args.out, class_videos, seen, val, test, args.seed, args.val_fraction, args.test_fraction
         )
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         return report_user_error(exc)
     sys.stdout.write(f"split folder {out}: {len(seen)} seen, {len(val)} validation-unseen, {len(test)} test-unseen\n")
     for stage in STAGE_SPLITS:

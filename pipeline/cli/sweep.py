@@ -15,7 +15,7 @@ from pathlib import Path
 
 from avzsl.data_manifests import BENCHMARKS
 from avzsl.pipeline.cli import train as cli_train
-from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.cli.errors import report_user_error, user_errors
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import setup_logging
 
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(dry_run_text(request, plan))
             return 0
         outcome = run_sweep(request, plan, train)
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         return report_user_error(exc)
     sys.stdout.write(outcome_text(outcome))
     return 1 if outcome.failed else 0

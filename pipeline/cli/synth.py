@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from avzsl.data_manifests import BENCHMARKS
-from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.cli.errors import report_user_error, user_errors
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import setup_logging
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                                   windows=args.windows, **extra)
         started = time.perf_counter()
         count = write_benchmark_cache(args.out, spec)
-    except (*USER_ERRORS, FileExistsError) as exc:
+    except (*user_errors(), FileExistsError) as exc:
         return report_user_error(exc)
     sys.stdout.write(f"wrote {count} videos of {args.benchmark} to {args.out} in {time.perf_counter() - started:.1f} s"
                      f"; train with: avzsl-train --benchmark {args.benchmark} --cache {args.out} --out RUN\n")

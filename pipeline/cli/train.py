@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from avzsl.data_manifests import BENCHMARKS
-from avzsl.pipeline.cli.errors import USER_ERRORS, report_user_error
+from avzsl.pipeline.cli.errors import report_user_error, user_errors
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import discard_if_only_logs, missing_root, pick_device, setup_logging
-from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.core.errors import InvalidValueError, UserError
 from avzsl.pipeline.core.lock import DirectoryLock
 from avzsl.pipeline.run.layout import TRAIN_LOG
 
@@ -116,7 +116,7 @@ def parse_option(text: str) -> tuple[str, object]:
 
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise ValueError(f"--method-option expects KEY=VALUE, got {text!r}")
+        raise InvalidValueError(f"--method-option expects KEY=VALUE, got {text!r}")
     try:
         return key.strip(), json.loads(value)
     except json.JSONDecodeError:
@@ -136,8 +136,10 @@ def method_options_from_args(args: argparse.Namespace) -> dict:
         options["mask_ratio"] = PAPER_MASK_RATIO.get(args.benchmark or "", 0.1)
         options.update(flags)
     elif flags:
-        raise ValueError(f"{', '.join('--' + a.replace('_', '-') for a in _CG_FLAGS if getattr(args, a) is not None)}"
-                         f" set(s) options of coordinate_generalize, not of {args.method!r}; use --method-option")
+        given = ", ".join("--" + a.replace("_", "-") for a in _CG_FLAGS if getattr(args, a) is not None)
+        raise InvalidValueError(
+            f"{given} set(s) options of coordinate_generalize, not of {args.method!r}; use --method-option"
+        )
     options.update(dict(parse_option(t) for t in args.method_option))
     return options
 
@@ -146,7 +148,7 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import kept l
     from avzsl.pipeline.run.config import TrainConfig  # lazy: pulls in torch; --help stays cheap
 
     if args.cache is None or args.out is None or (args.splits is None) == (args.benchmark is None):
-        raise ValueError("avzsl-train needs --cache, --out and one of --splits or --benchmark")
+        raise InvalidValueError("avzsl-train needs --cache, --out and one of --splits or --benchmark")
     return TrainConfig(
         cache=str(args.cache),
         splits=str(args.splits) if args.splits else None,
@@ -195,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out.exists() and not args.out.is_dir():
             raise UserError(f"{args.out}: --out exists and is not a folder")
         cfg = config_from_args(args)
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         setup_logging(verbose=args.verbose)
         return report_user_error(exc)
     created = missing_root(args.out)
@@ -206,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with DirectoryLock(args.out, "run directory"):
             metrics = train_run(cfg, args.out, pick_device(args.device), overwrite=args.overwrite)
-    except USER_ERRORS as exc:
+    except user_errors() as exc:
         code = report_user_error(exc)
         discard_if_only_logs(created)
         return code

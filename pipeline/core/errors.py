@@ -10,6 +10,11 @@ class UserError(RuntimeError):
     """Bad input or state that the user can fix; the message says what and where."""
 
 
+class InvalidValueError(UserError, ValueError):
+    """A value the user gave (an option, a configuration entry, a file's field) that is unknown, out of range or
+    contradicts another. Also a ``ValueError``, which is what library callers validating arguments expect."""
+
+
 class CacheError(RuntimeError):
     """A cache directory or one of its files is missing, incomplete or inconsistent (re-exported by ``cache``)."""
 

@@ -13,7 +13,7 @@ from typing import Any
 from avzsl.extractors.choices import DECODERS, SCHEDULES
 from avzsl.extractors.encoders.precision import check_precision, legacy_precision
 from avzsl.pipeline.cache import discard_extraction, stored_identity, write_cache_info
-from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.core.errors import InvalidValueError, UserError
 from avzsl.pipeline.data.video_list import VideoEntry
 from avzsl.pipeline.extract.world import WorldInfo
 
@@ -49,11 +49,11 @@ class ExtractConfig:
     def __post_init__(self) -> None:
         check_precision(self.precision)
         if self.decoder not in DECODERS:
-            raise ValueError(f"decoder must be 'pyav' or 'decord', not {self.decoder!r}")
+            raise InvalidValueError(f"decoder must be 'pyav' or 'decord', not {self.decoder!r}")
         if self.windows not in SCHEDULES:
-            raise ValueError(f"windows must be 'clean' or 'avca', not {self.windows!r}")
+            raise InvalidValueError(f"windows must be 'clean' or 'avca', not {self.windows!r}")
         if self.shard_size < 1:
-            raise ValueError("shard size must be >= 1")
+            raise InvalidValueError("shard size must be >= 1")
 
 
 @dataclass

@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from avzsl.pipeline.core.errors import InvalidValueError
+
 
 @dataclass(frozen=True)
 class WorldInfo:
@@ -39,7 +41,7 @@ def resolve_world(
     env = os.environ if env is None else env
     if rank is not None or world_size is not None:
         if rank is None or world_size is None:
-            raise ValueError("give both --rank and --world-size")
+            raise InvalidValueError("give both --rank and --world-size")
         info = WorldInfo(rank, world_size, _int(env, "LOCAL_RANK") or 0, "command line")
     elif _int(env, "WORLD_SIZE") is not None and _int(env, "RANK") is not None:
         info = WorldInfo(_int(env, "RANK"), _int(env, "WORLD_SIZE"), _int(env, "LOCAL_RANK") or 0, "torchrun")
@@ -55,5 +57,5 @@ def resolve_world(
     else:
         info = WorldInfo()
     if info.world_size < 1 or not 0 <= info.rank < info.world_size:
-        raise ValueError(f"invalid rank {info.rank} for world size {info.world_size} (from {info.source})")
+        raise InvalidValueError(f"invalid rank {info.rank} for world size {info.world_size} (from {info.source})")
     return info

@@ -22,6 +22,7 @@ import numpy as np
 from avzsl.data_manifests import dataset_key
 from avzsl.pipeline.cache import ClassTable, load_features, read_cache_info, read_class_table
 from avzsl.pipeline.core.atomic import atomic_write_text
+from avzsl.pipeline.core.errors import InvalidValueError
 from avzsl.pipeline.core.faults import crash_point
 from avzsl.pipeline.core.version import package_version
 from avzsl.pipeline.data.splits import STAGE_SPLITS, Splits
@@ -145,7 +146,7 @@ def open_export(writer: LayoutWriter, cache: Path, splits_dir: Path | None, feat
     if dataset is not None:
         dataset = dataset_key(dataset)
     if text_order not in TEXT_ORDERS:
-        raise ValueError(f"unknown text order {text_order!r}; expected one of {', '.join(TEXT_ORDERS)}")
+        raise InvalidValueError(f"unknown text order {text_order!r}; expected one of {', '.join(TEXT_ORDERS)}")
     for value, what in ((features, "feature method"), (split_name, "split folder")):
         check_folder_name(value, what, writer.error)
     info = read_cache_info(cache)  # refuses a folder that is no cache, naming cache.json

@@ -35,6 +35,7 @@ from avzsl.pipeline.cache import (
     write_class_table,
     write_shard,
 )
+from avzsl.pipeline.core.errors import InvalidValueError
 from avzsl.pipeline.core.faults import crash_point
 from avzsl.pipeline.core.version import package_version
 from avzsl.pipeline.data.splits import STAGE_SPLITS, write_split_folder
@@ -176,9 +177,9 @@ def open_source(reader: type[LayoutReader], root: Path, features: str, dataset: 
     if dataset is not None:
         dataset = dataset_key(dataset)
     if embedding_order not in EMBEDDING_ORDERS:
-        raise ValueError(f"unknown embedding order {embedding_order!r}; expected one of {EMBEDDING_ORDERS}")
+        raise InvalidValueError(f"unknown embedding order {embedding_order!r}; expected one of {EMBEDDING_ORDERS}")
     if shard_size < 1:
-        raise ValueError(f"shard_size must be positive, got {shard_size}")
+        raise InvalidValueError(f"shard_size must be positive, got {shard_size}")
     for what, value in {"feature method": features, **(folder_names or {})}.items():
         check_folder_name(value, what, reader.error)
     root = Path(root).resolve()

@@ -42,6 +42,7 @@ import numpy as np
 from avzsl.data_manifests import all_classes, class_phrases, released_text_embeddings
 from avzsl.pipeline.cache import ClassTable
 from avzsl.pipeline.core.atomic import atomic_write_text
+from avzsl.pipeline.core.errors import InvalidValueError
 from avzsl.pipeline.interop.common import InteropError
 
 _logger = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def reference_text(table: ClassTable, dataset: str | None, order: str = "by_phra
         A :class:`ReferenceText`.
     """
     if order not in TEXT_ORDERS:
-        raise ValueError(f"unknown text order {order!r}; expected one of {', '.join(TEXT_ORDERS)}")
+        raise InvalidValueError(f"unknown text order {order!r}; expected one of {', '.join(TEXT_ORDERS)}")
     own = {n.lower(): np.asarray(v, np.float32) for n, v in zip(table.names, table.embeddings, strict=True)}
     result = ReferenceText({}, [], order=order)
     if dataset is None:

@@ -28,6 +28,7 @@ import torch
 from avzsl.extractors.text.class_names import release_cached_vectors
 from avzsl.model.scoring import predict_scores
 from avzsl.pipeline.cache import CacheError, read_class_table
+from avzsl.pipeline.core.errors import InvalidValueError
 from avzsl.pipeline.predict.ranking import (
     Candidates,
     EncodedVideo,
@@ -179,7 +180,7 @@ class Predictor:
     def calibrate(self, candidates: Candidates, calibration: str) -> bool:
         """Whether calibrated stacking applies: ``auto`` and at least one candidate is a seen class."""
         if calibration not in CALIBRATIONS:
-            raise ValueError(f"calibration must be one of {CALIBRATIONS}, not {calibration!r}")
+            raise InvalidValueError(f"calibration must be one of {CALIBRATIONS}, not {calibration!r}")
         return calibration == "auto" and any(candidates.seen)
 
     def _calibration_space_scores(self, videos: dict[str, EncodedVideo], candidates: Candidates) -> torch.Tensor:

@@ -16,6 +16,7 @@ from avzsl.model.calibration import CALIBRATION_MODES
 from avzsl.model.coordinate_generalize import options_from_model_and_loss
 from avzsl.model.registry import DEFAULT_METHOD, method_options, options_to_dict
 from avzsl.pipeline.core.atomic import atomic_write_text
+from avzsl.pipeline.core.errors import InvalidValueError
 from avzsl.pipeline.run.layout import CONFIG_JSON, RunConfigError
 
 # Per-benchmark mask proportion rho chosen in the paper (section 5.3, Fig. 2).
@@ -64,19 +65,21 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if (self.splits is None) == (self.benchmark is None):
-            raise ValueError("give exactly one of splits (a split folder) or benchmark (ucf, activitynet, vggsound)")
+            raise InvalidValueError(
+                "give exactly one of splits (a split folder) or benchmark (ucf, activitynet, vggsound)"
+            )
         if self.split_variant not in ("main", "cls"):
-            raise ValueError(f"split_variant must be 'main' or 'cls', not {self.split_variant!r}")
+            raise InvalidValueError(f"split_variant must be 'main' or 'cls', not {self.split_variant!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
+            raise InvalidValueError("epochs and batch_size must be >= 1 and lr > 0")
         if self.batches_per_epoch is not None and self.batches_per_epoch < 1:
-            raise ValueError("batches_per_epoch must be >= 1")
+            raise InvalidValueError("batches_per_epoch must be >= 1")
         if self.calibration not in CALIBRATION_MODES:
-            raise ValueError(f"calibration must be one of {CALIBRATION_MODES}, not {self.calibration!r}")
+            raise InvalidValueError(f"calibration must be one of {CALIBRATION_MODES}, not {self.calibration!r}")
         try:
             options = method_options(self.method, self.method_options)
-        except KeyError as exc:
-            raise ValueError(exc.args[0]) from None
+        except (KeyError, ValueError) as exc:  # unknown method or option, a model option out of range
+            raise InvalidValueError(exc.args[0]) from None
         self.method_options = options_to_dict(options)
 
     def to_dict(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from avzsl.model.coordinate_generalize import DEFAULT_PRESET, PRESETS
 from avzsl.model.registry import DEFAULT_METHOD, get_method, list_methods
 from avzsl.pipeline.cache import cache_has_sequences, read_class_table
 from avzsl.pipeline.core.atomic import atomic_write_text
+from avzsl.pipeline.core.errors import InvalidValueError
 from avzsl.pipeline.core.tables import markdown_table
 from avzsl.pipeline.run.history import read_epochs
 from avzsl.pipeline.run.layout import STAGES, metrics_gamma, stage_epochs_path
@@ -86,7 +87,7 @@ def parse_methods(text: str) -> list[MethodSpec]:
     registered = list_methods()
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
-        raise ValueError("--methods needs 'all' or a comma-separated list of registered methods")
+        raise InvalidValueError("--methods needs 'all' or a comma-separated list of registered methods")
     if items == ["all"]:
         ordered = [DEFAULT_METHOD, *(m for m in registered if m != DEFAULT_METHOD)]
         specs = []
@@ -95,20 +96,22 @@ def parse_methods(text: str) -> list[MethodSpec]:
             specs += [MethodSpec(name, p) for p in method_presets(name)]
         return specs
     if "all" in items:
-        raise ValueError("--methods all cannot be combined with method names")
+        raise InvalidValueError("--methods all cannot be combined with method names")
     specs = []
     for item in items:
         name, _, preset = item.partition(":")
         if name not in registered:
-            raise ValueError(f"--methods: unknown method {name!r}; registered: {', '.join(registered)}")
+            raise InvalidValueError(f"--methods: unknown method {name!r}; registered: {', '.join(registered)}")
         others = method_presets(name)
         if preset and preset not in others and not (others and preset == DEFAULT_PRESET):
             known = ", ".join(others) or "none"
-            raise ValueError(f"--methods: {name!r} has no preset {preset!r} (presets besides the default: {known})")
+            raise InvalidValueError(
+                f"--methods: {name!r} has no preset {preset!r} (presets besides the default: {known})"
+            )
         # The default preset named explicitly is the same run as the bare name.
         spec = MethodSpec(name, preset if preset in others else None)
         if spec in specs:
-            raise ValueError(f"--methods: {item!r} is listed twice")
+            raise InvalidValueError(f"--methods: {item!r} is listed twice")
         specs.append(spec)
     return specs
 
@@ -270,5 +273,5 @@ def read_method_table(sweep_dir: Path) -> dict[str, Any] | None:
         return None
     payload = json.loads(path.read_text())
     if payload.get("format") != TABLE_FORMAT:
-        raise ValueError(f"{path}: not an avzsl-sweep methods table")
+        raise InvalidValueError(f"{path}: not an avzsl-sweep methods table")
     return payload

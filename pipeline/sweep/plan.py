@@ -25,6 +25,7 @@ from typing import Any
 
 from avzsl.pipeline.core.atomic import atomic_write_text
 from avzsl.pipeline.core.checksums import IntegrityError, read_checked_json
+from avzsl.pipeline.core.errors import InvalidValueError
 from avzsl.pipeline.core.tables import fixed_width_table
 from avzsl.pipeline.run.layout import METRICS_JSON
 from avzsl.pipeline.sweep.methods import MethodSpec, method_record_fields
@@ -84,16 +85,16 @@ def plan_sweep(ablation: bool, rhos: Sequence[float], seeds: Sequence[int],
     configuration once per seed.
     """
     if not seeds:
-        raise ValueError("give at least one seed")
+        raise InvalidValueError("give at least one seed")
     if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds repeat: {list(seeds)}")
+        raise InvalidValueError(f"seeds repeat: {list(seeds)}")
     for rho in rhos:
         if not 0.0 <= rho <= 1.0:
-            raise ValueError(f"mask proportion rho must be in [0, 1], got {rho!r}")
+            raise InvalidValueError(f"mask proportion rho must be in [0, 1], got {rho!r}")
     if len({format_rho(r) for r in rhos}) != len(rhos):
-        raise ValueError(f"mask proportions repeat: {list(rhos)}")
+        raise InvalidValueError(f"mask proportions repeat: {list(rhos)}")
     if methods is not None and (ablation or rhos):
-        raise ValueError("--methods cannot be combined with --ablation or --rho: run them as separate sweeps")
+        raise InvalidValueError("--methods cannot be combined with --ablation or --rho: run them as separate sweeps")
     runs: list[SweepRun] = []
     for spec in methods or ():
         runs += [SweepRun("method", spec.label, s, spec.train_args) for s in seeds]
@@ -120,7 +121,7 @@ def check_extra_args(extra: Sequence[str], ablation: bool, rhos: Sequence[float]
     for arg in extra:
         option = arg.split("=", 1)[0]
         if option in reserved:
-            raise ValueError(
+            raise InvalidValueError(
                 f"{option} cannot be given after '--': the sweep sets it for every run "
                 "(use --seeds for seeds, --ablation/--rho for variants, --methods for methods, and the sweep's own "
                 "--cache/--splits/--out)"
@@ -194,10 +195,10 @@ def read_summary(sweep_dir: Path) -> dict[str, Any]:
     # summary.json carries no checksum (it is rewritten from the run directories by every sweep command).
     path = Path(sweep_dir) / SUMMARY_NAME
     if not path.is_file():
-        raise ValueError(f"{sweep_dir}: no {SUMMARY_NAME}; run avzsl-sweep with --out {sweep_dir} first")
+        raise InvalidValueError(f"{sweep_dir}: no {SUMMARY_NAME}; run avzsl-sweep with --out {sweep_dir} first")
     summary = json.loads(path.read_text())
     if summary.get("format") != SUMMARY_FORMAT:
-        raise ValueError(f"{path}: not an avzsl-sweep summary")
+        raise InvalidValueError(f"{path}: not an avzsl-sweep summary")
     return summary
 
 

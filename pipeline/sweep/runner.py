@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from avzsl.pipeline.cache import read_cache_info, weights_are_random
+from avzsl.pipeline.core.errors import InvalidValueError
 from avzsl.pipeline.core.lock import DirectoryLock
 from avzsl.pipeline.run.layout import TRAIN_LOG, run_is_finished
 from avzsl.pipeline.sweep.methods import (
@@ -120,7 +121,7 @@ def plan_request(request: SweepRequest) -> SweepPlan:
     skipped: dict[str, str] = {}
     if request.methods is not None:
         if not request.cache.is_dir():
-            raise ValueError(f"{request.cache}: --cache folder not found")
+            raise InvalidValueError(f"{request.cache}: --cache folder not found")
         specs = parse_methods(request.methods)
         for spec in specs:
             reason = skip_reason(spec, request.cache)

@@ -34,6 +34,7 @@ import numpy as np
 
 from avzsl.data_manifests import benchmark_splits, class_phrases, released_text_embeddings
 from avzsl.pipeline.cache import ClassTable, VideoFeatures, write_cache
+from avzsl.pipeline.core.errors import InvalidValueError
 
 _logger = logging.getLogger(__name__)
 
@@ -90,12 +91,12 @@ class BenchmarkSynthSpec:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.transfer <= 1.0:
-            raise ValueError(f"transfer must be in [0, 1], got {self.transfer!r}")
+            raise InvalidValueError(f"transfer must be in [0, 1], got {self.transfer!r}")
         for name in ("feature_dim", "latent_dim", "hidden_dim", "clusters", "shard_size"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+                raise InvalidValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if self.windows < 0 or self.nuisance_dims < 0:
-            raise ValueError("windows and nuisance_dims must be >= 0")
+            raise InvalidValueError("windows and nuisance_dims must be >= 0")
 
 
 @dataclass
@@ -130,13 +131,13 @@ def _class_embeddings(benchmark: str, classes: list[str]) -> tuple[list[str], np
     phrases_by_class = class_phrases(benchmark)
     table = released_text_embeddings(benchmark)
     if table is None:
-        raise ValueError(f"no released class-name embeddings are shipped for {benchmark!r}")
+        raise InvalidValueError(f"no released class-name embeddings are shipped for {benchmark!r}")
     by_phrase = {k.lower(): v for k, v in table.items()}
     phrases, vectors = [], []
     for name in classes:
         phrase = phrases_by_class[name]
         if phrase.lower() not in by_phrase:
-            raise ValueError(f"{benchmark}: class {name!r} (phrase {phrase!r}) has no released embedding")
+            raise InvalidValueError(f"{benchmark}: class {name!r} (phrase {phrase!r}) has no released embedding")
         phrases.append(phrase)
         vectors.append(by_phrase[phrase.lower()])
     return phrases, np.stack(vectors).astype(np.float32)

@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 
 from avzsl.data_manifests import all_classes, class_phrases
+from avzsl.pipeline.core.errors import InvalidValueError
 from avzsl.pipeline.core.safe_pickle import load_text_embedding_dict
 from avzsl.pipeline.data.splits import read_class_list
 from avzsl.pipeline.interop.common import EMBEDDING_ORDERS, InteropError, match_text_keys, reference_class_keys
@@ -139,7 +140,7 @@ def map_class_embeddings(
         classes whose key is not their own phrase (empty for ``by_name``).
     """
     if order not in EMBEDDING_ORDERS:
-        raise ValueError(f"unknown embedding order {order!r}; expected one of {', '.join(EMBEDDING_ORDERS)}")
+        raise InvalidValueError(f"unknown embedding order {order!r}; expected one of {', '.join(EMBEDDING_ORDERS)}")
     name_map, source = _name_map(dataset, root)
     correct, unmatched = match_text_keys(class_names, text, name_map)
     if order == "by_name":
