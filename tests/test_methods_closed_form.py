@@ -212,3 +212,17 @@ def test_interrupted_closed_form_run_resumes_to_the_same_numbers(synthetic_cache
     assert [r["epoch"] for r in _epochs(tmp_path / "run" / "stage1" / "epochs.jsonl")] == list(range(1, 8))
     assert {k: resumed[k] for k in ("S", "U", "H", "ZSL", "gamma", "epoch")} == {
         k: reference[k] for k in ("S", "U", "H", "ZSL", "gamma", "epoch")}
+
+
+def test_methods_sweep_runs_ridge_and_seeds_do_not_change_a_closed_form_fit(synthetic_cache, tmp_path: Path) -> None:
+    from avzsl.pipeline.cli import sweep as cli_sweep
+
+    cache, splits = synthetic_cache
+    out = tmp_path / "sweep"
+    argv = ["--cache", str(cache), "--splits", str(splits), "--out", str(out), "--methods", "ridge", "--seeds", "0,1",
+            "--", "--device", "cpu"]
+    assert cli_sweep.main(argv) == 0
+    (row,) = json.loads((out / "methods.json").read_text())["rows"]
+    assert row["method"] == "ridge" and row["status"] == "ok" and row["n"] == 2
+    # No initialisation and no batches: both seeds fit the same map.
+    assert row["H"]["std"] == 0.0 and row["H"]["mean"] > 60
