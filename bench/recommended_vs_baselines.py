@@ -8,7 +8,8 @@ For each seed s a cache is made with ``avzsl-synth --benchmark ucf --seed s`` (t
 through ``avzsl-train --benchmark ucf --seed s`` (stage 1 with per-epoch validation and exact calibration,
 stage 2 retrained to e*, test with the stage-1 gamma). Entries: ``recommended`` (the default of avzsl-train),
 ``paper`` (``--preset paper``), the ablation ``rec cls`` / ``rec cls+kd`` (``--loss``; ``recommended`` itself is
-cls+kd+mask), and the baselines trainable on mean features (avca, cjme, avgzslnet, devise, ale, sje, ce_probe).
+cls+kd+mask), the baselines trainable on mean features (avca, cjme, avgzslnet, devise, ale, sje, ce_probe) and the
+closed-form floors (ridge, eszsl; ``--epochs`` does not apply to them, they fit their regulariser grid).
 The table lists test S/U/H/ZSL (x100) mean +- std over the seeds, the stage-1 validation H, and how many runs
 chose a calibration gamma at an edge of its search range. Finished runs are skipped (avzsl-train resumes).
 """
@@ -25,7 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-BASELINES = ("avca", "cjme", "avgzslnet", "devise", "ale", "sje", "ce_probe")
+BASELINES = ("avca", "cjme", "avgzslnet", "devise", "ale", "sje", "ce_probe", "ridge", "eszsl")
 ENTRIES: dict[str, list[str]] = {
     "recommended": ["--method", "coordinate_generalize"],
     "paper": ["--method", "coordinate_generalize", "--preset", "paper"],

@@ -3,8 +3,8 @@
 A method is an ``nn.Module`` subclass of :class:`Method` registered under a name with :func:`register_method`.
 The protocol, data and metric code (``avzsl.pipeline.train.protocol``, ``avzsl.pipeline.train.trainer``,
 ``avzsl.model.metrics``) only ever talk to this interface, so the paper's method, its baselines (AVCA, CJME,
-AVGZSLNet, DeViSE, ALE, SJE, TCAF, a cross-entropy probe) and the frozen zero-shot scorer share the same
-two-stage protocol, calibration and metrics.
+AVGZSLNet, DeViSE, ALE, SJE, TCAF, a cross-entropy probe), the closed-form floors (ridge, ESZSL) and the frozen
+zero-shot scorer share the same two-stage protocol, calibration and metrics.
 
 One file per method under ``model/`` (e.g. ``model/avca.py``); each file decorates its class::
 
@@ -32,6 +32,11 @@ Conventions every method follows:
   per video to keep (T is the longest kept sequence of the protocol part).
 - Methods without training (the frozen zero-shot scorer) register with ``trainable=False``; the protocol skips the
   optimisation and evaluates them with the same calibration and metrics.
+- Closed-form methods (ridge, ESZSL) are fitted, not optimised: :meth:`Method.fit_settings` returns the size of
+  their regulariser grid (> 0) and :meth:`Method.fit` solves for one setting on the training part given to
+  :meth:`Method.prepare`. The protocol then builds no optimiser and draws no batches: stage-1 "epoch" ``i + 1`` is
+  ``fit(i)`` followed by the usual validation and calibration (so e* is the setting with the best validation H,
+  ``--epochs`` does not apply), and stage 2 calls only ``fit(e* - 1)``. Every setting is a fit from scratch.
 
 This module imports only torch; built-in method modules are imported lazily on first lookup.
 """
@@ -64,6 +69,8 @@ _BUILTIN_MODULES: tuple[str, ...] = (
     "avzsl.model.sje",
     "avzsl.model.tcaf",
     "avzsl.model.ce_probe",
+    "avzsl.model.ridge",
+    "avzsl.model.eszsl",
     "avzsl.model.zero_shot",
 )
 
@@ -180,6 +187,20 @@ class Method(nn.Module):
             batch: B training videos.
             labels: ``(B,)`` long column index into ``class_emb``.
             class_emb: ``(C, D_W)`` embeddings of the training (seen) classes.
+        """
+        raise NotImplementedError
+
+    def fit_settings(self) -> int:
+        """For a closed-form method: how many settings its regulariser grid has (stage-1 "epochs"); 0 (default)
+        for a method trained by gradient steps."""
+        return 0
+
+    def fit(self, setting: int) -> dict[str, float]:
+        """Closed-form fit, from scratch, of grid setting ``setting`` (0-based) on the part given to :meth:`prepare`.
+
+        Only called when :meth:`fit_settings` is > 0, after :meth:`prepare`. Returns the numbers of the epoch log:
+        ``"loss"`` (the fit's training objective, e.g. the mean squared residual) and the setting's regularisers
+        under names of their own (``reg_*``: the record's ``gamma`` is the calibration shift).
         """
         raise NotImplementedError
 

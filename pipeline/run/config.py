@@ -36,7 +36,8 @@ class TrainConfig:
         split_variant: ``main`` or ``cls`` (built-in benchmarks only).
         seed: random seed for initialisation and sampling (the reference uses 42).
         epochs: stage-1 epochs; stage 2 trains for the best stage-1 epoch e*. Methods registered
-            ``trainable=False`` always use 1 (nothing is optimised).
+            ``trainable=False`` always use 1 (nothing is optimised); closed-form methods (ridge, ESZSL) one per
+            setting of their regulariser grid (``Method.fit_settings``).
         batches_per_epoch: class-balanced batches per epoch; None means ceil(N_train / batch_size)
             (the reference protocol uses a fixed 500 for UCF).
         batch_size: samples per batch (paper: 256).

@@ -137,8 +137,9 @@ def run_stage1(cfg: TrainConfig, data: ProtocolData, run_dir: Path, device: torc
     steps = batches_per_epoch(cfg, len(data.train1))
     trainer = StageTrainer(cfg, 1, data.train1, stage_dir(run_dir, 1), device, steps, val=data.val)
     trainer.resume()
-    # A method without training is evaluated once ("epoch 1"), with the same calibration and metrics.
-    trainer.run(cfg.epochs if trainer.trainable else 1)
+    # A method without training is evaluated once ("epoch 1"), a closed-form one once per setting of its
+    # regulariser grid (epoch i + 1 = setting i), with the same calibration and metrics.
+    trainer.run(trainer.stage1_epochs(cfg.epochs))
     assert trainer.best is not None
     atomic_write_text(result_path, json.dumps(trainer.best, indent=2, sort_keys=True) + "\n")
     _logger.info(

@@ -2,7 +2,9 @@
 
 Stage 1 trains on ``stage_1_train`` and evaluates every epoch on stage-1 validation (seen + unseen classes); the
 epoch with the best harmonic mean H (e*) and its calibration gamma* are kept. Stage 2 retrains from scratch on
-``stage_2_train`` for e* epochs; the final model is saved for evaluation on the test split with gamma*.
+``stage_2_train`` for e* epochs; the final model is saved for evaluation on the test split with gamma*. A closed-form
+method (:meth:`~avzsl.model.registry.Method.fit_settings` > 0) takes no steps: its epoch ``i + 1`` is the fit of
+regulariser setting ``i``, and stage 2 fits setting ``e* - 1`` only.
 
 A stage writes its checkpoint (``last.pt``) and epoch history (``epochs.jsonl``) into its stage directory; the
 run directory's layout is :mod:`avzsl.pipeline.run.layout`.
@@ -158,14 +160,23 @@ class StageTrainer:
         self.dir = Path(stage_dir)
         self.device = device
         self.trainable = get_method(cfg.method).trainable
-        self.steps = steps_per_epoch if self.trainable else 0
         self.model = build_model(cfg, cfg.seed, part_dims(train)).to(device)
+        # A closed-form method is fitted once per grid setting (Method.fit): no optimiser and no batches.
+        self.closed_form = self.trainable and self.model.fit_settings() > 0
+        self.steps = steps_per_epoch if self.trainable and not self.closed_form else 0
         self.model.prepare(self.train.feature_batch(), self.train.labels, self.train.class_emb)
-        self.optimizer = self.model.configure_optimizer(cfg.lr) if self.trainable else None
+        self.optimizer = (self.model.configure_optimizer(cfg.lr) if self.trainable and not self.closed_form
+                          else None)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
+
+    def stage1_epochs(self, configured: int) -> int:
+        """Stage-1 epochs: ``configured``; 1 for a method without training; the grid size of a closed-form one."""
+        if self.closed_form:
+            return self.model.fit_settings()
+        return configured if self.trainable else 1
 
     @property
     def checkpoint_path(self) -> Path:
@@ -230,17 +241,23 @@ class StageTrainer:
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.epoch >= epochs:
             return
+        if self.closed_form and self.val is None:
+            # Every setting is fitted from scratch, so without validation only the last one is needed.
+            self.epoch = max(self.epoch, epochs - 1)
         # Said once per run: stage 2 trains with stage 1's steps per epoch, so it would only repeat the numbers.
-        if self.trainable and self.steps < FEW_STEPS and self.epoch == 0 and self.stage == 1:
+        if self.trainable and not self.closed_form and self.steps < FEW_STEPS and self.epoch == 0 and self.stage == 1:
             _logger.warning(
                 "only %d optimizer step(s) per epoch (%d training videos / batch size %d, in both stages): the "
                 "best epoch is chosen among very few optimizer steps; pass --batches-per-epoch N (e.g. 50) for "
                 "more steps per epoch", self.steps, len(self.train), self.cfg.batch_size)
+        if self.closed_form and self.epoch == 0 and self.stage == 1:
+            _logger.info("%s is fitted in closed form: stage 1 fits the %d settings of its regulariser grid, one "
+                         "per epoch (--epochs does not apply)", self.cfg.method, epochs)
         total = (epochs - self.epoch) * self.steps
         with progress_bar(total, f"stage {self.stage}", "step", leave=False) as progress:
             while self.epoch < epochs:
                 started = time.perf_counter()
-                losses = self.train_epoch(progress)
+                losses = self.model.fit(self.epoch) if self.closed_form else self.train_epoch(progress)
                 self.epoch += 1
                 record: dict[str, Any] = {"stage": self.stage, "epoch": self.epoch, **losses}
                 val_metrics = None
