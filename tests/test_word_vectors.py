@@ -201,3 +201,12 @@ def test_split_policy_replaces_compound_words_by_known_pieces() -> None:
     # A word that cannot be split is still an error that names it.
     with pytest.raises(OOVError, match="qzxv"):
         ClassNameEmbedder.from_keyed_vectors(kv, oov="split").embed(["qzxv"])
+
+
+def test_embedder_identity_is_stable_across_module_moves() -> None:
+    """Caches record the embedder's name in their identity (cache.json); a module move must not change it, or every
+    cache written before would be refused as "a different extraction" on rerun."""
+    from avzsl.extractors.text import class_names, text_towers
+
+    assert class_names.EMBEDDER == "avzsl.extractors.word_vectors.ClassNameEmbedder"
+    assert text_towers.EMBEDDER == "avzsl.extractors.text_towers.TextTowerEmbedder"

@@ -65,6 +65,10 @@ __all__ = [
 ]
 
 
+# Recorded in every cache's class table and cache.json identity: a stable name, not this module's path (it moved from
+# avzsl.extractors.word_vectors; caches written before must keep matching, or a rerun would refuse them).
+EMBEDDER = "avzsl.extractors.word_vectors.ClassNameEmbedder"
+
 class OOVError(ValueError):
     """Class names whose words are missing from the vectors.
 
@@ -213,7 +217,7 @@ class ClassNameEmbedder:
     def provenance(self) -> dict[str, Any]:
         """JSON-serialisable description of this embedder (recorded with the embeddings)."""
         return {
-            "embedder": f"{__name__}.ClassNameEmbedder",
+            "embedder": EMBEDDER,
             "kind": self.kind,
             "vectors": dict(self.source_info),
             "dim": self.dim,

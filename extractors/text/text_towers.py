@@ -21,7 +21,9 @@ from avzsl.extractors.text.prompt_templates import template_set
 
 _logger = logging.getLogger(__name__)
 
-EMBEDDER = f"{__name__}.TextTowerEmbedder"
+# Recorded in every cache's class table and cache.json identity: a stable name, not this module's path (it moved from
+# avzsl.extractors.text_towers; caches written before must keep matching).
+EMBEDDER = "avzsl.extractors.text_towers.TextTowerEmbedder"
 DEFAULT_TEMPLATES = "plain"
 
 

@@ -9,6 +9,7 @@ vectors are cached per process until :func:`release_cached_vectors`. Class names
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import logging
@@ -148,7 +149,7 @@ def load_vectors_file(path: Path, kind: Kind = "auto") -> tuple[KeyedVectors, st
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: word-vector file not found")
+        raise FileNotFoundError(errno.ENOENT, "word-vector file not found", str(path))
     fmt = detect_format(path)
     if kind == "fasttext" and fmt != "fasttext":
         raise ValueError(f"{path}: kind='fasttext' but the file is {fmt} (no fastText magic number)")

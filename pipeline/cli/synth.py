@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                                   windows=args.windows, **extra)
         started = time.perf_counter()
         count = write_benchmark_cache(args.out, spec)
-    except (*user_errors(), FileExistsError) as exc:
+    except user_errors() as exc:
         return report_user_error(exc)
     sys.stdout.write(f"wrote {count} videos of {args.benchmark} to {args.out} in {time.perf_counter() - started:.1f} s"
                      f"; train with: avzsl-train --benchmark {args.benchmark} --cache {args.out} --out RUN\n")

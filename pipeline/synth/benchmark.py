@@ -34,7 +34,7 @@ import numpy as np
 
 from avzsl.data_manifests import benchmark_splits, class_phrases, released_text_embeddings
 from avzsl.pipeline.cache import ClassTable, VideoFeatures, write_cache
-from avzsl.pipeline.core.errors import InvalidValueError
+from avzsl.pipeline.core.errors import InvalidValueError, UserError
 
 _logger = logging.getLogger(__name__)
 
@@ -219,11 +219,11 @@ def write_benchmark_cache(cache_dir: Path, spec: BenchmarkSynthSpec = BenchmarkS
     The cache must not exist yet or be empty (a half-written one is never mixed with new shards).
 
     Raises:
-        FileExistsError: ``cache_dir`` exists and is not empty.
+        UserError: ``cache_dir`` exists and is not empty.
     """
     cache_dir = Path(cache_dir)
     if cache_dir.exists() and any(cache_dir.iterdir()):
-        raise FileExistsError(f"{cache_dir}: output folder exists and is not empty; choose another --out")
+        raise UserError(f"{cache_dir}: output folder exists and is not empty; choose another --out")
     data = generate_benchmark(spec)
     info = {
         "encoder": {"name": "benchmark_synth", "spec": {"audio_dim": spec.feature_dim, "visual_dim": spec.feature_dim}},
