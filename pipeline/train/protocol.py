@@ -100,12 +100,15 @@ def load_protocol_data(cfg: TrainConfig, splits: Splits | None = None) -> tuple[
     return data, info
 
 
-def check_run_config(run_dir: Path, cfg: TrainConfig, overwrite: bool, identity: RunIdentity) -> str:
+def check_run_config(
+    run_dir: Path, cfg: TrainConfig, overwrite: bool, identity: RunIdentity, changes: list[str] | None = None
+) -> str:
     """Guard the run directory; returns ``"new"``, ``"resume"`` or ``"complete"``.
 
     A different configuration in an existing run directory is refused unless ``overwrite``; then the old run's
-    files are removed. So is a run of this configuration trained on other inputs (cache or split folder digest,
-    ``identity``). A new run records ``identity.json`` first, then ``config.json``.
+    files are removed. So is a run of this configuration trained on other inputs (``changes``, from
+    :func:`~avzsl.pipeline.train.run_inputs.changed_inputs` against ``identity``; computed here when None). A new
+    run records ``identity.json`` first, then ``config.json``.
     """
     path = run_dir / CONFIG_JSON
     if path.is_file():
@@ -128,9 +131,9 @@ def check_run_config(run_dir: Path, cfg: TrainConfig, overwrite: bool, identity:
                 )
             _logger.warning("--overwrite: removing the previous run in %s", run_dir)
             clear_run(run_dir)
-        elif changed_inputs(run_dir, cfg, identity):
+        elif changes := (changed_inputs(run_dir, cfg, identity) if changes is None else changes):
             if not overwrite:
-                refuse_changed_inputs(run_dir, changed_inputs(run_dir, cfg, identity))
+                refuse_changed_inputs(run_dir, changes)
             _logger.warning("--overwrite: removing the previous run in %s (trained on other inputs)", run_dir)
             clear_run(run_dir)
         elif run_status(run_dir) == "complete":
@@ -300,7 +303,7 @@ def train_run(cfg: TrainConfig, run_dir: Path, device: torch.device, overwrite: 
         _logger.info("%s is up to date: the run finished earlier with this configuration and these inputs", run_dir)
         return metrics
     data, info = load_protocol_data(cfg)
-    state = check_run_config(run_dir, cfg, overwrite, identity)
+    state = check_run_config(run_dir, cfg, overwrite, identity, changes)
     if state == "complete":
         # A finished run whose metrics.json (or model.pt) was deleted or damaged is completed again, not stuck.
         metrics = read_checked_json_or_none(run_dir / METRICS_JSON, "the test metrics of the finished run")
