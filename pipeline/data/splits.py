@@ -2,19 +2,25 @@
 
 A split folder holds, per stage split, a class list ``stage_<name>.txt`` (one class per line) and a video list
 ``stage_<name>.csv`` (one row per video, with at least ``filename`` and ``label`` columns; the column order
-differs between datasets). Class names are matched case-insensitively, as the reference code does
-(UCF videos say ``HandStandPushups`` where the class list says ``HandstandPushups``).
+differs between datasets). Class names are compared by :func:`class_key` (Unicode NFC, then case-folded), so the
+reference code's case-insensitive matching holds (UCF videos say ``HandStandPushups`` where the class list says
+``HandstandPushups``) and a name typed in NFC matches the same name in NFD.
 
-Video rows are matched to cache video ids by :func:`match_videos`.
+Video rows are matched to cache video ids by :func:`match_videos`; a split folder is checked against the cache by
+:mod:`avzsl.pipeline.data.split_checks`.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
+import hashlib
+import json
 import logging
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from avzsl.pipeline.core.atomic import atomic_write_csv, atomic_write_text
 
@@ -34,6 +40,16 @@ class SplitError(ValueError):
     """A split folder or file is missing or malformed."""
 
 
+@functools.lru_cache(maxsize=65536)  # a split folder repeats a few hundred labels over up to 10^5 rows
+def class_key(name: str) -> str:
+    """The form in which two class names are compared: Unicode NFC, case-folded, outer white space removed.
+
+    ``Dog``, ``dog`` and ``DOG`` are one class; so are ``Café`` typed as one code point (NFC) and as ``e`` plus a
+    combining accent (NFD).
+    """
+    return unicodedata.normalize("NFC", name).strip().casefold()
+
+
 @dataclass(frozen=True)
 class StageSplit:
     """One stage split.
@@ -42,20 +58,38 @@ class StageSplit:
         name: e.g. ``stage_1_train``.
         classes: class names from the ``.txt`` list, in file order.
         videos: ``(filename, label)`` rows from the ``.csv`` (labels as spelled in the csv).
+        class_file / video_file: the files they were read from ("" when built in memory), for messages.
+        class_lines / video_lines: the line number of each class and of each row in those files (empty when built
+            in memory).
     """
 
     name: str
     classes: tuple[str, ...]
     videos: tuple[tuple[str, str], ...]
+    class_file: str = ""
+    video_file: str = ""
+    class_lines: tuple[int, ...] = ()
+    video_lines: tuple[int, ...] = ()
 
     def videos_of_listed_classes(self) -> tuple[tuple[str, str], ...]:
-        """Rows whose label is one of ``classes`` (case-insensitive).
+        """Rows whose label is one of ``classes`` (compared by :func:`class_key`).
 
         The ``cls`` split variant reuses the ``main`` video lists and drops a few test-unseen classes; their
         videos are filtered out here, as in the reference code.
         """
-        keep = {c.lower() for c in self.classes}
-        return tuple(row for row in self.videos if row[1].lower() in keep)
+        keep = {class_key(c) for c in self.classes}
+        return tuple(row for row in self.videos if class_key(row[1]) in keep)
+
+    def listed_rows(self) -> list[tuple[int, str, str]]:
+        """``(line, filename, label)`` of the rows :meth:`videos_of_listed_classes` keeps (line 0 when unknown)."""
+        keep = {class_key(c) for c in self.classes}
+        lines = self.video_lines or (0,) * len(self.videos)
+        return [(line, f, label) for line, (f, label) in zip(lines, self.videos, strict=True)
+                if class_key(label) in keep]
+
+    def class_line(self, index: int) -> int:
+        """Line number of ``classes[index]`` in :attr:`class_file` (0 when unknown)."""
+        return self.class_lines[index] if index < len(self.class_lines) else 0
 
 
 @dataclass(frozen=True)
@@ -71,25 +105,39 @@ class Splits:
 
 def read_class_list(path: Path) -> tuple[str, ...]:
     """Class names of a ``stage_*.txt`` file (blank lines ignored)."""
+    return tuple(name for _, name in read_class_lines(path))
+
+
+def read_class_lines(path: Path) -> list[tuple[int, str]]:
+    """``(line number, class name)`` of a ``stage_*.txt`` file (blank lines ignored)."""
     if not path.is_file():
         raise SplitError(f"{path}: class list not found")
-    names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-    if not names:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    named = [(number, line.strip()) for number, line in enumerate(lines, start=1) if line.strip()]
+    if not named:
         raise SplitError(f"{path}: class list is empty")
-    return names
+    return named
 
 
 def read_video_list(path: Path) -> tuple[tuple[str, str], ...]:
     """``(filename, label)`` rows of a ``stage_*.csv`` file; columns are found by header name."""
+    return read_video_rows(path)[0]
+
+
+def read_video_rows(path: Path) -> tuple[tuple[tuple[str, str], ...], tuple[int, ...]]:
+    """:func:`read_video_list` and the line on which each row ends (for messages naming the row)."""
     if not path.is_file():
         raise SplitError(f"{path}: video list not found")
+    rows, lines = [], []
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
         if "filename" not in header or "label" not in header:
             raise SplitError(f"{path}: needs 'filename' and 'label' columns, has {header}")
-        rows = tuple((row["filename"].strip(), row["label"].strip()) for row in reader)
-    return rows
+        for row in reader:
+            rows.append(((row["filename"] or "").strip(), (row["label"] or "").strip()))
+            lines.append(reader.line_num)
+    return tuple(rows), tuple(lines)
 
 
 def _video_list_path(directory: Path, name: str) -> Path:
@@ -112,24 +160,49 @@ def load_splits(class_dir: Path, video_dir: Path | None = None) -> Splits:
     video_dir = Path(video_dir) if video_dir is not None else class_dir
     if not class_dir.is_dir():
         raise SplitError(f"{class_dir}: split folder not found")
-    stages = {
-        name: StageSplit(
+    stages = {}
+    for name in STAGE_SPLITS:
+        class_file, video_file = class_dir / f"{name}.txt", _video_list_path(video_dir, name)
+        classes = read_class_lines(class_file)
+        videos, lines = read_video_rows(video_file)
+        stages[name] = StageSplit(
             name=name,
-            classes=read_class_list(class_dir / f"{name}.txt"),
-            videos=read_video_list(_video_list_path(video_dir, name)),
+            classes=tuple(c for _, c in classes),
+            videos=videos,
+            class_file=str(class_file),
+            video_file=str(video_file),
+            class_lines=tuple(n for n, _ in classes),
+            video_lines=lines,
         )
-        for name in STAGE_SPLITS
-    }
     return Splits(stages=stages, source=str(class_dir))
 
 
+def splits_digest(splits: Splits) -> str:
+    """SHA-256 of what a split folder says (every stage's class list and rows, in file order).
+
+    Taken over the parsed content, not the file bytes: line endings, extra columns and column order do not change
+    it; any class, video or label does. A run records it to notice a split folder rewritten after training.
+    """
+    content = {name: {"classes": list(stage.classes), "videos": [list(row) for row in stage.videos]}
+               for name, stage in sorted(splits.stages.items())}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def _folder_and_stem(video_id: str) -> tuple[str, str]:
+    """``("Class", "v")`` for ``Class/v.mp4``: :class:`~pathlib.PurePosixPath`'s parent and stem rules on a
+    normalised id, with string operations (a split folder has up to 10^5 rows)."""
+    folder, _, name = video_id.rpartition("/")
+    dot = name.rfind(".")
+    return folder, name[:dot] if 0 < dot < len(name) - 1 else name
+
+
 def _stem_key(video_id: str) -> str:
-    return PurePosixPath(video_id).stem
+    return _folder_and_stem(video_id)[1]
 
 
 def _path_key(video_id: str) -> str:
-    path = PurePosixPath(video_id)
-    return str(path.with_suffix("")) if path.suffix else str(path)
+    folder, stem = _folder_and_stem(video_id)
+    return f"{folder}/{stem}" if folder else stem
 
 
 @dataclass(frozen=True)
@@ -149,35 +222,59 @@ class VideoMatch:
     ambiguous: tuple[str, ...]
 
 
-def match_videos(rows: Sequence[tuple[str, str]], cache_ids: Sequence[str]) -> VideoMatch:
+class VideoResolver:
+    """Resolves split filenames to cache video ids (the rules of :func:`match_videos`).
+
+    Args:
+        cache_ids: the ids of the videos the cache holds features of.
+        known_ids: ids of further input videos the cache knows of but holds no features of (those that failed to
+            extract, from its manifest): a bare stem they share with a cache video is ambiguous too.
+    """
+
+    def __init__(self, cache_ids: Sequence[str], known_ids: Sequence[str] = ()) -> None:
+        self.cache_ids = set(cache_ids)
+        self.by_path: dict[str, list[str]] = {}
+        self.by_stem: dict[str, list[str]] = {}
+        for vid in dict.fromkeys([*cache_ids, *known_ids]):
+            self.by_path.setdefault(_path_key(vid), []).append(vid)
+            self.by_stem.setdefault(_stem_key(vid), []).append(vid)
+
+    def resolve(self, filename: str) -> tuple[str | None, tuple[str, ...]]:
+        """``(cache id, ())`` for a match; ``(None, videos)`` when the name could mean several ``videos``;
+        ``(None, ())`` when the cache holds no such video."""
+        if filename in self.cache_ids:
+            return filename, ()
+        for table in (self.by_path, self.by_stem):
+            found = table.get(filename, [])
+            if len(found) > 1:
+                return None, tuple(found)
+            if found:
+                return (found[0] if found[0] in self.cache_ids else None), ()
+        return None, ()
+
+
+def match_videos(
+    rows: Sequence[tuple[str, str]], cache_ids: Sequence[str], known_ids: Sequence[str] = ()
+) -> VideoMatch:
     """Match split ``(filename, label)`` rows to cache video ids.
 
     A split filename matches, in order of preference: a cache id equal to it; a cache id equal to it without
     the file extension (``Class/v_x_g01_c01.avi`` for ``Class/v_x_g01_c01``); a cache id whose file stem
-    equals it (``v_x_g01_c01``), only when that stem is unique in the cache. A stem shared by two cache
-    videos is reported as ambiguous, never resolved by guessing.
+    equals it (``v_x_g01_c01``), only when that stem is unique among the cache's videos and ``known_ids`` (input
+    videos that failed to extract). A name shared by two videos is reported as ambiguous, never resolved by
+    guessing.
     """
-    exact = set(cache_ids)
-    by_path: dict[str, str] = {}
-    by_stem: dict[str, list[str]] = {}
-    for vid in cache_ids:
-        by_path.setdefault(_path_key(vid), vid)
-        by_stem.setdefault(_stem_key(vid), []).append(vid)
+    resolver = VideoResolver(cache_ids, known_ids)
     ids, labels, missing, ambiguous = [], [], [], []
     for filename, label in rows:
-        if filename in exact:
-            ids.append(filename)
-        elif filename in by_path:
-            ids.append(by_path[filename])
-        elif len(by_stem.get(filename, [])) == 1:
-            ids.append(by_stem[filename][0])
-        elif filename in by_stem:
+        vid, candidates = resolver.resolve(filename)
+        if candidates:
             ambiguous.append(filename)
-            continue
-        else:
+        elif vid is None:
             missing.append(filename)
-            continue
-        labels.append(label)
+        else:
+            ids.append(vid)
+            labels.append(label)
     return VideoMatch(tuple(ids), tuple(labels), tuple(missing), tuple(ambiguous))
 
 

@@ -50,6 +50,7 @@ from avzsl.pipeline.predict.records import (
 )
 from avzsl.pipeline.predict.zero_shot import is_tower_run, tower_run_setup
 from avzsl.pipeline.run.config import read_run_config
+from avzsl.pipeline.run.identity import check_run_record
 from avzsl.pipeline.run.model_file import load_run_model, run_class_phrases
 
 _logger = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ class Predictor:
         encode_videos: False when only feature caches will be scored (weight options are not needed then).
 
     Raises:
-        PredictError, RunConfigError: the run cannot be repeated as asked (checked before anything heavy loads);
+        PredictError, RunConfigError: the run cannot be repeated as asked, or its ``config.json`` or ``model.pt``
+            is not the one it was trained with (checked before anything heavy loads);
             the encoders are built on first use (:class:`CheckpointError` or :class:`PredictError` then for a
             checkpoint that cannot be loaded or is not the run's).
     """
@@ -97,6 +99,9 @@ class Predictor:
         self.device = torch.device(device)
         self.config = read_run_config(self.run_dir)
         self.model, self.state = load_run_model(self.run_dir)
+        # config.json and model.pt must be the ones the run was trained with (identity.json); the cache and the
+        # split folder are not inputs of a prediction (model.pt records what is needed from the cache).
+        check_run_record(self.run_dir, self.state)
         self.info = run_cache_info(self.state)
         self.gamma = float(self.state.get("gamma", 0.0))
         self.seen_classes: list[str] = list(self.state.get("seen_classes", []))

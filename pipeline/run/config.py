@@ -123,12 +123,37 @@ def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "
     return out
 
 
-def read_run_config(run_dir: Path) -> TrainConfig:
-    """The configuration stored in a run directory."""
+def read_run_config_record(run_dir: Path) -> dict[str, Any]:
+    """``RUN/config.json`` as written: ``{"hash": ..., "config": {...}}``.
+
+    Raises:
+        RunConfigError: no such file (not a run directory), or not a JSON object with a ``config`` object; the
+            message names the file.
+    """
     path = Path(run_dir) / CONFIG_JSON
     if not path.is_file():
         raise RunConfigError(f"{run_dir}: not an avzsl run directory (no {CONFIG_JSON})")
-    return TrainConfig.from_dict(json.loads(path.read_text())["config"])
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunConfigError(f"{path}: not a readable run configuration ({exc})") from exc
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise RunConfigError(f"{path}: not a run configuration (no 'config' object)")
+    return record
+
+
+def read_run_config(run_dir: Path) -> TrainConfig:
+    """The configuration stored in a run directory.
+
+    Raises:
+        RunConfigError: the file is missing, unreadable, or holds an invalid setting (a batch size of -5, an
+            unknown key or method); the message names ``RUN/config.json`` and the setting.
+    """
+    record = read_run_config_record(run_dir)
+    try:
+        return TrainConfig.from_dict(record["config"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise RunConfigError(f"{Path(run_dir) / CONFIG_JSON}: invalid run configuration: {exc}") from exc
 
 
 def write_run_config(run_dir: Path, cfg: TrainConfig) -> None:

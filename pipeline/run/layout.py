@@ -3,6 +3,8 @@
 Every module that reads or writes a run directory takes the names from here::
 
     RUN/config.json            resolved TrainConfig + its hash (a different config is refused)
+    RUN/identity.json          what the run was trained on: config, method, cache and split digests
+                               (:mod:`avzsl.pipeline.run.identity`; checked by train, evaluate and predict)
     RUN/train.log              the run's log
     RUN/stage1/last.pt         checkpoint after the last finished epoch (model, optimizer, RNG states, history)
     RUN/stage1/epochs.jsonl    one line per epoch: losses, seconds, validation S/U/H/ZSL and gamma
@@ -27,6 +29,7 @@ from avzsl.pipeline.core.atomic import atomic_write_text
 from avzsl.pipeline.core.errors import UserError
 
 CONFIG_JSON = "config.json"
+IDENTITY_JSON = "identity.json"
 TRAIN_LOG = "train.log"
 MODEL_PT = "model.pt"
 METRICS_JSON = "metrics.json"
@@ -82,7 +85,7 @@ def clear_run(run_dir: Path) -> None:
     for stage in STAGES:
         for file in stage_dir(run_dir, stage).glob("*"):
             file.unlink()
-    for name in (MODEL_PT, METRICS_JSON, STATUS_JSON, MISSING_VIDEOS_CSV):
+    for name in (MODEL_PT, METRICS_JSON, STATUS_JSON, MISSING_VIDEOS_CSV, IDENTITY_JSON):
         (Path(run_dir) / name).unlink(missing_ok=True)
 
 

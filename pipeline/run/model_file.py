@@ -10,6 +10,8 @@ The file is a checkpoint (:mod:`avzsl.pipeline.run.checkpoint`: ``weights_only``
     epoch                    e*
     seen_classes             the stage-2 training classes
     config_hash              TrainConfig.result_hash() of the run
+    run_identity             digest of the run's identity.json (:mod:`avzsl.pipeline.run.identity`; absent in runs
+                             written before it existed), so that a model file of another run is recognised
     cache_info               the training cache's ``cache.json`` (JSON text): encoder, weights, decoding, embedder
     class_phrases            class name -> embedded phrase of every class of the training cache's class table
                              (absent in runs written before it was recorded: readers fall back to the cache)
@@ -28,6 +30,7 @@ from avzsl.model.coordinate_generalize import options_from_model_and_loss
 from avzsl.model.registry import FeatureDims, Method, build_method, get_method
 from avzsl.pipeline.run.checkpoint import load_checkpoint, save_checkpoint
 from avzsl.pipeline.run.config import TrainConfig
+from avzsl.pipeline.run.identity import read_run_identity
 from avzsl.pipeline.run.layout import MODEL_PT, RunConfigError
 
 MODEL_FORMAT = "avzsl-model"
@@ -59,6 +62,7 @@ def save_run_model(
         class_phrases: class name -> phrase embedded for it, for every class of the cache's class table (what
             prediction needs to embed a seen class exactly as in training without the cache).
     """
+    identity = read_run_identity(run_dir)
     save_checkpoint(
         Path(run_dir) / MODEL_PT,
         {
@@ -79,8 +83,18 @@ def save_run_model(
             "config_hash": cfg.result_hash(),
             "cache_info": json.dumps(dict(cache_info), sort_keys=True),
             "class_phrases": {str(name): str(phrase) for name, phrase in class_phrases.items()},
+            **({"run_identity": identity.digest()} if identity is not None else {}),
         },
     )
+
+
+def read_model_record(run_dir: Path) -> dict[str, Any]:
+    """The payload of ``RUN/model.pt`` (checksum verified) without building the method: what a finished run is
+    checked against (:func:`avzsl.pipeline.run.identity.check_run_record`)."""
+    path = Path(run_dir) / MODEL_PT
+    if not path.is_file():
+        raise RunConfigError(f"{run_dir}: no trained model yet ({MODEL_PT} missing); run avzsl-train first")
+    return load_checkpoint(path)
 
 
 def load_run_model(run_dir: Path) -> tuple[Method, dict[str, Any]]:

@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
-from avzsl.data_manifests import benchmark_splits
 from avzsl.model.registry import get_method, method_options
 from avzsl.pipeline.cache import (
     CacheError,
     cache_has_sequences,
+    input_video_ids,
     load_features,
     load_sequences,
     read_cache_info,
@@ -33,8 +33,9 @@ from avzsl.pipeline.core.checksums import (
     read_checked_json_or_none,
     write_checked_json,
 )
-from avzsl.pipeline.data.splits import Splits, load_splits
+from avzsl.pipeline.data.splits import Splits
 from avzsl.pipeline.run.config import TrainConfig, config_differences, read_run_config, write_run_config
+from avzsl.pipeline.run.identity import RunIdentity, check_run_record, input_changes, write_run_identity
 from avzsl.pipeline.run.layout import (
     CONFIG_JSON,
     METRICS_JSON,
@@ -49,22 +50,28 @@ from avzsl.pipeline.run.layout import (
     stage_dir,
     stored_config_hash,
 )
-from avzsl.pipeline.run.model_file import load_run_model, save_run_model
+from avzsl.pipeline.run.model_file import load_run_model, read_model_record, save_run_model
+from avzsl.pipeline.train.run_inputs import (
+    align_config_paths,
+    changed_inputs,
+    current_identity,
+    load_run_splits,
+    refuse_changed_inputs,
+    refuse_evaluation,
+)
 from avzsl.pipeline.train.stage_data import ProtocolData, attach_sequences, build_protocol_data, write_missing_report
 from avzsl.pipeline.train.trainer import StageTrainer, batches_per_epoch, evaluate_part, part_dims
 
 _logger = logging.getLogger(__name__)
 
-
-def load_run_splits(cfg: TrainConfig) -> Splits:
-    """The split definition of a run: a folder, or a built-in benchmark."""
-    if cfg.splits is not None:
-        return load_splits(Path(cfg.splits))
-    return benchmark_splits(cfg.benchmark, cfg.split_variant)
+__all__ = ["evaluate_run", "load_protocol_data", "load_run_splits", "train_run"]
 
 
-def load_protocol_data(cfg: TrainConfig) -> tuple[ProtocolData, dict[str, Any]]:
+def load_protocol_data(cfg: TrainConfig, splits: Splits | None = None) -> tuple[ProtocolData, dict[str, Any]]:
     """Load the cache once and assemble the four protocol parts; warns when the cache has random weights.
+
+    The split folder (``splits``, else the run's) is checked against the cache first
+    (:func:`~avzsl.pipeline.data.split_checks.validate_splits`).
 
     For a method registered with ``needs_sequences`` the parts also get the per-window sequences of their videos
     (the first :meth:`Method.sequence_windows` windows of each, zero-padded per part, with the mask); a cache
@@ -81,10 +88,10 @@ def load_protocol_data(cfg: TrainConfig) -> tuple[ProtocolData, dict[str, Any]]:
         raise CacheError(sequences_missing_message(cache, what))
     if weights_are_random(info):
         _logger.warning(RANDOM_WEIGHTS_WARNING)
-    splits = load_run_splits(cfg)
+    splits = load_run_splits(cfg) if splits is None else splits
     features = load_features(cache)
     table = read_class_table(cache)
-    data = build_protocol_data(splits, features, table)
+    data = build_protocol_data(splits, features, table, input_video_ids(cache))
     if entry.needs_sequences:
         max_windows = entry.cls.sequence_windows(method_options(cfg.method, cfg.method_options))
         ids = list(dict.fromkeys(v for part in (data.train1, data.val, data.train2, data.test)
@@ -93,11 +100,15 @@ def load_protocol_data(cfg: TrainConfig) -> tuple[ProtocolData, dict[str, Any]]:
     return data, info
 
 
-def check_run_config(run_dir: Path, cfg: TrainConfig, overwrite: bool) -> str:
+def check_run_config(
+    run_dir: Path, cfg: TrainConfig, overwrite: bool, identity: RunIdentity, changes: list[str] | None = None
+) -> str:
     """Guard the run directory; returns ``"new"``, ``"resume"`` or ``"complete"``.
 
     A different configuration in an existing run directory is refused unless ``overwrite``; then the old run's
-    files are removed.
+    files are removed. So is a run of this configuration trained on other inputs (``changes``, from
+    :func:`~avzsl.pipeline.train.run_inputs.changed_inputs` against ``identity``; computed here when None). A new
+    run records ``identity.json`` first, then ``config.json``.
     """
     path = run_dir / CONFIG_JSON
     if path.is_file():
@@ -120,11 +131,17 @@ def check_run_config(run_dir: Path, cfg: TrainConfig, overwrite: bool) -> str:
                 )
             _logger.warning("--overwrite: removing the previous run in %s", run_dir)
             clear_run(run_dir)
+        elif changes := (changed_inputs(run_dir, cfg, identity) if changes is None else changes):
+            if not overwrite:
+                refuse_changed_inputs(run_dir, changes)
+            _logger.warning("--overwrite: removing the previous run in %s (trained on other inputs)", run_dir)
+            clear_run(run_dir)
         elif run_status(run_dir) == "complete":
             return "complete"
         else:
             return "resume"
     run_dir.mkdir(parents=True, exist_ok=True)
+    write_run_identity(run_dir, identity)  # first: a run directory with config.json always has its identity
     write_run_config(run_dir, cfg)
     return "new"
 
@@ -202,8 +219,14 @@ def evaluate_run(run_dir: Path, data: ProtocolData | None = None, device: torch.
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     model, state = load_run_model(run_dir)
+    recorded = check_run_record(run_dir, state)
     if data is None:
-        data, _ = load_protocol_data(cfg)
+        splits = load_run_splits(cfg)
+        if recorded is not None:
+            changes = input_changes(recorded, current_identity(cfg, splits))
+            if changes:
+                refuse_evaluation(run_dir, changes)
+        data, _ = load_protocol_data(cfg, splits)
     device = device or torch.device("cpu")
     model.to(device)
     test = data.test.to(device)
@@ -222,7 +245,7 @@ def evaluate_run(run_dir: Path, data: ProtocolData | None = None, device: torch.
         "ZSL": round(m["ZSL"] * 100, 2),
         "gamma": float(state["gamma"]),
         "epoch": int(state["epoch"]),
-        "method": cfg.method,
+        "method": str(state.get("method", cfg.method)),
         "per_class_seen": by_name(m.get("per_class_seen", {})),
         "per_class_unseen": by_name(m.get("per_class_unseen", {})),
         "fractions": {k: float(m[k]) for k in ("S", "U", "H", "ZSL")},
@@ -266,15 +289,22 @@ def train_run(cfg: TrainConfig, run_dir: Path, device: torch.device, overwrite: 
     # Softmax over large dot-product logits (tau = 1) produces denormal floats, which make CPU steps up to ~30x
     # slower; flushing them to zero changes no result at float32 precision (see docs/method.md).
     torch.set_flush_denormal(True)
-    metrics = finished_run_metrics(run_dir, cfg)
+    cfg = align_config_paths(run_dir, cfg)
+    identity = current_identity(cfg)
+    changes = changed_inputs(run_dir, cfg, identity)
+    if changes and not overwrite:
+        refuse_changed_inputs(run_dir, changes)
+    metrics = None if changes else finished_run_metrics(run_dir, cfg)
     if metrics is not None:
-        # Up to date without loading the cache's features: only cache.json is read, for the same warning.
+        # Up to date (every identity still matches) without loading the cache's features: cache.json and the
+        # class table's attributes give the cache's digest; cache.json also gives the random-weights warning.
+        check_run_record(run_dir, read_model_record(run_dir), warn_unchecked=False)
         if weights_are_random(read_cache_info(Path(cfg.cache))):
             _logger.warning(RANDOM_WEIGHTS_WARNING)
-        _logger.info("%s is up to date: the run finished earlier with this configuration", run_dir)
+        _logger.info("%s is up to date: the run finished earlier with this configuration and these inputs", run_dir)
         return metrics
     data, info = load_protocol_data(cfg)
-    state = check_run_config(run_dir, cfg, overwrite)
+    state = check_run_config(run_dir, cfg, overwrite, identity, changes)
     if state == "complete":
         # A finished run whose metrics.json (or model.pt) was deleted or damaged is completed again, not stuck.
         metrics = read_checked_json_or_none(run_dir / METRICS_JSON, "the test metrics of the finished run")

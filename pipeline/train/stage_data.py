@@ -11,8 +11,11 @@ part          samples                                    candidate classes
 ``test``      stage_2_test_seen + stage_2_test_unseen    stage_2_train (seen) + stage_2_test_unseen
 ============  =========================================  ============================================
 
-Labels come from the split's video list; class-name matching is case-insensitive. Split videos that the cache
-lacks are collected (never silently ignored) so the caller can report them.
+Labels come from the split's video list; class names are compared by
+:func:`~avzsl.pipeline.data.splits.class_key` (case and Unicode normalization). The split folder is checked against
+the cache first (:func:`~avzsl.pipeline.data.split_checks.validate_splits`: class groups, one split per video,
+labels equal to the cache's, no empty evaluation split, no ambiguous name). Split videos that the cache lacks are
+collected (never silently ignored) so the caller can report them.
 
 Every part holds the window-averaged ``(N, D)`` features. Only for a method registered with ``needs_sequences``
 (TCAF) does the protocol also load the per-window features (:func:`avzsl.pipeline.cache.load_sequences`, trimmed to
@@ -33,7 +36,8 @@ import torch
 from avzsl.model.registry import FeatureBatch
 from avzsl.pipeline.cache import ClassTable, FeatureTable
 from avzsl.pipeline.core.atomic import atomic_write_csv
-from avzsl.pipeline.data.splits import SplitError, Splits, StageSplit, match_videos
+from avzsl.pipeline.data.split_checks import validate_splits
+from avzsl.pipeline.data.splits import SplitError, Splits, StageSplit, class_key, match_videos
 
 _logger = logging.getLogger(__name__)
 
@@ -110,8 +114,10 @@ class ProtocolData:
         return sum(len(v) for v in self.missing.values())
 
 
-def _rows(stage: StageSplit, features: FeatureTable) -> tuple[list[str], list[str], list[str], list[str]]:
-    match = match_videos(stage.videos_of_listed_classes(), features.video_ids)
+def _rows(
+    stage: StageSplit, features: FeatureTable, known_ids: Sequence[str]
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    match = match_videos(stage.videos_of_listed_classes(), features.video_ids, known_ids)
     return list(match.video_ids), list(match.labels), list(match.missing), list(match.ambiguous)
 
 
@@ -124,22 +130,24 @@ def _part(
     class_table: ClassTable,
     missing: dict[str, list[str]],
     ambiguous: dict[str, list[str]],
+    known_ids: Sequence[str],
 ) -> PartData:
-    classes = list(seen_classes) + [c for c in unseen_classes if c.lower() not in {s.lower() for s in seen_classes}]
-    column = {c.lower(): i for i, c in enumerate(classes)}
+    seen_keys = {class_key(s) for s in seen_classes}
+    classes = list(seen_classes) + [c for c in unseen_classes if class_key(c) not in seen_keys]
+    column = {class_key(c): i for i, c in enumerate(classes)}
     ids: list[str] = []
     labels: list[int] = []
     for stage in stages:
-        vids, labs, miss, amb = _rows(stage, features)
+        vids, labs, miss, amb = _rows(stage, features, known_ids)
         if miss:
             missing[stage.name] = miss
         if amb:
             ambiguous[stage.name] = amb
         for vid, lab in zip(vids, labs, strict=True):
-            if lab.lower() not in column:
+            if class_key(lab) not in column:
                 raise SplitError(f"{stage.name}: video {vid} has label {lab!r}, which is not a candidate class")
             ids.append(vid)
-            labels.append(column[lab.lower()])
+            labels.append(column[class_key(lab)])
     rows = torch.as_tensor([position[v] for v in ids], dtype=torch.long)
     seen = torch.zeros(len(classes), dtype=torch.bool)
     seen[: len(seen_classes)] = True
@@ -154,21 +162,29 @@ def _part(
     )
 
 
-def build_protocol_data(splits: Splits, features: FeatureTable, class_table: ClassTable) -> ProtocolData:
-    """Build the four protocol parts.
+def build_protocol_data(
+    splits: Splits, features: FeatureTable, class_table: ClassTable, known_ids: Sequence[str] = ()
+) -> ProtocolData:
+    """Build the four protocol parts, after checking the split folder against the cache.
 
     Args:
         splits: the six stage splits.
         features: all cached features (ids must be unique).
         class_table: class-name embeddings covering every class used by the splits.
+        known_ids: ids of the cache's input videos that hold no features (failed extractions), so that a bare
+            file stem they share with a cache video is refused as ambiguous.
+
+    Raises:
+        SplitError: the split folder breaks a rule of :mod:`avzsl.pipeline.data.split_checks` (file, row, rule).
     """
+    validate_splits(splits, dict(zip(features.video_ids, features.class_names, strict=True)), known_ids)
     position = {vid: i for i, vid in enumerate(features.video_ids)}
     missing: dict[str, list[str]] = {}
     ambiguous: dict[str, list[str]] = {}
     s = splits.stages
     train1_cls = s["stage_1_train"].classes
     train2_cls = s["stage_2_train"].classes
-    args = (features, position, class_table, missing, ambiguous)
+    args = (features, position, class_table, missing, ambiguous, known_ids)
     data = ProtocolData(
         train1=_part([s["stage_1_train"]], train1_cls, [], *args),
         val=_part([s["stage_1_val_seen"], s["stage_1_val_unseen"]], train1_cls, s["stage_1_val_unseen"].classes, *args),
