@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from avzsl.pipeline.core.atomic import atomic_write_csv, atomic_write_text
+from avzsl.pipeline.data.class_names import checked_stage
 
 _logger = logging.getLogger(__name__)
 
@@ -119,6 +120,10 @@ def load_splits(class_dir: Path, video_dir: Path | None = None) -> Splits:
             videos=read_video_list(_video_list_path(video_dir, name)),
         )
         for name in STAGE_SPLITS
+    }
+    stages = {
+        n: checked_stage(s, class_dir / f"{n}.txt", _video_list_path(video_dir, n), SplitError)
+        for n, s in stages.items()
     }
     return Splits(stages=stages, source=str(class_dir))
 
