@@ -33,6 +33,8 @@ _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _ALLOWED_FORMAT = frozenset({"\u200c", "\u200d"})  # zero-width non-joiner and joiner: part of some scripts' words
 
 RULE = "class names are compared after Unicode NFC normalization and case folding"
+# unicodedata has no names for control characters; these are the ones a file or folder name can pick up.
+_CONTROL_NAMES = {"\t": "TAB", "\n": "LINE FEED", "\x0b": "VERTICAL TAB", "\x0c": "FORM FEED", "\r": "CARRIAGE RETURN"}
 
 
 class ClassNameError(UserError):
@@ -57,6 +59,11 @@ def shown(name: str) -> str:
     return ascii(name)
 
 
+def shown_path(path: str) -> str:
+    """A folder or file name for a message: as it is when it prints plainly, else with escapes (``ascii``)."""
+    return path if path.isprintable() and normalize_class_name(path) == path else ascii(path)
+
+
 def class_name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a class name, or None when it can."""
     if not name.strip():
@@ -65,7 +72,8 @@ def class_name_problem(name: str) -> str | None:
         return "has white space at its start or end"
     for char in name:
         if unicodedata.category(char) in _REFUSED_CATEGORIES and char not in _ALLOWED_FORMAT:
-            return f"holds the control or invisible character U+{ord(char):04X} ({unicodedata.name(char, 'unnamed')})"
+            what = unicodedata.name(char, "") or _CONTROL_NAMES.get(char, "a control character")
+            return f"holds the control or invisible character U+{ord(char):04X} ({what})"
     return None
 
 

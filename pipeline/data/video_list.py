@@ -16,7 +16,7 @@ from typing import Any
 
 from avzsl.pipeline.core.errors import UserError
 from avzsl.pipeline.core.filenames import escape_name
-from avzsl.pipeline.data.class_names import checked_name_list, class_key, unique_class_names
+from avzsl.pipeline.data.class_names import checked_name_list, class_key, shown_path, unique_class_names
 
 _logger = logging.getLogger(__name__)
 
@@ -111,7 +111,8 @@ def discover_folder(root: Path) -> list[VideoEntry]:
                 found.setdefault(class_dir, []).append((video_id, str(path.absolute())))
     # Class names in NFC; a folder name the rule refuses, or two folders of one class (Café in NFC and in NFD, Dog
     # and dog), stop the run here, before anything is extracted. Folders without videos are no classes: not checked.
-    names = checked_name_list(((escape_name(d.name), escape_name(str(d))) for d in found), f"class folders of {root}")
+    folders = ((escape_name(d.name), shown_path(escape_name(str(d)))) for d in found)
+    names = checked_name_list(folders, f"class folders of {root}")
     entries = [
         VideoEntry(video_id, path, class_name)
         for videos, class_name in zip(found.values(), names, strict=True)
