@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from avzsl.extractors.decode.base import (
+    DEFAULT_MAX_ASPECT,
     DEFAULT_MAX_SHORT_SIDE,
     MAX_START_TOL_S,
     START_TOL_FRAMES,
@@ -22,6 +23,7 @@ from avzsl.extractors.decode.base import (
     WindowDecoder,
     bounded_size,
     check_schedule,
+    crop_to_aspect,
     rotate_frames,
     select_frame_indices,
     start_tolerance_s,
@@ -30,6 +32,7 @@ from avzsl.extractors.decode.base import (
 from avzsl.extractors.decode.pyav_decoder import PyAVDecoder
 
 __all__ = [
+    "DEFAULT_MAX_ASPECT",
     "DEFAULT_MAX_SHORT_SIDE",
     "MAX_START_TOL_S",
     "START_TOL_FRAMES",
@@ -39,6 +42,7 @@ __all__ = [
     "available_decoders",
     "bounded_size",
     "check_schedule",
+    "crop_to_aspect",
     "get_decoder",
     "register_decoder",
     "rotate_frames",

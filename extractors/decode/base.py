@@ -28,6 +28,12 @@ from avzsl.extractors.decode.windows import SCHEDULES, WINDOW_S, window_starts
 _logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SHORT_SIDE = 360  # decoders' default bound on the short side of returned frames (pixels)
+# Decoders' default bound on the long side, as a multiple of the short side: a longer frame (20000x20) is cropped to
+# its centre. Every encoder transform scales the short side to its input size and keeps the centre square, so a
+# 1000:1 frame would be scaled to 112x112000 (4.5 GB per window as float32) only for its middle 112 columns to be
+# kept. 4:1 leaves every ordinary format untouched (16:9, 21:9 cinema, 32:9 ultrawide; portrait alike), so their
+# frames and features stay bit-identical; with the short-side bound the long side is at most 4 x 360 = 1440.
+DEFAULT_MAX_ASPECT = 4.0
 
 START_TOL_FRAMES = 0.1  # timestamp slack (in frames) when finding a window's first frame; absorbs pts rounding
 MAX_START_TOL_S = 0.1  # ... and at most this many seconds: an average rate far below 1 fps (frames at 0-1 s and at
@@ -55,7 +61,8 @@ class Window:
     Attributes:
         index: window number within the video (0-based, schedule order).
         start_s / end_s: window span in seconds (``end_s = start_s + 1``).
-        frames: uint8 array (30, H, W, 3), RGB, rotation applied, possibly downscaled (decoder ``max_short_side``).
+        frames: uint8 array (30, H, W, 3), RGB, rotation applied, possibly downscaled (decoder ``max_short_side``)
+            and cropped to its centre along the long side (decoder ``max_aspect``).
         audio: int16 array (44100,), mono 44.1 kHz, the second starting at ``round(start_s * 44100)``.
         frame_times_s: float64 array (30,), timestamps of the sampled frames (for checks and debugging).
     """
@@ -101,7 +108,7 @@ class WindowDecoder:
     def _plan(self, path: str, schedule: str, probe) -> tuple:
         """Probe (unless given) and refuse what cannot give windows; returns ``(probe, window start seconds)``."""
         probe = probe if probe is not None else probe_video(path, min_duration_s=0.0)
-        if probe.status in ("not_a_file", "empty_file", "unreadable", "no_video"):
+        if probe.status in ("not_a_file", "empty_file", "unreadable", "no_video", "discontinuous"):
             raise DecodeError(path, probe.reason or probe.status)
         if not probe.has_audio and not getattr(self, "allow_missing_audio", False):
             raise DecodeError(path, "no audio stream")
@@ -152,6 +159,21 @@ def bounded_size(width: int, height: int, max_short_side: int | None) -> tuple[i
     if width <= height:
         return max_short_side, max(1, int(height * scale))
     return max(1, int(width * scale)), max_short_side
+
+
+def crop_to_aspect(rgb: np.ndarray, max_aspect: float | None) -> np.ndarray:
+    """The centre of an ``(H, W, C)`` frame whose long side exceeds ``max_aspect`` times its short side, cropped
+    along the long side to ``floor(max_aspect * short)`` pixels (at least 1); other frames are returned as they are
+    (the same array, so their pixels stay bit-identical)."""
+    height, width = rgb.shape[:2]
+    short, long = min(height, width), max(height, width)
+    if max_aspect is None or long <= max_aspect * short:
+        return rgb
+    keep = max(1, int(max_aspect * short))
+    start = (long - keep) // 2
+    if width >= height:
+        return np.ascontiguousarray(rgb[:, start : start + keep])
+    return np.ascontiguousarray(rgb[start : start + keep])
 
 
 def rotate_frames(frames: np.ndarray, rotation: int) -> np.ndarray:

@@ -28,11 +28,13 @@ import numpy as np
 
 from avzsl.extractors.decode.audio import AudioSegmenter
 from avzsl.extractors.decode.base import (
+    DEFAULT_MAX_ASPECT,
     DEFAULT_MAX_SHORT_SIDE,
     DecodeError,
     Window,
     WindowDecoder,
     bounded_size,
+    crop_to_aspect,
     select_frame_indices,
     start_tolerance_s,
     window_end,
@@ -57,6 +59,7 @@ class DecordDecoder(WindowDecoder):
         allow_missing_audio: yield silent audio for files without an audio stream instead of raising.
         chunk_frames: frames fetched per decord call (bounds memory for very large frames).
         num_threads: decord decoding threads (0 = decord's default).
+        max_aspect: as in ``PyAVDecoder``.
     """
 
     name = "decord"
@@ -67,6 +70,7 @@ class DecordDecoder(WindowDecoder):
         allow_missing_audio: bool = False,
         chunk_frames: int = 10,
         num_threads: int = 0,
+        max_aspect: float | None = DEFAULT_MAX_ASPECT,
     ) -> None:
         import decord  # fail at construction, not mid-run, when decord is missing
 
@@ -75,6 +79,7 @@ class DecordDecoder(WindowDecoder):
         self.allow_missing_audio = allow_missing_audio
         self.chunk_frames = chunk_frames
         self.num_threads = num_threads
+        self.max_aspect = max_aspect
 
     def _decode_errors(self) -> tuple[type[BaseException], ...]:
         return (self._decord.DECORDError, av.error.FFmpegError, OSError, ValueError, IndexError)
@@ -161,7 +166,7 @@ class DecordDecoder(WindowDecoder):
     def _downscale(self, rgb: np.ndarray) -> np.ndarray:
         height, width = rgb.shape[:2]
         w, h = bounded_size(width, height, self.max_short_side)
-        if (w, h) == (width, height):
-            return rgb
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        return frame.reformat(width=w, height=h, interpolation="BILINEAR").to_ndarray()
+        if (w, h) != (width, height):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            rgb = frame.reformat(width=w, height=h, interpolation="BILINEAR").to_ndarray()
+        return crop_to_aspect(rgb, self.max_aspect)  # same crop as PyAVDecoder

@@ -12,6 +12,11 @@ Statuses, checked in this order:
 - ``empty_file``: zero bytes;
 - ``unreadable``: no permission to read it, FFmpeg cannot open/demux it, or its video stream does not decode;
 - ``no_video``: no video stream;
+- ``discontinuous``: the timestamps of a stream jump back by more than ``MAX_BACKWARD_JUMP_S`` (two recordings
+  joined end to end, e.g. concatenated MPEG-TS files, or a timestamp reset): the decoders follow the clock, so
+  everything after the jump would be dropped. A 33-bit MPEG-TS timestamp wrap is no jump: FFmpeg unwraps it. Only
+  containers without a frame count (MPEG-TS, MPEG-PS, FLV, Matroska) or that declare discontinuities are scanned,
+  by demuxing (no decoding); MP4 and AVI cannot hold such a jump;
 - ``no_audio``: no audio stream;
 - ``too_short``: video shorter than one feature window (1 s, ``MIN_DURATION_S``). AVCA's filter used 1.1 s
   (video and audio duration > 1.1 s); with the "avca" window schedule a video needs >= 2 s for even one window
@@ -34,8 +39,10 @@ import av
 _logger = logging.getLogger(__name__)
 
 MIN_DURATION_S = 1.0  # one feature window
+MAX_BACKWARD_JUMP_S = 0.5  # a larger step back in a stream's timestamps means a second recording starts there
+_TS_DISCONT = 0x0200  # AVFMT_TS_DISCONT: the format allows timestamp discontinuities (MPEG-TS, MPEG-PS, ...)
 
-STATUSES = ("ok", "no_audio", "no_video", "too_short", "unreadable", "empty_file", "not_a_file")
+STATUSES = ("ok", "no_audio", "no_video", "discontinuous", "too_short", "unreadable", "empty_file", "not_a_file")
 
 
 @dataclasses.dataclass
@@ -76,20 +83,48 @@ def _stream_duration_s(stream, container) -> float | None:
     return None
 
 
-def _count_video_packets(path: str) -> tuple[int, float | None]:
-    """Count video packets and find the end time by demuxing only (no decoding). Returns (count, end_s)."""
-    count = 0
-    end_s = None
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        for packet in container.demux(stream):
+@dataclasses.dataclass
+class _PacketScan:
+    """What demuxing a file's packets (no decoding) tells: the video packet count and end time, and the first
+    backward timestamp jump of a stream (``jump``: a sentence, "" when none)."""
+
+    count: int = 0
+    end_s: float | None = None
+    jump: str = ""
+
+
+def _scan_packets(path: str) -> _PacketScan:
+    """Demux the first video and audio streams: count video packets, find the video end time, and look for a
+    decode timestamp that steps back by more than ``MAX_BACKWARD_JUMP_S`` (several recordings joined)."""
+    scan = _PacketScan()
+    with av.open(path, metadata_errors="ignore") as container:
+        streams = [*container.streams.video[:1], *container.streams.audio[:1]]
+        first: dict[int, float] = {}
+        last: dict[int, float] = {}
+        counts: dict[int, int] = {}
+        for packet in container.demux(*streams):
             if packet.size == 0:  # flush packet at end of stream
                 continue
-            count += 1
-            if packet.pts is not None and packet.time_base is not None:
-                pkt_end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
-                end_s = pkt_end if end_s is None else max(end_s, pkt_end)
-    return count, end_s
+            kind = packet.stream.type
+            index = packet.stream.index
+            counts[index] = counts.get(index, 0) + 1
+            if kind == "video":
+                scan.count += 1
+                if packet.pts is not None and packet.time_base is not None:
+                    pkt_end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                    scan.end_s = pkt_end if scan.end_s is None else max(scan.end_s, pkt_end)
+            # Decode timestamps only: presentation timestamps step back at every B-frame (seconds at a low rate).
+            if packet.dts is None or packet.time_base is None or scan.jump:
+                continue
+            t = float(packet.dts * packet.time_base)
+            first.setdefault(index, t)
+            if index in last and last[index] - t > MAX_BACKWARD_JUMP_S:
+                scan.jump = (
+                    f"{kind} timestamps jump back from {last[index] - first[index]:.2f} s to "
+                    f"{t - first[index]:.2f} s at {kind} packet {counts[index]}"
+                )
+            last[index] = max(t, last.get(index, t))
+    return scan
 
 
 def _not_a_file_reason(p: Path) -> tuple[str, str]:
@@ -136,19 +171,22 @@ def probe_video(
         if p.stat().st_size == 0:
             result.status, result.reason = "empty_file", f"{spath}: file is empty (0 bytes)"
             return result
-        _fill_from_container(spath, result, decode_check)
+        jump = _fill_from_container(spath, result, decode_check)
     except (av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
         # FFmpegError covers InvalidDataError & co; OSError covers I/O failures; ValueError/IndexError come from
         # PyAV on some malformed stream layouts. Everything else is a bug and must surface.
         result.status = "unreadable"
         result.reason = f"{spath}: {type(exc).__name__}: {exc}"
         return result
-    _classify(result, min_duration_s)
+    _classify(result, min_duration_s, jump)
     return result
 
 
-def _fill_from_container(spath: str, result: ProbeResult, decode_check: bool) -> None:
+def _fill_from_container(spath: str, result: ProbeResult, decode_check: bool) -> str:
+    """Fill ``result`` from the file; returns a backward timestamp jump found (a sentence), or ""."""
+    jump = ""
     with av.open(spath, metadata_errors="ignore") as container:
+        discontinuities_allowed = bool(int(container.format.flags) & _TS_DISCONT)
         if container.streams.video:
             vstream = container.streams.video[0]
             result.has_video = True
@@ -172,23 +210,33 @@ def _fill_from_container(spath: str, result: ProbeResult, decode_check: bool) ->
             result.rotation = int(frame.rotation or 0)
             result.width = result.width or frame.width
             result.height = result.height or frame.height
-    if result.has_video and result.frame_count is None:
-        # Matroska/WebM carry no frame count: count packets (demux only, no decoding).
-        count, end_s = _count_video_packets(spath)
-        result.frame_count = count or None
+    if result.has_video and (result.frame_count is None or discontinuities_allowed):
+        # Matroska/WebM/MPEG-TS carry no frame count: count packets (demux only, no decoding). The same pass finds
+        # timestamps that jump back (concatenated recordings), which only such formats can hold.
+        scan = _scan_packets(spath)
+        result.frame_count = result.frame_count or scan.count or None
         if result.duration_s is None:
-            result.duration_s = end_s
+            result.duration_s = scan.end_s
+        jump = scan.jump
     if result.has_video and result.duration_s is None and result.frame_count and result.fps:
         result.duration_s = result.frame_count / result.fps
     if result.has_video and result.fps is None and result.frame_count and result.duration_s:
         result.fps = result.frame_count / result.duration_s
+    return jump
 
 
-def _classify(result: ProbeResult, min_duration_s: float) -> None:
+def _classify(result: ProbeResult, min_duration_s: float, jump: str = "") -> None:
     if not result.has_video and not result.has_audio:
         result.status, result.reason = "unreadable", f"{result.path}: no audio or video stream"
     elif not result.has_video:
         result.status, result.reason = "no_video", f"{result.path}: no video stream"
+    elif jump:
+        result.status = "discontinuous"
+        result.reason = (
+            f"{result.path}: {jump}: several recordings joined end to end (concatenated files) or a timestamp "
+            "reset, and everything after the jump would be dropped; split the file at the jump or re-encode it "
+            "with continuous timestamps"
+        )
     elif not result.has_audio:
         result.status, result.reason = "no_audio", f"{result.path}: no audio stream"
     elif result.duration_s is None or result.fps is None or not math.isfinite(result.duration_s):

@@ -2,7 +2,8 @@
 
 Memory stays bounded by one or two windows (windows of the "avca" schedule can overlap): decoded ``av.VideoFrame``s
 are dropped immediately; the up to 30 sampled frames of each open window are kept as small RGB arrays, converted by
-swscale straight to a bounded size (``max_short_side``) so a 3840x2160 frame never exists as a full-size RGB array.
+swscale straight to a bounded size (``max_short_side``) so a 3840x2160 frame never exists as a full-size RGB array, and
+cropped to their centre when longer than ``max_aspect`` times their short side (a 20000x20 frame keeps 80x20).
 Audio comes from ``AudioSegmenter`` (a second container on the same file, read forward in step).
 """
 
@@ -16,11 +17,13 @@ import numpy as np
 
 from avzsl.extractors.decode.audio import AudioSegmenter
 from avzsl.extractors.decode.base import (
+    DEFAULT_MAX_ASPECT,
     DEFAULT_MAX_SHORT_SIDE,
     DecodeError,
     Window,
     WindowDecoder,
     bounded_size,
+    crop_to_aspect,
     rotate_frames,
     start_tolerance_s,
     window_end,
@@ -72,6 +75,9 @@ class PyAVDecoder(WindowDecoder):
             (UCF 320x240, VGGSound <= 360p) untouched, so the transform's 112-px resize matches the reference there.
         allow_missing_audio: yield silent audio for files without an audio stream instead of raising.
         threads: let FFmpeg decode with frame/slice threads (``thread_type="AUTO"``).
+        max_aspect: frames whose long side exceeds this multiple of their short side are cropped to their centre
+            along the long side (after the short-side bound); ``None`` keeps them whole. The encoders keep only the
+            centre square, so the crop only bounds memory (``base.DEFAULT_MAX_ASPECT``).
     """
 
     name = "pyav"
@@ -81,10 +87,12 @@ class PyAVDecoder(WindowDecoder):
         max_short_side: int | None = DEFAULT_MAX_SHORT_SIDE,
         allow_missing_audio: bool = False,
         threads: bool = True,
+        max_aspect: float | None = DEFAULT_MAX_ASPECT,
     ) -> None:
         self.max_short_side = max_short_side
         self.allow_missing_audio = allow_missing_audio
         self.threads = threads
+        self.max_aspect = max_aspect
 
     def _decode_errors(self) -> tuple[type[BaseException], ...]:
         return _DECODE_ERRORS
@@ -193,5 +201,8 @@ class PyAVDecoder(WindowDecoder):
     def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         width, height = bounded_size(frame.width, frame.height, self.max_short_side)
         if (width, height) == (frame.width, frame.height):
-            return frame.to_ndarray(format="rgb24")
-        return frame.reformat(width=width, height=height, format="rgb24", interpolation="BILINEAR").to_ndarray()
+            rgb = frame.to_ndarray(format="rgb24")
+        else:
+            rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="BILINEAR").to_ndarray()
+        # Only this frame exists at full length; the window keeps the cropped centre.
+        return crop_to_aspect(rgb, self.max_aspect)

@@ -10,10 +10,11 @@ replaced since the cache was finalized is an error naming the file instead of a 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +55,18 @@ _logger = logging.getLogger(__name__)
 _SHARD_KEYS = ("video_id", "class_name", "audio_mean", "visual_mean")
 
 
-def write_cache(cache_dir: Path, videos: Sequence[VideoFeatures], class_table: ClassTable,
+def write_cache(cache_dir: Path, videos: Iterable[VideoFeatures], class_table: ClassTable,
                 info: dict[str, Any], shard_size: int) -> None:
-    """Write a whole cache from features already in memory: ``cache.json``, shards of ``shard_size`` videos (each
-    with its ``shard_index`` attribute), the class table, then :func:`finalize` (generators, importers, tests)."""
+    """Write a whole cache: ``cache.json``, shards of ``shard_size`` videos (each with its ``shard_index``
+    attribute), the class table, then :func:`finalize` (generators, importers, tests). ``videos`` may be a
+    generator: one shard of them is held at a time."""
     write_cache_info(cache_dir, info)
-    for index, start in enumerate(range(0, len(videos), shard_size)):
-        write_shard(shard_path(cache_dir, index), videos[start : start + shard_size], {"shard_index": index})
+    stream = iter(videos)
+    for index in itertools.count():
+        chunk = list(itertools.islice(stream, shard_size))
+        if not chunk:
+            break
+        write_shard(shard_path(cache_dir, index), chunk, {"shard_index": index})
     write_class_table(cache_dir, class_table)
     finalize(cache_dir)
 

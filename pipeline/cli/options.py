@@ -9,6 +9,7 @@ from pathlib import Path
 from avzsl.data_manifests import BENCHMARKS, class_phrases
 from avzsl.extractors.encoders.precision import PRECISIONS
 from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.data.class_names import normalize_class_name
 
 
 def add_foundation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,4 +52,5 @@ def read_phrases(value: str | None) -> dict[str, str] | None:
         reader = csv.DictReader(f)
         if not {"original", "manual"} <= set(reader.fieldnames or []):
             raise UserError(f"{path}: needs columns original,manual")
-        return {row["original"]: row["manual"] for row in reader}
+        # Keys in NFC, the form class names are stored in (docs/class_names.md).
+        return {normalize_class_name(row["original"]): row["manual"] for row in reader}

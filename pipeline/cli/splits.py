@@ -17,6 +17,7 @@ from avzsl.pipeline.cli.errors import report_user_error, user_errors
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import setup_logging
 from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.data.class_names import RULE, checked_name_list, class_key, shown
 from avzsl.pipeline.data.splits import STAGE_SPLITS, write_protocol_splits
 
 _logger = logging.getLogger(__name__)
@@ -109,19 +110,25 @@ def choose_classes(
 ) -> tuple[list[str], list[str], list[str]]:
     """``(seen, val_unseen, test_unseen)`` class lists (each in cache order).
 
-    Named classes are matched case-insensitively; ratios pick ``round(ratio * C)`` classes (at least 1) at random.
+    Named classes follow the class-name rule (:mod:`avzsl.pipeline.data.class_names`) and are matched after NFC
+    normalization and case folding; ratios pick ``round(ratio * C)`` classes (at least 1) at random.
 
     Raises:
         UserError: an unknown or repeated class, overlapping lists, or fewer than one class left in a group.
     """
-    by_lower = {c.lower(): c for c in classes}
+    by_key = {class_key(c): c for c in classes}
+    if len(by_key) < len(classes):
+        clash = sorted(shown(c) for c in classes if [class_key(d) for d in classes].count(class_key(c)) > 1)
+        raise UserError(f"the cache spells a class two ways ({RULE}): {clash}; extract it again with this version")
     rng = random.Random(seed)
 
     def named(names: list[str], option: str) -> list[str]:
-        unknown = [n for n in names if n.lower() not in by_lower]
+        # The class-name rule (NFC, no control characters, no class twice), then a match by class_key.
+        names = checked_name_list([(n, f"item {k}") for k, n in enumerate(names, start=1)], option)
+        unknown = [n for n in names if class_key(n) not in by_key]
         if unknown:
             raise UserError(f"{option}: not classes of the cache: {unknown} (it has {sorted(classes)[:10]} ...)")
-        return [by_lower[n.lower()] for n in dict.fromkeys(names)]
+        return [by_key[class_key(n)] for n in names]
 
     def picked(ratio: float, pool: list[str]) -> list[str]:
         k = max(1, round(ratio * len(classes)))

@@ -8,7 +8,7 @@ anything is trained or evaluated, with the file, the row (or class line) and the
 The rules (each problem message ends with the rule's name in brackets):
 
 - ``unique classes``: no class list names a class twice, compared after Unicode NFC normalization and case folding
-  (:func:`avzsl.pipeline.data.splits.class_key`);
+  (:func:`avzsl.pipeline.data.class_names.class_key`);
 - ``class groups``: seen (``stage_1_train``, S1), validation-unseen (``stage_1_val_unseen``, V) and test-unseen
   (``stage_2_test_unseen``, T) classes are disjoint; ``stage_1_val_seen`` lists S1 classes only;
   ``stage_2_train`` lists exactly S1 + V; ``stage_2_test_seen`` lists S1 + V classes only;
@@ -32,7 +32,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from avzsl.pipeline.data.splits import SplitError, Splits, StageSplit, VideoResolver, class_key
+from avzsl.pipeline.data.class_names import class_key
+from avzsl.pipeline.data.splits import SplitError, Splits, StageSplit, VideoResolver
 
 _logger = logging.getLogger(__name__)
 

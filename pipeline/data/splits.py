@@ -17,12 +17,12 @@ import functools
 import hashlib
 import json
 import logging
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from avzsl.pipeline.core.atomic import atomic_write_csv, atomic_write_text
+from avzsl.pipeline.data.class_names import checked_stage, class_key
 
 _logger = logging.getLogger(__name__)
 
@@ -41,15 +41,6 @@ class SplitError(ValueError):
 
 
 @functools.lru_cache(maxsize=65536)  # a split folder repeats a few hundred labels over up to 10^5 rows
-def class_key(name: str) -> str:
-    """The form in which two class names are compared: Unicode NFC, case-folded, outer white space removed.
-
-    ``Dog``, ``dog`` and ``DOG`` are one class; so are ``Café`` typed as one code point (NFC) and as ``e`` plus a
-    combining accent (NFD).
-    """
-    return unicodedata.normalize("NFC", name).strip().casefold()
-
-
 @dataclass(frozen=True)
 class StageSplit:
     """One stage split.
@@ -174,6 +165,10 @@ def load_splits(class_dir: Path, video_dir: Path | None = None) -> Splits:
             class_lines=tuple(n for n, _ in classes),
             video_lines=lines,
         )
+    stages = {
+        n: checked_stage(s, class_dir / f"{n}.txt", _video_list_path(video_dir, n), SplitError)
+        for n, s in stages.items()
+    }
     return Splits(stages=stages, source=str(class_dir))
 
 

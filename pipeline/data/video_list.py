@@ -16,6 +16,7 @@ from typing import Any
 
 from avzsl.pipeline.core.errors import UserError
 from avzsl.pipeline.core.filenames import escape_name
+from avzsl.pipeline.data.class_names import checked_name_list, class_key, shown_path, unique_class_names
 
 _logger = logging.getLogger(__name__)
 
@@ -95,8 +96,8 @@ def discover_folder(root: Path) -> list[VideoEntry]:
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root}: videos folder not found")
-    entries: list[VideoEntry] = []
     skipped = 0
+    found: dict[Path, list[tuple[str, str]]] = {}  # class folder -> (video id, path) of its videos
     for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
         for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=False):
             dirnames.sort()
@@ -107,7 +108,16 @@ def discover_folder(root: Path) -> list[VideoEntry]:
                     continue
                 # A name that is not UTF-8 keeps its bytes in ``path`` (FFmpeg opens it) and gets an escaped id.
                 video_id = escape_name(path.relative_to(root).as_posix())
-                entries.append(VideoEntry(video_id, str(path.absolute()), escape_name(class_dir.name)))
+                found.setdefault(class_dir, []).append((video_id, str(path.absolute())))
+    # Class names in NFC; a folder name the rule refuses, or two folders of one class (Café in NFC and in NFD, Dog
+    # and dog), stop the run here, before anything is extracted. Folders without videos are no classes: not checked.
+    folders = ((escape_name(d.name), shown_path(escape_name(str(d)))) for d in found)
+    names = checked_name_list(folders, f"class folders of {root}")
+    entries = [
+        VideoEntry(video_id, path, class_name)
+        for videos, class_name in zip(found.values(), names, strict=True)
+        for video_id, path in videos
+    ]
     loose = sorted(p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
     if loose and not entries:
         _logger.info("%s has no class folders: its %d video(s) are extracted as unlabeled", root, len(loose))
@@ -156,6 +166,7 @@ def _read_manifest_rows(path: Path, f: Any, root: Path, allow_outside: bool) -> 
     if "path" not in header or label_column is None:
         raise UserError(f"{path}: manifest needs columns 'path' and 'class_name' (or 'label'), has {header}")
     entries = []
+    labels: list[tuple[str, str]] = []
     for line, row in enumerate(reader, start=2):
         rel, label = (row.get("path") or "").strip(), (row.get(label_column) or "").strip()
         if not rel or not label:
@@ -164,6 +175,10 @@ def _read_manifest_rows(path: Path, f: Any, root: Path, allow_outside: bool) -> 
         video_id = _safe_relative(Path(root), Path(rel), allow_outside, origin)
         full = Path(rel) if Path(rel).is_absolute() else Path(root) / rel
         entries.append(VideoEntry(video_id, str(full.absolute()), label))
+        labels.append((label, origin))
+    # Labels in NFC; a label the rule refuses, or one class spelled two ways (Dog, dog), names its rows.
+    normalized = {class_key(name): name for name in unique_class_names(labels, str(path))}
+    entries = [VideoEntry(e.video_id, e.path, normalized[class_key(e.class_name)]) for e in entries]
     ids = [e.video_id for e in entries]
     if len(set(ids)) != len(ids):
         dupes = sorted({i for i in ids if ids.count(i) > 1})

@@ -9,6 +9,7 @@ by the run predictor and the zero-shot predictor.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 from avzsl.extractors.decode.probe import probe_many
 from avzsl.extractors.stream import WindowCountError, encode_window_stream, pool_windows, stack_windows
 from avzsl.extractors.text.class_names import OOVError, phrase_of
+from avzsl.pipeline.data.class_names import checked_name_list
 from avzsl.pipeline.predict.records import PredictError
 
 _logger = logging.getLogger(__name__)
@@ -134,17 +136,29 @@ class Candidates:
 
 
 def parse_class_list(text: str) -> list[str]:
-    """Class names from a comma-separated string (blank items dropped, whitespace stripped)."""
-    return [part.strip() for part in text.split(",") if part.strip()]
+    """Class names from a comma-separated string (blank items dropped, whitespace stripped), in NFC.
+
+    Raises:
+        PredictError: a name the class-name rule refuses, or one class named twice in any spelling
+            (:mod:`avzsl.pipeline.data.class_names`).
+    """
+    items = [(part.strip(), f"item {k}") for k, part in enumerate(text.split(","), start=1) if part.strip()]
+    return checked_name_list(items, "--classes", PredictError)
 
 
 def read_class_file(path: Path) -> list[str]:
-    """Class names from a file: one per line; blank lines and lines starting with ``#`` are ignored."""
+    """Class names from a file, in NFC: one per line; blank lines and lines starting with ``#`` are ignored.
+
+    Raises:
+        PredictError: no such file, or a name the class-name rule refuses, or one class listed twice.
+    """
     path = Path(path)
     if not path.is_file():
         raise PredictError(f"{path}: class file not found")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    # Split on line ends only: str.splitlines would also break a name at a vertical tab or form feed, hiding it.
+    lines = re.split(r"\r\n|\r|\n", path.read_text(encoding="utf-8-sig"))
+    items = [(line.strip(), f"line {k}") for k, line in enumerate(lines, start=1)]
+    return checked_name_list([(n, k) for n, k in items if n and not n.startswith("#")], str(path), PredictError)
 
 
 def embed_candidates(

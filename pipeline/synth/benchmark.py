@@ -27,6 +27,8 @@ mean over its windows, as in an extracted cache. A seed fixes everything.
 from __future__ import annotations
 
 import logging
+import shutil
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,6 +42,11 @@ _logger = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1
 """Bumped whenever the same spec would produce different features."""
+
+SHARD_SEQUENCE_BYTES = 128 * 2**20
+"""Most bytes of per-window features in one shard: writing a shard holds about three copies of them."""
+FREE_SPACE_MARGIN = 1.2
+"""The per-window features must fit this many times in the free space of ``--out`` (index, class table, slack)."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,36 @@ def _standardize_columns(x: np.ndarray) -> np.ndarray:
 
 
 def generate_benchmark(spec: BenchmarkSynthSpec = BenchmarkSynthSpec()) -> BenchmarkSynthData:
-    """Generate the features of every video of ``spec.benchmark`` in memory (see the module docstring)."""
+    """Generate the features of every video of ``spec.benchmark`` in memory (see the module docstring).
+
+    :func:`write_benchmark_cache` streams the same videos to the shards instead of holding them all.
+    """
+    plan = plan_benchmark(spec)
+    return BenchmarkSynthData(list(plan.videos), plan.class_table)
+
+
+@dataclass
+class BenchmarkPlan:
+    """A generation under way: the class table and the window counts are drawn, the videos come one at a time.
+
+    Attributes:
+        class_table: names (split spelling), embedded phrases and ``(C, 300)`` released embeddings.
+        lengths: ``(N,)`` windows per video (all 0 without ``windows``).
+        videos: the ``N`` videos with their features, generated as they are taken (the random draws happen in the
+            same order as when they are all taken at once, so streaming changes no number).
+    """
+
+    class_table: ClassTable
+    lengths: np.ndarray
+    videos: Iterator[VideoFeatures]
+
+    def sequence_bytes(self, feature_dim: int) -> int:
+        """Bytes of the per-window features (audio and visual float32, window times) the videos hold."""
+        return int(self.lengths.sum()) * (2 * feature_dim * 4 + 2 * 4)
+
+
+def plan_benchmark(spec: BenchmarkSynthSpec = BenchmarkSynthSpec()) -> BenchmarkPlan:
+    """Draw everything shared by the videos of ``spec.benchmark``; the videos follow lazily (:class:`BenchmarkPlan`)."""
     rows, classes = _benchmark_videos(spec.benchmark, spec.split_variant)
     phrases, emb = _class_embeddings(spec.benchmark, classes)
     rng = np.random.default_rng(spec.seed)
@@ -192,13 +228,17 @@ def generate_benchmark(spec: BenchmarkSynthSpec = BenchmarkSynthSpec()) -> Bench
         return np.maximum(x, 0.0).astype(np.float32)
 
     nuisance = {m: rng.standard_normal((n, spec.nuisance_dims)) for m in ("audio", "visual")}
-    videos: list[VideoFeatures] = []
-    if spec.windows == 0:
-        feats = {m: to_features(m, latents[m], nuisance[m]) for m in ("audio", "visual")}
-        for i, (vid, _label) in enumerate(rows):
-            videos.append(VideoFeatures(vid, classes[labels[i]], feats["audio"][i], feats["visual"][i]))
-    else:
+    if spec.windows:
         lengths = rng.integers(max(1, spec.windows // 2), max(2, spec.windows + spec.windows // 2 + 1), size=n)
+    else:
+        lengths = np.zeros(n, dtype=np.int64)
+
+    def videos() -> Iterator[VideoFeatures]:
+        if spec.windows == 0:
+            feats = {m: to_features(m, latents[m], nuisance[m]) for m in ("audio", "visual")}
+            for i, (vid, _label) in enumerate(rows):
+                yield VideoFeatures(vid, classes[labels[i]], feats["audio"][i], feats["visual"][i])
+            return
         for i, (vid, _label) in enumerate(rows):
             t = int(lengths[i])
             seqs = {}
@@ -206,33 +246,65 @@ def generate_benchmark(spec: BenchmarkSynthSpec = BenchmarkSynthSpec()) -> Bench
                 z = latents[m][i] + spec.window_noise * rng.standard_normal((t, L))
                 seqs[m] = to_features(m, z, np.repeat(nuisance[m][i : i + 1], t, axis=0))
             window_sec = np.stack([np.arange(t), np.arange(1, t + 1)], axis=1).astype(np.float32)
-            videos.append(VideoFeatures(vid, classes[labels[i]], seqs["audio"].mean(0), seqs["visual"].mean(0),
-                                        seqs["audio"], seqs["visual"], window_sec))
+            yield VideoFeatures(vid, classes[labels[i]], seqs["audio"].mean(0), seqs["visual"].mean(0),
+                                seqs["audio"], seqs["visual"], window_sec)
+
     provenance = {"embedder": "released fastText (data_manifests/text_embeddings)", "benchmark": spec.benchmark,
                   "dim": int(text_dim)}
-    return BenchmarkSynthData(videos, ClassTable(classes, phrases, emb, provenance))
+    return BenchmarkPlan(ClassTable(classes, phrases, emb, provenance), lengths, videos())
 
 
 def write_benchmark_cache(cache_dir: Path, spec: BenchmarkSynthSpec = BenchmarkSynthSpec()) -> int:
     """Generate and write a complete cache (shards, class table, ``cache.json``, index); returns the video count.
 
-    The cache must not exist yet or be empty (a half-written one is never mixed with new shards).
+    The cache must not exist yet or be empty (a half-written one is never mixed with new shards). The videos are
+    generated shard by shard, never all in memory; per-window features that would not fit on the disk are refused
+    before anything is written.
 
     Raises:
         UserError: ``cache_dir`` exists and is not empty.
+        UserError: the per-window features (``windows``) need more room than the disk holding ``cache_dir`` has.
     """
     cache_dir = Path(cache_dir)
     if cache_dir.exists() and any(cache_dir.iterdir()):
         raise UserError(f"{cache_dir}: output folder exists and is not empty; choose another --out")
-    data = generate_benchmark(spec)
+    plan = plan_benchmark(spec)
+    total = plan.sequence_bytes(spec.feature_dim)
+    check_free_space(cache_dir, total, spec.windows, len(plan.lengths))
+    # Shards of at most SHARD_SEQUENCE_BYTES of per-window features: the videos are generated one shard at a time,
+    # so memory stays bounded whatever --windows is (the default shard size is kept when its shards are small).
+    per_video = max(1, total // max(1, len(plan.lengths)))
+    shard_size = min(spec.shard_size, max(1, SHARD_SEQUENCE_BYTES // per_video))
     info = {
         "encoder": {"name": "benchmark_synth", "spec": {"audio_dim": spec.feature_dim, "visual_dim": spec.feature_dim}},
         "weights": {"sha256": "synthetic"},
         "code_version": f"benchmark_synth-{GENERATOR_VERSION}",
         "synthetic": {"generator": "avzsl.pipeline.benchmark_synth", "version": GENERATOR_VERSION, **asdict(spec)},
     }
-    videos = data.videos
-    write_cache(cache_dir, videos, data.class_table, info, spec.shard_size)
-    _logger.info("benchmark-shaped %s cache: %d videos of %d classes in %s", spec.benchmark, len(videos),
-                 len(data.class_table.names), cache_dir)
-    return len(videos)
+    write_cache(cache_dir, plan.videos, plan.class_table, info, shard_size)
+    count = len(plan.lengths)
+    _logger.info("benchmark-shaped %s cache: %d videos of %d classes in %s", spec.benchmark, count,
+                 len(plan.class_table.names), cache_dir)
+    return count
+
+
+def check_free_space(cache_dir: Path, sequence_bytes: int, windows: int, videos: int) -> None:
+    """Refuse, before anything is written, per-window features that the file system holding ``cache_dir`` has no
+    room for (with ``FREE_SPACE_MARGIN`` to spare).
+
+    Raises:
+        UserError: naming the size, the free space and the option that sets it.
+    """
+    if not sequence_bytes:
+        return
+    folder = Path(cache_dir).absolute()
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if sequence_bytes * FREE_SPACE_MARGIN > free:
+        raise UserError(
+            f"{cache_dir}: --windows {windows} makes {videos} videos x about {windows} per-window features, "
+            f"{sequence_bytes / 1e9:.1f} GB, and only {free / 1e9:.1f} GB are free there (the limit: the cache must "
+            f"fit {FREE_SPACE_MARGIN:g} times over); lower --windows (TCAF reads the first 60 windows of a video) or "
+            "choose an --out with more room"
+        )

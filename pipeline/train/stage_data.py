@@ -12,7 +12,7 @@ part          samples                                    candidate classes
 ============  =========================================  ============================================
 
 Labels come from the split's video list; class names are compared by
-:func:`~avzsl.pipeline.data.splits.class_key` (case and Unicode normalization). The split folder is checked against
+:func:`~avzsl.pipeline.data.class_names.class_key` (case and Unicode normalization). The split folder is checked against
 the cache first (:func:`~avzsl.pipeline.data.split_checks.validate_splits`: class groups, one split per video,
 labels equal to the cache's, no empty evaluation split, no ambiguous name). Split videos that the cache lacks are
 collected (never silently ignored) so the caller can report them.
@@ -36,8 +36,9 @@ import torch
 from avzsl.model.registry import FeatureBatch
 from avzsl.pipeline.cache import ClassTable, FeatureTable
 from avzsl.pipeline.core.atomic import atomic_write_csv
+from avzsl.pipeline.data.class_names import class_key
 from avzsl.pipeline.data.split_checks import validate_splits
-from avzsl.pipeline.data.splits import SplitError, Splits, StageSplit, class_key, match_videos
+from avzsl.pipeline.data.splits import SplitError, Splits, StageSplit, match_videos
 
 _logger = logging.getLogger(__name__)
 
