@@ -86,9 +86,10 @@ class Model:
 
 
 def _run_names(runs: Sequence[Path]) -> list[str]:
-    """Unique page names of runs: the folder name, with its parent where two runs share one."""
-    names = [Path(r).name or str(r) for r in runs]
-    return [f"{Path(r).parent.name}/{n}" if names.count(n) > 1 else n for r, n in zip(runs, names, strict=True)]
+    """Unique page names of runs: the folder and its parent (``demo_out/run``), the whole path where two share
+    those."""
+    names = ["/".join(Path(r).resolve().parts[-2:]) for r in runs]
+    return [str(Path(r).resolve()) if names.count(n) > 1 else n for r, n in zip(runs, names, strict=True)]
 
 
 def load_models(runs: Sequence[Path], zero_shot: bool, weights: WeightOptions,

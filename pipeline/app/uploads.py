@@ -103,9 +103,9 @@ def save_upload(stream: BinaryIO, size: int | None, folder: Path, index: int, na
     Raises:
         UploadRefusedError: larger than ``max_bytes`` or not a video container.
     """
-    limit_text = f"{max_bytes / 2**20:.1f} MiB"
+    limit_text = f"{max_bytes:,} bytes ({max_bytes / 2**20:.1f} MiB) per file"
     if size is not None and size > max_bytes:
-        raise UploadRefusedError(f"too large: {size / 2**20:.1f} MiB, the limit is {limit_text} per file")
+        raise UploadRefusedError(f"too large: {size:,} bytes, the limit is {limit_text}")
     head = stream.read(SNIFF_BYTES)
     container, suffix = sniff_container(head)
     path = folder / f"{index}{suffix}"
@@ -115,7 +115,7 @@ def save_upload(stream: BinaryIO, size: int | None, folder: Path, index: int, na
         while chunk := stream.read(COPY_CHUNK):
             written += len(chunk)
             if written > max_bytes:  # the size was not given, or not true
-                raise UploadRefusedError(f"too large: over {limit_text}, the limit per file")
+                raise UploadRefusedError(f"too large: over the limit of {limit_text}")
             out.write(chunk)
     return SavedUpload(name, path, container, written)
 

@@ -45,7 +45,7 @@ async function loadInfo() {
   document.getElementById("version").textContent = info.version;
   const modelSelect = document.getElementById("model");
   for (const m of info.models) {
-    const label = m.kind === "run" ? `run ${m.name}` : m.name;
+    const label = m.kind === "run" ? `run: ${m.name}` : m.name;
     modelSelect.append(el("option", { value: m.name }, m.random_weights ? `${label} (random weights)` : label));
   }
   const ready = document.getElementById("ready");
@@ -93,8 +93,8 @@ function rankedTable(entry, branches) {
     row.append(badgeCell(r.seen));
     const bar = el("td", { class: "bar" });
     const fill = el("span", { class: "fill" });
-    fill.style.width = `${Math.max(0, Math.min(1, r.p)) * 100}%`;
-    bar.append(fill, el("span", { class: "value" }, fmt(r.p)));
+    fill.style.width = `calc((100% - 4em) * ${Math.max(0, Math.min(1, r.p))})`;
+    bar.append(el("span", { class: "value" }, fmt(r.p)), fill);
     row.append(bar, el("td", {}, fmt(r.score)), el("td", { class: "saw" }, fmt(r.visual)),
       el("td", { class: "heard" }, fmt(r.audio)));
     table.append(row);
@@ -151,13 +151,13 @@ function branchNote(branches) {
   return "This model has no separate visual and audio branch scores.";
 }
 
-function videoCard(info, entry) {
+function videoCard(info, entry, gamma) {
   const card = el("article", { class: "video-card", "data-key": info.key });
   card.append(el("h3", {}, info.key));
   const body = el("div", { class: "card-body" });
   let video = null;
   const source = info.source === "upload" ? chosenFiles[info.index] : null;
-  if (source || info.media) {
+  if ((source || info.media) && entry.status !== "refused") {
     video = el("video", { controls: "", preload: "metadata" });
     video.src = source ? URL.createObjectURL(source) : info.media;
     body.append(video);
@@ -168,6 +168,10 @@ function videoCard(info, entry) {
   } else {
     details.append(el("p", { class: "hint" }, `${entry.windows} one-second window${entry.windows === 1 ? "" : "s"}`));
     details.append(rankedTable(entry, entry.branches));
+    if (gamma !== null) {
+      details.append(el("p", { class: "hint" },
+        `Ranked by score: log p, minus ${fmt(gamma)} for seen classes (calibrated stacking).`));
+    }
     details.append(el("p", { class: "hint" }, branchNote(entry.branches)));
     details.append(windowStrip(entry, video));
   }
@@ -221,7 +225,7 @@ async function submit(event) {
     const answer = await response.json().catch(() => ({ error: `the server answered ${response.status}` }));
     if (!response.ok) throw new Error(answer.error || response.statusText);
     const results = document.getElementById("results");
-    results.replaceChildren(...answer.videos.map((info) => videoCard(info, answer.document[info.key])));
+    results.replaceChildren(...answer.videos.map((info) => videoCard(info, answer.document[info.key], answer.gamma)));
     batchTable(answer);
     const calibration = answer.gamma === null ? "" : `, seen classes calibrated by ${fmt(answer.gamma)}`;
     status.textContent = `${answer.videos.length} video(s) with ${answer.model.name} in ` +
