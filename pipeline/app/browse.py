@@ -67,5 +67,5 @@ class VideoRoot:
                     continue
                 found.append(relative)
                 if len(found) >= MAX_LISTED:
-                    return found
-        return found
+                    return sorted(found)
+        return sorted(found)

@@ -44,13 +44,16 @@ def phrases_for(names: list[str]) -> dict[str, str]:
 
 
 def parse_class_names(text: str) -> list[str]:
-    """Class names typed on the page: comma-separated or one per line; blanks dropped, duplicates (any case) once.
+    """Class names typed on the page: one per line, or comma-separated on a single line (so that names with a comma,
+    such as VGGSound's "playing violin, fiddle", survive a list); blanks dropped, duplicates (any case) once.
 
     Raises:
         ValueError: no name, more than :data:`MAX_CLASSES` names or a name over :data:`MAX_NAME_CHARS` characters.
     """
     names: dict[str, str] = {}
-    for part in re.split(r"[,\n\r]+", text or ""):
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    parts = lines if len(lines) > 1 else re.split(r",", lines[0] if lines else "")
+    for part in parts:
         name = " ".join(part.split())
         if name:
             names.setdefault(name.lower(), name)
