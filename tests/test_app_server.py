@@ -182,7 +182,7 @@ def _browser():
                     "chromium-driver; .ci/run does)")
     os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not try to download a driver
     options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1180",
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1420",
                 "--disable-gpu", "--hide-scrollbars"):
         options.add_argument(arg)
     options.binary_location = browser

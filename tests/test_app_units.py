@@ -68,6 +68,8 @@ def test_videos_root_refuses_every_way_out(tmp_path: Path, clips: dict[str, Path
     (root / "linked").symlink_to(outside, target_is_directory=True)
     (root / "in.mp4").symlink_to(root / "a" / "x.mp4")
     (root / "loop.mp4").symlink_to(root / "loop.mp4")
+    (root / "notes.txt").write_text("private")
+    (root / "notes.mp4").symlink_to(root / "notes.txt")
     videos = VideoRoot(root)
     assert videos.resolve("a/x.mp4") == (root / "a" / "x.mp4").resolve()
     assert videos.resolve("in.mp4") == (root / "a" / "x.mp4").resolve()
@@ -83,6 +85,8 @@ def test_videos_root_refuses_every_way_out(tmp_path: Path, clips: dict[str, Path
         "loop.mp4": "not found",
         "missing.mp4": "not found",
         "a": "not a file",
+        "notes.txt": "not a video file name",
+        "notes.mp4": "not a video file name",  # a video name leading to another file
     }
     for path, why in refused.items():
         with pytest.raises(PathRefusedError, match=why):

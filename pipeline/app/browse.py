@@ -2,7 +2,9 @@
 
 A requested path is refused when it is absolute, holds a ``..`` part, a backslash or a NUL, or when the file it
 names (symlinks resolved) lies outside the root: a symlink inside the root that points out of it is refused like
-``../``. The listing walks the root without following symlinked folders and leaves out files that resolve outside.
+``../``. Only files with a video extension (the name asked for and the file it resolves to) are served, so a root
+that also holds other files does not expose them. The listing walks the root without following symlinked folders
+and leaves out files that resolve outside.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ class VideoRoot:
             raise PathRefusedError(f"refused: {text!r} leads outside the videos folder (a symlink out of it)")
         if not resolved.is_file():
             raise PathRefusedError(f"not a file: {text}")
+        if pure.suffix.lower() not in VIDEO_EXTENSIONS or resolved.suffix.lower() not in VIDEO_EXTENSIONS:
+            # a videos folder may hold other files (or be a home folder): only videos are served
+            names = ", ".join(sorted(VIDEO_EXTENSIONS))
+            raise PathRefusedError(f"refused: {text!r} is not a video file name ({names})")
         return resolved
 
     def videos(self) -> list[str]:
