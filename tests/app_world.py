@@ -52,7 +52,9 @@ def build_world(root: Path) -> dict[str, Path]:
     notes = write_text_as_mp4(root / "upload" / "notes.mp4")
     big = root / "upload" / "big.mp4"
     big.write_bytes(clip.read_bytes()[:64] + os.urandom(int(MAX_UPLOAD_MB * 2**20) + 4096))  # an mp4 header
+    (root / "server-tmp").mkdir()
     return {"root": root, "run": run, "clip": clip, "notes": notes, "big": big, "videos": root / "videos",
+            "server_tmp": root / "server-tmp",
             "clip_ckpt": tiny_clip_checkpoint(root / "clip"), "clap_ckpt": tiny_clap_checkpoint(root / "clap")}
 
 
@@ -70,8 +72,9 @@ def running_app(world: dict[str, Path], log: Path) -> Iterator[str]:
             "--clip-checkpoint", str(world["clip_ckpt"]), "--clap-checkpoint", str(world["clap_ckpt"]),
             "--videos-root", str(world["videos"]), "--port", str(port), "--max-upload-mb", str(MAX_UPLOAD_MB),
             "--device", "cpu"]
+    env = {**os.environ, "TMPDIR": str(world["server_tmp"])}  # the server's temporary files, to check they go
     with log.open("w") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -119,6 +119,7 @@ def test_bad_files_get_messages_and_the_server_keeps_serving(app: str, world: di
                               model=_run_name(app))
     assert status == 400 and "xqzvw" in answer["error"]
     assert get_json(f"{app}/api/health") == (200, {"ok": True})
+    assert list(world["server_tmp"].iterdir()) == []  # every upload (and the parser's spool files) deleted
 
 
 def test_nothing_outside_the_videos_root_is_reachable(app: str, world: dict[str, Path]) -> None:
@@ -191,6 +192,7 @@ def _browser():
 
 
 def _submit(driver, files: list[Path], classes: str) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -201,7 +203,8 @@ def _submit(driver, files: list[Path], classes: str) -> None:
     box.send_keys(classes)
     driver.find_element(By.ID, "submit").click()
     names = {f.name for f in files}
-    WebDriverWait(driver, 300).until(
+    # The page replaces its cards when the answer comes: a card read during the swap is stale, and read again.
+    WebDriverWait(driver, 300, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda d: {c.get_attribute("data-key") for c in d.find_elements(By.CSS_SELECTOR, ".video-card")} == names)
 
 
