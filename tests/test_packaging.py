@@ -55,13 +55,16 @@ def test_wheel_installs_namespace_package_data_and_scripts(tmp_path: Path) -> No
         # the real-media demo's pictures, recordings and attributions are package data too
         "from avzsl.pipeline.synth.real_media import attributions, media_dir, real_classes;"
         "assert all((media_dir() / r['file']).is_file() for r in attributions());"
-        "assert len(attributions()) == 2 * len(real_classes().all); print(media_dir())"
+        "assert len(attributions()) == 2 * len(real_classes().all); print(media_dir());"
+        # avzsl-app's page is package data
+        "from importlib import resources; static = resources.files('avzsl.pipeline.app') / 'static';"
+        "assert all((static / n).is_file() for n in ('index.html', 'app.js', 'app.css'))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     first, count, media = done.stdout.split()
     assert first.startswith(str(target)) and count == "1267" and media.startswith(str(target))
-    for script in ("avzsl-extract", "avzsl-train", "avzsl-evaluate", "avzsl-demo"):
+    for script in ("avzsl-extract", "avzsl-train", "avzsl-evaluate", "avzsl-demo", "avzsl-app"):
         path = target / "bin" / script
         assert path.is_file(), f"{script} missing from the wheel's scripts"
         helped = subprocess.run([str(path), "--help"], capture_output=True, text=True, cwd=tmp_path, env=env)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from avzsl.extractors.encoders.weights import CheckpointError
 from avzsl.pipeline.cli.errors import report_user_error, user_errors
+from avzsl.pipeline.cli.explain_view import explain_text
 from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
 from avzsl.pipeline.cli.logs import pick_device, setup_logging
 from avzsl.pipeline.cli.option_words import in_flag_words
@@ -95,7 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: subtract the run's gamma from the scores of seen classes when any is a candidate",
     )
     parser.add_argument("--top", type=int, default=5, help="predictions shown per video")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    view = parser.add_mutually_exclusive_group()
+    view.add_argument("--json", action="store_true",
+                      help="print one JSON document instead of tables (with the branch scores and window support)")
+    view.add_argument("--explain", action="store_true",
+                      help="tables with what the visual branch saw and the audio branch heard per class, and a "
+                      "per-second strip of the windows that support each class")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--workers", type=int, default=1, help="decoding worker processes (0: decode inline)")
     parser.add_argument(
@@ -167,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     except user_errors() as exc:
         return report_user_error(exc)
     from avzsl.extractors.stream import default_batch_size  # lazy: pulls in torch; --help stays cheap
+    from avzsl.pipeline.predict.explain import results_document  # lazy: pulls in torch; --help stays cheap
     from avzsl.pipeline.predict.inputs import predict_caches  # lazy: pulls in torch; --help stays cheap
     from avzsl.pipeline.predict.predictor import Predictor  # lazy: pulls in torch; --help stays cheap
     from avzsl.pipeline.predict.ranking import VideoPrediction  # lazy: pulls in torch; --help stays cheap
@@ -202,14 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     except (*user_errors(), CheckpointError) as exc:
         return report_user_error(in_flag_words(exc))
     if args.json:
-        document = {
-            path: item.to_dict() if isinstance(item, VideoPrediction) else _error(item)
-            for path, item in results.items()
-        }
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        sys.stdout.write(json.dumps(results_document(results), indent=2) + "\n")
     else:
         gamma = predictor.gamma if calibrate else None
-        sys.stdout.write(table_text(results, gamma, predictor.request.random_weights))
+        sys.stdout.write(_text(args, results, gamma, predictor.request.random_weights))
     predicted = sum(isinstance(item, VideoPrediction) for item in results.values())
     _logger.info("%d of %d video(s) predicted", predicted, len(results))
     return 0 if predicted else 1
@@ -217,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _zero_shot(args: argparse.Namespace, names: list[str]) -> int:
     from avzsl.extractors.stream import default_batch_size  # lazy: pulls in torch; --help stays cheap
+    from avzsl.pipeline.predict.explain import results_document  # lazy: pulls in torch; --help stays cheap
     from avzsl.pipeline.predict.ranking import VideoPrediction  # lazy: pulls in torch; --help stays cheap
     from avzsl.pipeline.predict.zero_shot import predict_zero_shot  # lazy: pulls in torch; --help stays cheap
 
@@ -227,11 +231,19 @@ def _zero_shot(args: argparse.Namespace, names: list[str]) -> int:
         device,
     )
     if args.json:
-        document = {p: r.to_dict() if isinstance(r, VideoPrediction) else _error(r) for p, r in results.items()}
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        sys.stdout.write(json.dumps(results_document(results), indent=2) + "\n")
     else:
-        sys.stdout.write(table_text(results, None, args.random_weights))
+        sys.stdout.write(_text(args, results, None, args.random_weights))
     return 0 if any(isinstance(r, VideoPrediction) for r in results.values()) else 1
+
+
+def _text(args: argparse.Namespace, results: dict, gamma: float | None, random_weights: bool) -> str:
+    """The tables, or the ``--explain`` view."""
+    if not args.explain:
+        return table_text(results, gamma, random_weights)
+    from avzsl.pipeline.predict.predictor import RANDOM_PREDICTIONS_WARNING  # lazy: pulls in torch; --help stays cheap
+
+    return explain_text(results, gamma, random_weights, RANDOM_PREDICTIONS_WARNING)
 
 
 def _class_names(args: argparse.Namespace) -> list[str]:
@@ -242,10 +254,6 @@ def _class_names(args: argparse.Namespace) -> list[str]:
     )
 
     return parse_class_list(args.classes) if args.classes is not None else read_class_file(args.classes_file)
-
-
-def _error(item) -> dict:  # noqa: ANN001 - VideoFailure
-    return {"error": item.message(), "status": item.status}
 
 
 if __name__ == "__main__":

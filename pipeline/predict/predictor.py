@@ -18,26 +18,23 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from avzsl.extractors.text.class_names import release_cached_vectors
-from avzsl.model.scoring import predict_scores
 from avzsl.pipeline.cache import CacheError, read_class_table
 from avzsl.pipeline.core.errors import InvalidValueError
+from avzsl.pipeline.predict.explain import Scoring, rank_videos
 from avzsl.pipeline.predict.ranking import (
     Candidates,
     EncodedVideo,
     VideoFailure,
     VideoPrediction,
-    calibrated_scores,
     embed_candidates,
     encode_videos,
-    rank_candidates,
     usable_videos,
     with_failures,
 )
@@ -157,8 +154,12 @@ class Predictor:
             return {}
         return {n.lower(): p for n, p in zip(table.names, table.phrases, strict=True)}
 
-    def candidates(self, class_names: Sequence[str]) -> Candidates:
-        """Embed ``class_names`` (seen, unseen or new) and mark the run's seen classes."""
+    def candidates(self, class_names: Sequence[str], phrases: Mapping[str, str] | None = None) -> Candidates:
+        """Embed ``class_names`` (seen, unseen or new) and mark the run's seen classes.
+
+        ``phrases`` (class name -> phrase, case-insensitive) gives the phrase of a name the run has none for (e.g.
+        a benchmark's released phrase of "Applyingsunscreen"); the run's own phrases take precedence.
+        """
         if len(class_names) == 1:
             _logger.warning(
                 "only one candidate class (%s): a ranking of one always puts it first and says nothing about the "
@@ -167,7 +168,8 @@ class Predictor:
             )
         if self.embedder is None:  # released after an earlier call: load the run's vectors again
             self.embedder = run_class_embedder(self.info, self._word_vectors, self._oov)
-        return embed_candidates(self.embedder, class_names, self.seen_classes, self.known_phrases)
+        known = {**{k.lower(): v for k, v in (phrases or {}).items()}, **self.known_phrases}
+        return embed_candidates(self.embedder, class_names, self.seen_classes, known)
 
     def release_word_vectors(self) -> None:
         """Free the word vectors once the candidates are embedded (before the encoders load and videos decode).
@@ -188,33 +190,26 @@ class Predictor:
             raise InvalidValueError(f"calibration must be one of {CALIBRATIONS}, not {calibration!r}")
         return calibration == "auto" and any(candidates.seen)
 
-    def _calibration_space_scores(self, videos: dict[str, EncodedVideo], candidates: Candidates) -> torch.Tensor:
-        """``(N, C)`` scores in the space the run's gamma shifts (log p for a run calibrated on log p)."""
-        audio = torch.from_numpy(np.stack([v.audio_mean for v in videos.values()])).to(self.device)
-        visual = torch.from_numpy(np.stack([v.visual_mean for v in videos.values()])).to(self.device)
-        class_emb = torch.from_numpy(candidates.embeddings).to(self.device)
-        return predict_scores(self.model, audio, visual, class_emb).cpu()
-
     def _scores_are_log_p(self) -> bool:
         """Whether the run's scores are log-probabilities (a run calibrated on the paper's log p)."""
         options = getattr(self.model, "options", None)
         return (getattr(self.model, "calibrated_on", "scores") == "calibration_scores"
                 and getattr(options, "calibrate_on", "") == "log")
 
+    def scoring(self, candidates: Candidates, calibrate: bool) -> Scoring:
+        """The run's model, the candidates and the calibration (the run's gamma when ``calibrate``)."""
+        return Scoring(self.model, candidates, self.gamma if calibrate else None, self._scores_are_log_p(),
+                       self.device)
+
     def rank(
         self, videos: dict[str, EncodedVideo], candidates: Candidates, calibrate: bool, top: int
     ) -> dict[str, VideoPrediction]:
-        """Ranked predictions of encoded videos (or cached features) against the candidates, in dict order."""
-        results: dict[str, VideoPrediction] = {}
-        if videos:
-            # Ranked and calibrated in the run's calibration space; the reported p stays a probability.
-            raw = self._calibration_space_scores(videos, candidates)
-            p = raw.exp() if self._scores_are_log_p() else raw
-            scores = calibrated_scores(raw, candidates.seen, self.gamma) if calibrate else raw
-            for row, (key, video) in enumerate(videos.items()):
-                ranked = rank_candidates(p[row].numpy(), scores[row].numpy(), candidates, top)
-                results[key] = VideoPrediction(ranked, video.windows)
-        return results
+        """Ranked predictions of encoded videos (or cached features) against the candidates, in dict order.
+
+        Ranked and calibrated in the run's calibration space; the reported p stays a probability. Each prediction
+        carries the branch scores and the window support (:mod:`avzsl.pipeline.predict.explain`).
+        """
+        return rank_videos(self.scoring(candidates, calibrate), videos, top)
 
     def predict(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -198,34 +198,68 @@ def calibrated_scores(p: torch.Tensor, seen: Sequence[bool], gamma: float) -> to
 
 @dataclass
 class Ranked:
-    """One ranked candidate: class name, score used for ranking, model probability p, seen flag."""
+    """One ranked candidate: class name, score used for ranking, model probability p, seen flag, and the scores of
+    the model's visual and audio branches for this class (``None`` for a method without two branches)."""
 
     class_name: str
     score: float
     probability: float
     seen: bool
+    visual: float | None = None
+    audio: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"class", "score", "p", "seen"}``."""
-        return {"class": self.class_name, "score": self.score, "p": self.probability, "seen": self.seen}
+        """JSON form: ``{"class", "score", "p", "seen", "visual", "audio"}``."""
+        return {"class": self.class_name, "score": self.score, "p": self.probability, "seen": self.seen,
+                "visual": self.visual, "audio": self.audio}
 
 
-def rank_candidates(p: np.ndarray, scores: np.ndarray, candidates: Candidates, top: int) -> list[Ranked]:
-    """The ``top`` candidates of one video by score (ties: candidate order). ``p``, ``scores``: ``(C,)``."""
+def rank_candidates(
+    p: np.ndarray, scores: np.ndarray, candidates: Candidates, top: int,
+    visual: np.ndarray | None = None, audio: np.ndarray | None = None,
+) -> list[Ranked]:
+    """The ``top`` candidates of one video by score (ties: candidate order). ``p``, ``scores`` and the optional
+    branch scores ``visual``, ``audio``: ``(C,)``."""
     order = sorted(range(len(candidates.names)), key=lambda c: (-float(scores[c]), c))[: max(1, top)]
-    return [Ranked(candidates.names[c], float(scores[c]), float(p[c]), candidates.seen[c]) for c in order]
+
+    def branch(values: np.ndarray | None, c: int) -> float | None:
+        return None if values is None else float(values[c])
+
+    return [Ranked(candidates.names[c], float(scores[c]), float(p[c]), candidates.seen[c], branch(visual, c),
+                   branch(audio, c)) for c in order]
+
+
+@dataclass
+class WindowSupport:
+    """What one window of a video says on its own: its ``start``/``end`` seconds, the candidate it ranks first
+    (``top``, by the same calibrated score as the video) and ``p``, the model's p of each of the video's ranked
+    classes in this window alone."""
+
+    start: float
+    end: float
+    top: str
+    p: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: ``{"start", "end", "top", "p": {class: p}}``."""
+        return {"start": self.start, "end": self.end, "top": self.top, "p": dict(self.p)}
 
 
 @dataclass
 class VideoPrediction:
-    """Ranked predictions of one video and the number of windows its feature averages."""
+    """Ranked predictions of one video, the number of windows its feature averages, what the branch scores of its
+    predictions are (``branches``: ``"softmax"``, ``"cosine"`` or ``None``, see :mod:`avzsl.model.branches`) and
+    the support of each window (empty for a cached feature, which keeps no windows)."""
 
     predictions: list[Ranked]
     windows: int
+    branches: str | None = None
+    window_support: list[WindowSupport] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"predictions": [...], "windows": n}``."""
-        return {"predictions": [r.to_dict() for r in self.predictions], "windows": self.windows}
+        """JSON form: ``{"predictions": [...], "windows": n, "branches": kind, "window_support": [...]}``."""
+        return {"predictions": [r.to_dict() for r in self.predictions], "windows": self.windows,
+                "branches": self.branches, "window_support": [w.to_dict() for w in self.window_support]}
 
 
 def usable_videos(encoded: Mapping[str, EncodedVideo | VideoFailure]) -> dict[str, EncodedVideo]:

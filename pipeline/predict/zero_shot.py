@@ -18,18 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from avzsl.extractors.encoders.registry import build_encoder
+from avzsl.extractors.text.class_names import phrase_of
 from avzsl.extractors.text.text_towers import EMBEDDER, TextTowerEmbedder
-from avzsl.model.registry import FeatureBatch, FeatureDims, build_method
+from avzsl.model.registry import FeatureDims, build_method
+from avzsl.pipeline.predict.explain import Scoring, rank_videos
 from avzsl.pipeline.predict.ranking import (
     Candidates,
     VideoFailure,
     VideoPrediction,
     encode_videos,
-    rank_candidates,
     usable_videos,
     with_failures,
 )
@@ -132,6 +132,79 @@ def tower_run_setup(
     return request, support, _LazyTowerEmbedder(support, info.get("class_embedder") or {})
 
 
+class ZeroShotPredictor:
+    """The frozen CLIP/CLAP zero-shot scorer (no run) with its towers built once.
+
+    Args:
+        clip_checkpoint / clap_checkpoint: the towers' files (docs/encoders.md); or ``random_weights`` (tests).
+        random_weights: random tower weights (predictions are meaningless; tests only).
+        encoder: ``clip_clap`` (middle window visual feature) or ``clip_clap_per_second`` (mean over windows).
+        templates: ``plain``, ``ucf``, ``activitynet`` or ``vggsound`` prompt templates.
+        audio_weight: weight of the audio-CLAP cosine in the fused score.
+        device: where the towers run.
+        seed: seed of random weights.
+
+    Raises:
+        PredictError: an encoder that is not a CLIP/CLAP set or unknown templates (before any model loads).
+    """
+
+    def __init__(
+        self,
+        clip_checkpoint: Path | None = None,
+        clap_checkpoint: Path | None = None,
+        random_weights: bool = False,
+        encoder: str = "clip_clap",
+        templates: str = "plain",
+        audio_weight: float = 0.5,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+    ) -> None:
+        if encoder not in ZERO_SHOT_ENCODERS:
+            raise PredictError(
+                f"--zero-shot needs CLIP/CLAP encoders ({', '.join(ZERO_SHOT_ENCODERS)}), not {encoder!r}"
+            )
+        self.templates = ("plain", "plain") if templates == "plain" else (f"{templates}_visual", f"{templates}_audio")
+        try:
+            TextTowerEmbedder(None, *self.templates)  # unknown template names fail before any model loads
+        except KeyError as exc:
+            raise PredictError(f"--text-templates {templates!r}: {exc.args[0]}") from exc
+        self.device = torch.device(device)
+        self.audio_weight = audio_weight
+        self.random_weights = random_weights
+        self.encoders = build_encoder(encoder, tower_weights(clip_checkpoint, clap_checkpoint), random_weights,
+                                      device=self.device, seed=seed)
+
+    def candidates(self, class_names: Sequence[str], phrases: Mapping[str, str] | None = None) -> Candidates:
+        """The class names through the text towers (no class is "seen": there is no training); ``phrases`` (class
+        name -> phrase, case-insensitive) for some of them, the others embed ``phrase_of(name)``."""
+        names = list(class_names)
+        if not names:
+            raise PredictError("no candidate class names given")
+        given = {k.lower(): v for k, v in (phrases or {}).items()}
+        chosen = {n: given.get(n.lower(), phrase_of(n)) for n in names} if given else None
+        embedded = TextTowerEmbedder(self.encoders, *self.templates).embed(names, chosen)
+        return Candidates(embedded.names, embedded.phrases, embedded.embeddings, [False] * len(names))
+
+    def scoring(self, candidates: Candidates) -> Scoring:
+        """The frozen scorer for these candidates (fused cosine; no calibration)."""
+        clip_dim = self.encoders.clip.embed_dim
+        dims = FeatureDims(audio_dim=self.encoders.clap.embed_dim, visual_dim=clip_dim,
+                           text_dim=int(candidates.embeddings.shape[1]))
+        method = build_method("zero_shot", dims, {"audio_weight": self.audio_weight, "clap_text_offset": clip_dim})
+        return Scoring(method.to(self.device), candidates, None, False, self.device)
+
+    def predict(
+        self, paths: Sequence[str | Path], class_names: Sequence[str] | Candidates, top: int = 5, workers: int = 1,
+        batch_size: int = 16,
+    ) -> dict[str, VideoPrediction | VideoFailure]:
+        """Rank the class names for each video: path -> :class:`VideoPrediction` (``score`` = ``p`` = fused
+        cosine; branch scores: the CLIP and CLAP cosines), or :class:`VideoFailure`."""
+        candidates = class_names if isinstance(class_names, Candidates) else self.candidates(class_names)
+        encoded = encode_videos([str(p) for p in paths], self.encoders, "pyav", "clean", workers=workers,
+                                batch_size=batch_size)
+        return with_failures(encoded, rank_videos(self.scoring(candidates), usable_videos(encoded), top))
+
+
 def predict_zero_shot(
     paths: Sequence[str | Path],
     class_names: Sequence[str],
@@ -149,48 +222,16 @@ def predict_zero_shot(
 ) -> dict[str, VideoPrediction | VideoFailure]:
     """Rank arbitrary class names for raw videos with the frozen CLIP/CLAP zero-shot scorer (no run).
 
-    Args:
-        paths: video files.
-        class_names: candidate class names (any text).
-        clip_checkpoint / clap_checkpoint: the towers' files (docs/encoders.md); or ``random_weights`` (tests).
-        encoder: ``clip_clap`` (middle window visual feature) or ``clip_clap_per_second`` (mean over windows).
-        templates: ``plain``, ``ucf``, ``activitynet`` or ``vggsound`` prompt templates.
-        audio_weight: weight of the audio-CLAP cosine in the fused score.
-        top: predictions kept per video.
-        workers / batch_size: decoding processes and windows per forward.
-        device: where the towers run.
-        seed: seed of random weights.
+    The arguments are those of :class:`ZeroShotPredictor` and of its :meth:`~ZeroShotPredictor.predict`; class
+    names are checked before the towers load.
 
     Returns:
         path -> :class:`VideoPrediction` (``score`` = ``p`` = fused cosine; no class is "seen"), or
         :class:`VideoFailure`.
     """
-    if encoder not in ZERO_SHOT_ENCODERS:
-        raise PredictError(f"--zero-shot needs CLIP/CLAP encoders ({', '.join(ZERO_SHOT_ENCODERS)}), not {encoder!r}")
     names = list(class_names)
     if not names:
         raise PredictError("no candidate class names given")
-    visual_t, audio_t = ("plain", "plain") if templates == "plain" else (f"{templates}_visual", f"{templates}_audio")
-    try:
-        TextTowerEmbedder(None, visual_t, audio_t)  # unknown template names fail before any model loads
-    except KeyError as exc:
-        raise PredictError(f"--text-templates {templates!r}: {exc.args[0]}") from exc
-    encoders = build_encoder(encoder, tower_weights(clip_checkpoint, clap_checkpoint), random_weights, device=device,
-                             seed=seed)
-    embedded = TextTowerEmbedder(encoders, visual_t, audio_t).embed(names)
-    candidates = Candidates(embedded.names, embedded.phrases, embedded.embeddings, [False] * len(names))
-    encoded = encode_videos([str(p) for p in paths], encoders, "pyav", "clean", workers=workers,
-                            batch_size=batch_size)
-    good = usable_videos(encoded)
-    results: dict[str, VideoPrediction] = {}
-    if good:
-        clip_dim = encoders.clip.embed_dim
-        dims = FeatureDims(audio_dim=encoders.clap.embed_dim, visual_dim=clip_dim,
-                           text_dim=int(embedded.embeddings.shape[1]))
-        method = build_method("zero_shot", dims, {"audio_weight": audio_weight, "clap_text_offset": clip_dim})
-        batch = FeatureBatch(torch.from_numpy(np.stack([v.audio_mean for v in good.values()])),
-                             torch.from_numpy(np.stack([v.visual_mean for v in good.values()])))
-        scores = method.scores(batch, torch.from_numpy(embedded.embeddings)).numpy()
-        for row, (path, video) in enumerate(good.items()):
-            results[path] = VideoPrediction(rank_candidates(scores[row], scores[row], candidates, top), video.windows)
-    return with_failures(encoded, results)
+    predictor = ZeroShotPredictor(clip_checkpoint, clap_checkpoint, random_weights, encoder, templates, audio_weight,
+                                  device, seed)
+    return predictor.predict(paths, names, top, workers, batch_size)
