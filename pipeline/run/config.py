@@ -16,6 +16,7 @@ from avzsl.model.calibration import CALIBRATION_MODES
 from avzsl.model.coordinate_generalize import options_from_model_and_loss
 from avzsl.model.registry import DEFAULT_METHOD, method_options, options_to_dict
 from avzsl.pipeline.core.atomic import atomic_write_text
+from avzsl.pipeline.core.safe_read import read_json_file
 from avzsl.pipeline.run.layout import CONFIG_JSON, RunConfigError
 
 # Per-benchmark mask proportion rho chosen in the paper (section 5.3, Fig. 2).
@@ -122,9 +123,13 @@ def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "
 def read_run_config(run_dir: Path) -> TrainConfig:
     """The configuration stored in a run directory."""
     path = Path(run_dir) / CONFIG_JSON
-    if not path.is_file():
+    if not path.exists():
         raise RunConfigError(f"{run_dir}: not an avzsl run directory (no {CONFIG_JSON})")
-    return TrainConfig.from_dict(json.loads(path.read_text())["config"])
+    try:
+        record = read_json_file(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunConfigError(f"{path}: corrupt run configuration ({exc})") from exc
+    return TrainConfig.from_dict(record["config"])
 
 
 def write_run_config(run_dir: Path, cfg: TrainConfig) -> None:
