@@ -28,6 +28,7 @@ from avzsl.pipeline.cache.layout import (
     CACHE_INFO,
     CLASS_TABLE,
     FAILURES_CSV,
+    IDENTITY_KEY,
     INDEX_CSV,
     INDEX_H5,
     MANIFEST_CSV,
@@ -36,6 +37,7 @@ from avzsl.pipeline.cache.layout import (
     ClassTable,
     FeatureTable,
     VideoFeatures,
+    identity_digest,
     list_shards,
     rank_lock_name,
     rank_locks,
@@ -66,13 +68,13 @@ from avzsl.pipeline.cache.shards import (
 from avzsl.pipeline.core.errors import CacheError  # defined there so the CLIs catch it without importing torch
 
 __all__ = [
-    "CACHE_INFO", "CLASS_TABLE", "FAILURES_CSV", "INDEX_CSV", "INDEX_H5", "MANIFEST_CSV", "RECORD_FIELDS", "SHARD_DIR",
-    "CacheError", "ClassTable", "FeatureTable", "VideoFeatures", "all_shards_complete", "cache_has_sequences",
-    "check_cache_ready", "content_digest", "discard_extraction", "finalize", "finalize_cache", "index_is_current",
-    "input_video_ids", "list_shards",
-    "load_features", "load_sequences", "mark_finalized", "rank_lock_name", "rank_locks", "read_cache_info",
-    "read_class_table", "read_shard", "read_shard_attrs", "read_video_records", "remove_temporary_files",
-    "sequences_missing_message", "shard_index", "shard_is_complete", "shard_path", "shards_to_extract",
-    "stats_path", "stored_identity", "verify_datasets", "weights_are_random", "write_cache", "write_cache_info",
-    "write_class_table", "write_h5", "write_shard", "write_shard_stats",
+    "CACHE_INFO", "CLASS_TABLE", "FAILURES_CSV", "IDENTITY_KEY", "INDEX_CSV", "INDEX_H5", "MANIFEST_CSV",
+    "RECORD_FIELDS", "SHARD_DIR", "CacheError", "ClassTable", "FeatureTable", "VideoFeatures", "all_shards_complete",
+    "cache_has_sequences", "check_cache_ready", "content_digest", "discard_extraction", "finalize", "finalize_cache",
+    "identity_digest", "index_is_current", "input_video_ids", "list_shards", "load_features", "load_sequences",
+    "mark_finalized", "rank_lock_name", "rank_locks", "read_cache_info", "read_class_table", "read_shard",
+    "read_shard_attrs", "read_video_records", "remove_temporary_files", "sequences_missing_message", "shard_index",
+    "shard_is_complete", "shard_path", "shards_to_extract", "stats_path", "stored_identity", "verify_datasets",
+    "weights_are_random", "write_cache", "write_cache_info", "write_class_table", "write_h5", "write_shard",
+    "write_shard_stats",
 ]

@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from avzsl.pipeline.cache.h5 import DIGESTS_ATTR, put_strings, read_dataset, verify_datasets, write_h5_atomically
+from avzsl.pipeline.cache.h5 import (
+    DIGESTS_ATTR,
+    open_h5,
+    put_strings,
+    read_dataset,
+    verify_datasets,
+    write_h5_atomically,
+)
 from avzsl.pipeline.cache.layout import CLASS_TABLE, RERUN, SCHEMA_VERSION, ClassTable
 from avzsl.pipeline.core.checksums import array_digest, strings_digest
 from avzsl.pipeline.core.errors import CacheError
@@ -34,10 +40,10 @@ def write_class_table(cache_dir: Path, table: ClassTable) -> None:
 def read_class_table(cache_dir: Path) -> ClassTable:
     """Read ``classes.h5``; raises :class:`CacheError` naming the file when absent or corrupt."""
     path = Path(cache_dir) / CLASS_TABLE
-    if not path.is_file():
+    if not path.exists():
         raise CacheError(f"{path}: the cache has no class table")
     try:
-        with h5py.File(path, "r") as f:
+        with open_h5(path, virtual_ok=False) as f:
             if not bool(f.attrs.get("complete", False)):
                 raise CacheError(f"{path}: class table is incomplete")
             values = {name: read_dataset(f, name) for name in ("name", "phrase", "embedding")}

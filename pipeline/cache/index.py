@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from avzsl.pipeline.cache.classes import write_class_table
-from avzsl.pipeline.cache.h5 import DIGESTS_ATTR, STRING_DTYPE, stored_digests, write_h5_atomically
+from avzsl.pipeline.cache.h5 import DIGESTS_ATTR, STRING_DTYPE, open_h5, stored_digests, write_h5_atomically
 from avzsl.pipeline.cache.layout import (
     CACHE_INFO,
     FAILURES_CSV,
@@ -39,11 +39,12 @@ from avzsl.pipeline.cache.layout import (
     legacy_temporary,
     list_shards,
     read_cache_info,
+    recorded_identity,
     shard_index,
     shard_path,
     write_cache_info,
 )
-from avzsl.pipeline.cache.shards import read_video_records, shard_is_complete, write_shard
+from avzsl.pipeline.cache.shards import of_extraction, read_video_records, shard_is_complete, write_shard
 from avzsl.pipeline.core.atomic import atomic_write_csv, temporaries_of
 from avzsl.pipeline.core.checksums import array_digest, strings_digest
 from avzsl.pipeline.core.errors import CacheError
@@ -71,7 +72,7 @@ def write_cache(cache_dir: Path, videos: Iterable[VideoFeatures], class_table: C
     finalize(cache_dir)
 
 
-def finalize(cache_dir: Path, mark: bool = True) -> int:
+def finalize(cache_dir: Path, mark: bool = True, identity: str | None = None) -> int:
     """Build ``index.h5`` (virtual datasets over all complete shards) and ``index.csv``.
 
     Virtual sources use file names relative to the index, so the cache directory can be moved. Video ids must be
@@ -81,19 +82,22 @@ def finalize(cache_dir: Path, mark: bool = True) -> int:
         cache_dir: the cache.
         mark: also record the content and set ``finalized`` in ``cache.json`` (:func:`mark_finalized`); the
             extraction stage does that itself after writing its record lists.
+        identity: index only the shards of the extraction with this identity digest (None: every complete shard).
 
     Returns:
         The number of indexed videos.
     """
     cache_dir = Path(cache_dir)
-    shards = [p for p in list_shards(cache_dir) if shard_is_complete(p)]
+    accept_unrecorded = recorded_identity(cache_dir) is None
+    shards = [p for p in list_shards(cache_dir)
+              if shard_is_complete(p) and of_extraction(p, identity, accept_unrecorded)]
     rows: list[tuple[str, str, int, int]] = []
     dims: dict[str, int] = {}
     counts = []
     content: dict[str, dict[str, Any]] = {}
     for shard in shards:
         index = shard_index(shard)
-        with h5py.File(shard, "r") as f:
+        with open_h5(shard, virtual_ok=False) as f:
             ids = list(f["video_id"].asstr()[...])
             classes = list(f["class_name"].asstr()[...])
             for name in ("audio_mean", "visual_mean"):
@@ -147,7 +151,7 @@ def finalize(cache_dir: Path, mark: bool = True) -> int:
 def mark_finalized(cache_dir: Path) -> None:
     """Set ``finalized`` in ``cache.json`` with the content record of the index just built (written last)."""
     cache_dir = Path(cache_dir)
-    with h5py.File(cache_dir / INDEX_H5, "r") as f:
+    with open_h5(cache_dir / INDEX_H5) as f:
         record = json.loads(f.attrs["content"])
     info = read_cache_info(cache_dir)
     info["finalized"] = True
@@ -159,10 +163,10 @@ def index_is_current(cache_dir: Path) -> bool:
     """Whether ``index.h5`` exists and covers exactly the complete shards present now."""
     cache_dir = Path(cache_dir)
     path = cache_dir / INDEX_H5
-    if not path.is_file():
+    if not path.exists():
         return False
     try:
-        with h5py.File(path, "r") as f:
+        with open_h5(path) as f:
             indexed = set(int(s) for s in np.unique(f["shard"][...]))
             total = int(f.attrs["num_videos"])
     except (OSError, KeyError):
@@ -170,28 +174,34 @@ def index_is_current(cache_dir: Path) -> bool:
     present = {}
     for shard in list_shards(cache_dir):
         if shard_is_complete(shard):
-            with h5py.File(shard, "r") as f:
+            with open_h5(shard, virtual_ok=False) as f:
                 present[shard_index(shard)] = int(f.attrs["num_videos"])
     nonempty = {k for k, n in present.items() if n}
     return indexed == nonempty and total == sum(present.values())
 
 
-def all_shards_complete(cache_dir: Path, num_shards: int) -> bool:
-    """Whether every planned shard exists and is complete."""
-    return all(shard_is_complete(shard_path(cache_dir, i)) for i in range(num_shards))
+def all_shards_complete(cache_dir: Path, num_shards: int, identity: str | None = None) -> bool:
+    """Whether every planned shard exists, is complete and (given ``identity``) was written by that extraction."""
+    accept_unrecorded = recorded_identity(cache_dir) is None
+    return all(shard_is_complete(shard_path(cache_dir, i))
+               and of_extraction(shard_path(cache_dir, i), identity, accept_unrecorded) for i in range(num_shards))
 
 
-def finalize_cache(cache_dir: Path, num_shards: int, class_table: ClassTable) -> dict[str, Any] | None:
+def finalize_cache(
+    cache_dir: Path, num_shards: int, class_table: ClassTable, identity: str | None = None
+) -> dict[str, Any] | None:
     """Build the index, class table, manifest and failure list once all ``num_shards`` shards are complete.
 
     Several extraction ranks may finish at once: a finalize lock lets one of them do it; the others return None.
+    With ``identity`` (the extraction's identity digest), a shard another extraction wrote counts as not complete
+    (a rank whose ``--overwrite`` replaced the extraction never finalizes the other ranks' old shards).
 
     Returns:
         ``{"videos": input videos, "indexed": videos in the index, "statuses": {status: count}}``, or None when a
         shard is not complete yet or another process is finalizing.
     """
     cache_dir = Path(cache_dir)
-    if not all_shards_complete(cache_dir, num_shards):
+    if not all_shards_complete(cache_dir, num_shards, identity):
         return None
     try:
         lock = DirectoryLock(cache_dir, "cache (finalize)", name=FINALIZE_LOCK)
@@ -204,7 +214,7 @@ def finalize_cache(cache_dir: Path, num_shards: int, class_table: ClassTable) ->
         _remove_finalize_leftovers(cache_dir)
         records = [r for i in range(num_shards) for r in read_video_records(shard_path(cache_dir, i))]
         write_class_table(cache_dir, class_table)
-        total = finalize(cache_dir, mark=False)
+        total = finalize(cache_dir, mark=False, identity=identity)
         _write_records_csv(cache_dir / MANIFEST_CSV, records)
         _write_records_csv(cache_dir / FAILURES_CSV, [r for r in records if r["status"] != "ok"])
         mark_finalized(cache_dir)  # last: a reader trusts the cache only from here on

@@ -19,6 +19,7 @@ never stored here: splits come from manifests.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ import torch
 
 from avzsl.pipeline.core.atomic import atomic_write_text
 from avzsl.pipeline.core.errors import CacheError, InvalidValueError
+from avzsl.pipeline.core.safe_read import UnreadableFileError, read_json_file
 
 SCHEMA_VERSION = 1
 CACHE_INFO = "cache.json"
@@ -67,8 +69,11 @@ FINALIZE_OUTPUTS = (INDEX_H5, INDEX_CSV, CLASS_TABLE, MANIFEST_CSV, FAILURES_CSV
 
 _SHARD_RE = re.compile(r"^shard-(\d{5,})\.h5$")
 _RANK_LOCK_RE = re.compile(r"^\.avzsl\.lock\.rank(\d+)of(\d+)$")
-# Keys that finalize adds to cache.json; the rest of the file is the identity of the extraction that wrote it.
-_FINALIZE_KEYS = ("schema_version", "finalized", "content")
+IDENTITY_KEY = "identity_sha256"
+"""SHA-256 of an extraction's identity (:func:`identity_digest`): in ``cache.json`` when an extraction wrote it, and on
+every shard an extraction writes (a root attribute), so a rank trusts only the shards of the current extraction."""
+# Keys that are not part of the identity of the extraction that wrote cache.json (finalize adds the last two).
+_NOT_IDENTITY_KEYS = ("schema_version", IDENTITY_KEY, "finalized", "content")
 
 
 @dataclass
@@ -240,14 +245,19 @@ def write_cache_info(cache_dir: Path, info: dict[str, Any]) -> None:
 
 
 def read_cache_info(cache_dir: Path) -> dict[str, Any]:
-    """Read ``cache.json``; raises :class:`CacheError` naming the file when absent, corrupt or too new."""
+    """Read ``cache.json``; raises :class:`CacheError` naming the file when absent, corrupt, too new, not a regular
+    file or far larger than any avzsl writes (:func:`~avzsl.pipeline.core.safe_read.read_json_file`)."""
     path = Path(cache_dir) / CACHE_INFO
-    if not path.is_file():
+    if not path.exists():
         raise CacheError(f"{path}: not an avzsl feature cache (no {CACHE_INFO})")
     try:
-        info = json.loads(path.read_text())
+        info = read_json_file(path)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CacheError(f"{path}: corrupt cache description ({exc})") from exc
+    except UnreadableFileError as exc:
+        raise CacheError(str(exc)) from exc
+    if not isinstance(info, dict):
+        raise CacheError(f"{path}: corrupt cache description (not a JSON object)")
     version = info.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise CacheError(f"{path}: schema version {version!r} is not supported (this avzsl reads <= {SCHEMA_VERSION})")
@@ -256,12 +266,26 @@ def read_cache_info(cache_dir: Path) -> dict[str, Any]:
 
 def stored_identity(cache_dir: Path) -> dict[str, Any] | None:
     """What ``cache.json`` says produced the cache, without the keys finalize adds; None when there is none yet."""
-    if not (Path(cache_dir) / CACHE_INFO).is_file():
+    if not (Path(cache_dir) / CACHE_INFO).exists():
         return None
     info = read_cache_info(cache_dir)
-    for key in _FINALIZE_KEYS:
+    for key in _NOT_IDENTITY_KEYS:
         info.pop(key, None)
     return info
+
+
+def identity_digest(identity: dict[str, Any]) -> str:
+    """SHA-256 of an extraction's identity (the ``cache.json`` content it writes), over its canonical JSON."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def recorded_identity(cache_dir: Path) -> str | None:
+    """The identity digest ``cache.json`` records; None when there is no ``cache.json`` or it was written by an
+    avzsl that did not record one (then shards without a recorded identity are of the extraction that wrote it)."""
+    if not (Path(cache_dir) / CACHE_INFO).exists():
+        return None
+    value = read_cache_info(cache_dir).get(IDENTITY_KEY)
+    return str(value) if value is not None else None
 
 
 def weights_are_random(info: dict[str, Any]) -> bool:

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import torch
 
-from avzsl.pipeline.cache.h5 import read_dataset, stored_digests, verify_datasets
+from avzsl.pipeline.cache.h5 import open_h5, read_dataset, stored_digests, verify_datasets
 from avzsl.pipeline.cache.layout import (
     INDEX_H5,
     RERUN,
@@ -69,14 +69,14 @@ def _check_shards_against_record(cache_dir: Path, record: dict[str, Any]) -> Non
     """Every shard the finalized cache held is present, complete and unchanged (cheap: attributes only)."""
     for index, expected in sorted(record["shards"].items(), key=lambda kv: int(kv[0])):
         path = _shard_file(cache_dir, index)
-        if not path.is_file():
+        if not path.exists():
             raise CacheError(
                 f"{path}: shard is missing (the cache held {record['videos']} videos in {len(record['shards'])} "
                 f"shard(s) when it was finalized; this one had {expected['rows']}); {RERUN}"
             )
         if not shard_is_complete(path):
             raise CacheError(f"{path}: shard is truncated or corrupt; {RERUN} (it is detected and re-extracted)")
-        with h5py.File(path, "r") as f:
+        with open_h5(path, virtual_ok=False) as f:
             rows, digests = int(f.attrs["num_videos"]), stored_digests(f)
         if rows != expected["rows"] or any(digests.get(k) != v for k, v in expected["sha256"].items()):
             raise CacheError(f"{path}: shard changed since the cache was finalized (not in the index); {RERUN}")
@@ -107,10 +107,10 @@ def load_features(
     else:
         _check_shards_against_record(cache_dir, record)
     path = cache_dir / INDEX_H5
-    if not path.is_file():
+    if not path.exists():
         raise CacheError(f"{path}: the index is missing; {RERUN} (finalizing rebuilds it)")
     try:
-        with h5py.File(path, "r") as f:
+        with open_h5(path) as f:
             values = _read_index(path, f, verify, record)
             if not values["video_id"]:
                 raise CacheError(f"{cache_dir}: the cache holds no videos")
@@ -184,7 +184,7 @@ def cache_has_sequences(cache_dir: Path) -> bool:
     if not shards:
         return False
     try:
-        with h5py.File(shards[0], "r") as f:
+        with open_h5(shards[0], virtual_ok=False) as f:
             return "seq_offsets" in f
     except OSError:
         return False
@@ -223,7 +223,7 @@ def load_sequences(
         raise ValueError(f"max_windows must be >= 1 or None, not {max_windows!r}")
     path = cache_dir / INDEX_H5
     try:
-        with h5py.File(path, "r") as f:
+        with open_h5(path) as f:
             values = _read_index(path, f, verify, record)
     except (OSError, KeyError, UnicodeDecodeError) as exc:
         raise CacheError(f"{path}: the index is damaged or missing ({exc}); {RERUN} (finalizing rebuilds it)"
@@ -239,7 +239,7 @@ def load_sequences(
         if not shard_is_complete(shard):
             raise CacheError(f"{shard}: shard is missing, truncated or corrupt; {RERUN}")
         try:
-            with h5py.File(shard, "r") as f:
+            with open_h5(shard, virtual_ok=False) as f:
                 if "seq_offsets" not in f:
                     raise CacheError(sequences_missing_message(
                         cache_dir, what, f" (shard {shard.name} has no 'seq_offsets')"))

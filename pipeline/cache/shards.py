@@ -12,20 +12,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
 from avzsl.pipeline.cache.h5 import (
     DIGESTS_ATTR,
     STRING_DTYPE,
     digest_of,
+    open_h5,
     put_strings,
     read_dataset,
     stored_digests,
     verify_datasets,
     write_h5_atomically,
 )
-from avzsl.pipeline.cache.layout import RERUN, SCHEMA_VERSION, VideoFeatures, stats_path
+from avzsl.pipeline.cache.layout import IDENTITY_KEY, RERUN, SCHEMA_VERSION, VideoFeatures, stats_path
 from avzsl.pipeline.core.atomic import atomic_write_text
 from avzsl.pipeline.core.checksums import array_digest, strings_digest
 from avzsl.pipeline.core.errors import CacheError
@@ -93,7 +93,7 @@ def shard_is_complete(path: Path, verify: bool = False) -> bool:
     the data makes the shard incomplete).
     """
     try:
-        with h5py.File(path, "r") as f:
+        with open_h5(path, virtual_ok=False) as f:
             if not bool(f.attrs.get("complete", False)):
                 return False
             n = int(f.attrs["num_videos"])
@@ -112,11 +112,31 @@ def shard_is_complete(path: Path, verify: bool = False) -> bool:
         return False
 
 
+def shard_identity(path: Path) -> str | None:
+    """The identity digest of the extraction that wrote shard ``path`` (``attrs["identity_sha256"]``); None for a
+    shard written without one (by ``write_cache``, or by an avzsl that did not record it)."""
+    with open_h5(path, virtual_ok=False) as f:
+        value = f.attrs.get(IDENTITY_KEY)
+    return None if value is None else str(value.decode() if isinstance(value, bytes) else value)
+
+
+def of_extraction(path: Path, identity: str | None, accept_unrecorded: bool) -> bool:
+    """Whether shard ``path`` was written by the extraction whose identity digest is ``identity`` (None: any).
+
+    A shard without a recorded identity counts only when ``accept_unrecorded`` (the cache's ``cache.json`` records
+    none either, so it was never replaced by an extraction of this avzsl: :func:`~.layout.recorded_identity`).
+    """
+    if identity is None:
+        return True
+    recorded = shard_identity(path)
+    return recorded == identity or (recorded is None and accept_unrecorded)
+
+
 def read_shard(path: Path, with_sequences: bool = False) -> list[VideoFeatures]:
     """Read every video of a complete shard (sequences only when asked)."""
     if not shard_is_complete(path):
         raise CacheError(f"{path}: shard is incomplete or corrupt")
-    with h5py.File(path, "r") as f:
+    with open_h5(path, virtual_ok=False) as f:
         names = ["video_id", "class_name", "audio_mean", "visual_mean"]
         if with_sequences and "seq_offsets" in f:
             names += ["seq_offsets", "audio_seq", "visual_seq", "window_sec"]
@@ -142,7 +162,7 @@ def read_shard(path: Path, with_sequences: bool = False) -> list[VideoFeatures]:
 
 def read_video_records(path: Path) -> list[dict[str, Any]]:
     """The per-input-video records stored in a shard (empty when the shard has none)."""
-    with h5py.File(path, "r") as f:
+    with open_h5(path, virtual_ok=False) as f:
         if "video_records" not in f:
             return []
         values = {"video_records": read_dataset(f, "video_records")}
@@ -152,7 +172,7 @@ def read_video_records(path: Path) -> list[dict[str, Any]]:
 
 def read_shard_attrs(path: Path) -> dict[str, Any]:
     """Root attributes of a shard, JSON values decoded."""
-    with h5py.File(path, "r") as f:
+    with open_h5(path, virtual_ok=False) as f:
         out: dict[str, Any] = {}
         for key, value in f.attrs.items():
             if isinstance(value, str) and value[:1] in "[{":

@@ -10,6 +10,7 @@ import csv
 import glob
 import io
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -86,14 +87,34 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+TEMPORARY_RANDOM = "[a-z0-9_]+"
+"""What :func:`tempfile.mkstemp` puts between the prefix and the suffix of a temporary name (its alphabet)."""
+
+
 def temporaries_of(path: Path) -> list[Path]:
     """Temporary files that interrupted :func:`atomic_write` calls for ``path`` left beside it, sorted.
 
-    They are named ``.<name>.<random>.tmp``. Only call this while holding the lock of whoever writes ``path``: a live
-    writer's temporary file matches too.
+    They are named ``.<name>.<random>.tmp`` (``<random>`` from mkstemp's alphabet): a name only avzsl's writer of
+    ``path`` uses, so a user's ``notes.tmp`` or ``.<name>.tmp`` never matches. Only call this while holding the lock
+    of whoever writes ``path``: a live writer's temporary file matches too.
     """
     path = Path(path)
-    return sorted(p for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp") if p.is_file())
+    name = re.compile(rf"\.{re.escape(path.name)}\.{TEMPORARY_RANDOM}\.tmp")
+    return sorted(p for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp")
+                  if name.fullmatch(p.name) and p.is_file() and not p.is_symlink())
+
+
+def remove_temporaries_of(targets: Iterable[Path]) -> list[Path]:
+    """Delete what interrupted :func:`atomic_write` calls for the files ``targets`` left (:func:`temporaries_of`);
+    returns what was removed.
+
+    Only the temporaries of files avzsl writes are named, never a pattern like ``*.tmp``: a user's own files in an
+    output folder are not avzsl's to delete. Call this while holding the lock of whoever writes ``targets``.
+    """
+    removed = [tmp for target in targets for tmp in temporaries_of(target)]
+    for tmp in removed:
+        tmp.unlink(missing_ok=True)
+    return removed
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -111,18 +132,3 @@ def atomic_write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[
     writer.writerow(header)
     writer.writerows(escape_cells(rows))
     atomic_write_text(path, out.getvalue())
-
-
-def remove_temporaries(directory: Path, recursive: bool = False) -> list[Path]:
-    """Delete ``*.tmp`` leftovers of interrupted atomic writes below ``directory``; returns what was removed.
-
-    Only call this while holding the directory's lock: a live writer's temporary file would be removed too.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    pattern = directory.rglob("*.tmp") if recursive else directory.glob("*.tmp")
-    removed = [p for p in pattern if p.is_file()]
-    for path in removed:
-        path.unlink(missing_ok=True)
-    return removed

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from avzsl.pipeline.core.atomic import atomic_write_text
+from avzsl.pipeline.core.safe_read import UnreadableFileError, read_json_file
 
 _logger = logging.getLogger(__name__)
 
@@ -106,16 +107,21 @@ def write_checked_json(path: Path, payload: Mapping[str, Any]) -> None:
 def read_checked_json(path: Path, rerun: str) -> dict[str, Any]:
     """Read a JSON file written by :func:`write_checked_json` and verify it.
 
-    A file without ``content_sha256`` (written by an older avzsl) is accepted as is.
+    A file without ``content_sha256`` (written by an older avzsl) is accepted as is. The file is read through
+    :func:`~avzsl.pipeline.core.safe_read.read_json_file`: a FIFO or a file far larger than any avzsl writes is
+    damaged too, refused before anything is read.
 
     Raises:
-        IntegrityError: unreadable JSON or checksum mismatch; the message names ``path`` and ``rerun``.
+        IntegrityError: not a regular file, too large, unreadable JSON or checksum mismatch; the message names
+            ``path`` and ``rerun``.
     """
     path = Path(path)
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
+        payload = read_json_file(path)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise IntegrityError(f"{path}: damaged ({exc}); {rerun}") from exc
+    except UnreadableFileError as exc:
+        raise IntegrityError(f"{exc}; {rerun}") from exc
     if not isinstance(payload, dict):
         raise IntegrityError(f"{path}: damaged (not a JSON object); {rerun}")
     stored = payload.pop(CHECKSUM_KEY, None)
@@ -129,7 +135,7 @@ def read_checked_json(path: Path, rerun: str) -> dict[str, Any]:
 def read_checked_json_or_none(path: Path, what: str) -> dict[str, Any] | None:
     """:func:`read_checked_json`, or None (with a warning saying it is regenerated) when missing or damaged."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         _logger.warning("%s: %s is missing: it is made again", path, what)
         return None
     try:

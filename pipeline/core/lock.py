@@ -3,6 +3,11 @@
 The lock is a file created with ``O_CREAT | O_EXCL`` that records the owner's pid, host and start time. A lock
 whose owner is a dead process on this host is stale and is taken over (with a warning); a live owner makes the
 second process fail at once with a message naming the directory and the owner.
+
+A lock file is read only when it is a regular file, opened without following a symlink and without blocking, and
+only its first few KiB (:func:`~avzsl.pipeline.core.safe_read.read_bounded`): a FIFO or a symlink to ``/dev/zero``
+under the lock's name is refused with its path (:class:`LockFileError`), never waited on or read without end, and
+never removed (it is not avzsl's).
 """
 
 from __future__ import annotations
@@ -17,20 +22,51 @@ from types import TracebackType
 
 import psutil
 
+from avzsl.pipeline.core.safe_read import UnreadableFileError, read_bounded
+
 _logger = logging.getLogger(__name__)
 
 LOCK_NAME = ".avzsl.lock"
+_MAX_LOCK_BYTES = 4096  # a lock avzsl writes is ~80 bytes of JSON
 
 
 class LockedError(RuntimeError):
     """The directory is locked by another live process."""
 
 
+class LockFileError(LockedError):
+    """A file under a lock's name is not a lock avzsl wrote (a FIFO, a symlink, a device): the directory is refused."""
+
+
+def read_lock(path: Path) -> dict:
+    """The owner recorded in lock file ``path``; ``{}`` when it is absent, empty or not JSON (a stale or half-written
+    lock).
+
+    Raises:
+        LockFileError: ``path`` is a FIFO, a symlink, a device or larger than any lock avzsl writes; the message
+            names it.
+    """
+    try:
+        text = read_bounded(Path(path), _MAX_LOCK_BYTES, "a lock file", follow_symlinks=False)
+    except FileNotFoundError:
+        return {}
+    except UnreadableFileError as exc:
+        raise LockFileError(str(exc)) from None
+    try:
+        info = json.loads(text or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
 def _owner_alive(info: dict) -> bool:
     if info.get("host") != socket.gethostname():
         # Another machine's process cannot be checked from here: trust the lock.
         return True
-    pid = int(info.get("pid", -1))
+    try:
+        pid, started = int(info.get("pid", -1)), float(info.get("started", 0))
+    except (TypeError, ValueError):  # not what avzsl writes: no live owner to wait for
+        return False
     if pid <= 0 or not psutil.pid_exists(pid):
         return False
     try:
@@ -38,15 +74,16 @@ def _owner_alive(info: dict) -> bool:
     except psutil.Error:
         return False
     # A recycled pid belongs to a process that started after the lock was written.
-    return created <= float(info.get("started", 0)) + 1.0
+    return created <= started + 1.0
 
 
 def live_owner(path: Path) -> dict | None:
-    """The owner recorded in lock file ``path`` when that process is alive, else None (no lock, or stale)."""
-    try:
-        info = json.loads(Path(path).read_text() or "{}")
-    except (OSError, json.JSONDecodeError):
-        return None
+    """The owner recorded in lock file ``path`` when that process is alive, else None (no lock, or stale).
+
+    Raises:
+        LockFileError: ``path`` is not a lock avzsl wrote (:func:`read_lock`).
+    """
+    info = read_lock(path)
     return info if info and _owner_alive(info) else None
 
 
@@ -73,10 +110,7 @@ class DirectoryLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                try:
-                    info = json.loads(self.path.read_text() or "{}")
-                except (OSError, json.JSONDecodeError):
-                    info = {}
+                info = read_lock(self.path)
                 if info and _owner_alive(info):
                     raise LockedError(
                         f"{self.directory}: this {self.what} is in use by process {info.get('pid')} on "
@@ -85,10 +119,7 @@ class DirectoryLock:
                 if not info:
                     # A lock being written right now has no content yet: give its writer a moment.
                     time.sleep(0.2)
-                    try:
-                        info = json.loads(self.path.read_text() or "{}")
-                    except (OSError, json.JSONDecodeError):
-                        info = {}
+                    info = read_lock(self.path)
                     if info and _owner_alive(info):
                         continue
                 _logger.warning(

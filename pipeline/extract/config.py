@@ -12,7 +12,13 @@ from typing import Any
 
 from avzsl.extractors.choices import DECODERS, SCHEDULES
 from avzsl.extractors.encoders.precision import check_precision, legacy_precision
-from avzsl.pipeline.cache import discard_extraction, stored_identity, write_cache_info
+from avzsl.pipeline.cache import (
+    IDENTITY_KEY,
+    discard_extraction,
+    identity_digest,
+    stored_identity,
+    write_cache_info,
+)
 from avzsl.pipeline.core.errors import InvalidValueError, UserError
 from avzsl.pipeline.data.video_list import VideoEntry
 from avzsl.pipeline.extract.world import WorldInfo
@@ -126,6 +132,11 @@ def check_or_write_identity(
 ) -> None:
     """Refuse to mix two different extractions in one cache unless ``overwrite`` (then start afresh).
 
+    ``cache.json`` is written with the identity and its digest (``identity_sha256``), which every shard of this
+    extraction carries too: after an ``--overwrite`` by one rank, the other ranks' shards of the old extraction are
+    no longer trusted (they are extracted again, and the cache is not finalized before), though this rank deletes
+    only the shards it owns (another rank may be running).
+
     A cache written before ``precision`` existed ran at bf16 on CUDA and fp32 elsewhere; it matches a rerun at that
     precision on the same kind of device.
     """
@@ -143,4 +154,4 @@ def check_or_write_identity(
             )
         _logger.warning("--overwrite: removing the shards this rank owns in %s (changed: %s)", cache_dir, changed)
         discard_extraction(cache_dir, world.owns)
-    write_cache_info(cache_dir, identity)
+    write_cache_info(cache_dir, {**identity, IDENTITY_KEY: identity_digest(identity)})

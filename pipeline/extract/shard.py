@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from avzsl.extractors.decode.probe import probe_many
 from avzsl.extractors.stream import WindowCountError, encode_window_stream, naming_file, pool_windows, stack_windows
-from avzsl.pipeline.cache import VideoFeatures, shard_path, write_shard, write_shard_stats
+from avzsl.pipeline.cache import IDENTITY_KEY, VideoFeatures, shard_path, write_shard, write_shard_stats
 from avzsl.pipeline.core.faults import crash_point
 from avzsl.pipeline.data.video_list import VideoEntry
 from avzsl.pipeline.extract.config import ExtractConfig, RunOptions, ShardResult
@@ -29,9 +29,11 @@ class ShardExtractor:
     """Probes, decodes and encodes the videos of shards, writing each shard atomically."""
 
     def __init__(
-        self, cache_dir: Path, cfg: ExtractConfig, options: RunOptions, encoders: Any, world: WorldInfo
+        self, cache_dir: Path, cfg: ExtractConfig, options: RunOptions, encoders: Any, world: WorldInfo,
+        identity: str | None = None,
     ) -> None:
         self.cache_dir = Path(cache_dir)
+        self.identity = identity  # the extraction's identity digest, recorded on every shard it writes
         self.cfg = cfg
         self.options = options
         self.encoders = encoders
@@ -115,7 +117,8 @@ class ShardExtractor:
         write_shard(
             shard_path(self.cache_dir, index),
             videos,
-            {"shard_index": index, "encoder_spec_hash": self.encoders.spec.spec_hash(), "rank": self.world.rank},
+            {"shard_index": index, "encoder_spec_hash": self.encoders.spec.spec_hash(), "rank": self.world.rank,
+             **({IDENTITY_KEY: self.identity} if self.identity is not None else {})},
             video_records=records,
         )
         seconds = time.perf_counter() - started

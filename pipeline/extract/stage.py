@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from avzsl.pipeline.cache import ClassTable, finalize_cache, shards_to_extract
+from avzsl.pipeline.cache import ClassTable, finalize_cache, identity_digest, shards_to_extract
 from avzsl.pipeline.core.progress import progress_bar
 from avzsl.pipeline.data.video_list import VideoEntry
 from avzsl.pipeline.extract.config import (
@@ -60,16 +60,17 @@ def run_extraction(
     cache_dir = Path(cache_dir)
     shards = plan_shards(entries, cfg.shard_size)
     identity = cache_identity(cfg, entries, encoders, class_table.provenance)
+    digest = identity_digest(identity)  # recorded on every shard: a rank trusts only shards of this extraction
     lock = ShardLock(cache_dir, world.rank, world.world_size, len(shards))
     with lock:
         check_or_write_identity(cache_dir, identity, options.overwrite, world, options.device)
         owned = [i for i in range(len(shards)) if world.owns(i)]
         paths = {e.video_id: e.path for e in entries}
-        todo = shards_to_extract(cache_dir, owned, lambda records: changed_inputs(records, paths))
+        todo = shards_to_extract(cache_dir, owned, lambda records: changed_inputs(records, paths), digest)
         skipped = len(owned) - len(todo)
         if skipped:
             _logger.info("rank %d: %d of %d owned shard(s) already complete, skipped", world.rank, skipped, len(owned))
-        extractor = ShardExtractor(cache_dir, cfg, options, encoders, world)
+        extractor = ShardExtractor(cache_dir, cfg, options, encoders, world, digest)
         total_videos = sum(len(shards[i]) for i in todo)
         results = []
         with progress_bar(
@@ -92,7 +93,7 @@ def run_extraction(
                     result.seconds,
                     result.videos / max(result.seconds, 1e-9),
                 )
-    finalized = finalize_cache(cache_dir, len(shards), class_table)
+    finalized = finalize_cache(cache_dir, len(shards), class_table, digest)
     if finalized is None:
         _logger.info("rank %d done; the cache is finalized when the last shard completes", world.rank)
     return ExtractionSummary(len(shards), results, skipped, finalized, time.perf_counter() - started)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from avzsl.pipeline.core.atomic import atomic_write, atomic_write_text, remove_temporaries
+from avzsl.pipeline.core.atomic import atomic_write, atomic_write_text, remove_temporaries_of
 from avzsl.pipeline.core.errors import UserError
 from avzsl.pipeline.core.faults import crash_point
 from avzsl.pipeline.core.lock import LOCK_NAME, DirectoryLock
@@ -194,7 +194,8 @@ def prepare_output(path: Path, owned: Sequence[str], overwrite: bool, what: str,
             elif target.exists() or target.is_symlink():
                 target.unlink()
         if interrupted:
-            remove_temporaries(path)  # leftovers of atomic writes beside the owned entries (we hold the lock)
+            # Leftovers of atomic writes of the owned entries and the marker (we hold the lock); nothing else.
+            remove_temporaries_of(path / name for name in (*owned, marker))
             _logger.warning("%s was left incomplete by an interrupted run: removed its partial %s, starting again",
                             path, what)
         else:

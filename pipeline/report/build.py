@@ -57,7 +57,7 @@ from avzsl.pipeline.run.layout import (
     METRICS_JSON,
     MODEL_PT,
     RANDOM_WEIGHTS_WARNING,
-    stage1_result_path,
+    read_stage1_result,
     stage_epochs_path,
 )
 from avzsl.pipeline.sweep.methods import TABLE_HEADER, method_table_cells, read_method_table
@@ -208,8 +208,7 @@ def build_report(
     # Stage-1 curves.
     stage1 = read_epochs(stage_epochs_path(run_dir, 1))
     stage2 = read_epochs(stage_epochs_path(run_dir, 2))
-    result_path = stage1_result_path(run_dir)
-    best = json.loads(result_path.read_text()) if result_path.is_file() else None
+    best = read_stage1_result(run_dir)
     doc.heading("Stage 1: validation curves and training losses")
     if stage1:
         path = plot_validation(stage1, best, out_dir / "stage1_validation.png")

@@ -17,6 +17,7 @@ from avzsl.model.coordinate_generalize import options_from_model_and_loss
 from avzsl.model.registry import DEFAULT_METHOD, method_options, options_to_dict
 from avzsl.pipeline.core.atomic import atomic_write_text
 from avzsl.pipeline.core.errors import InvalidValueError
+from avzsl.pipeline.core.safe_read import read_json_file
 from avzsl.pipeline.run.layout import CONFIG_JSON, RunConfigError
 
 # Per-benchmark mask proportion rho chosen in the paper (section 5.3, Fig. 2).
@@ -131,10 +132,10 @@ def read_run_config_record(run_dir: Path) -> dict[str, Any]:
             message names the file.
     """
     path = Path(run_dir) / CONFIG_JSON
-    if not path.is_file():
+    if not path.exists():
         raise RunConfigError(f"{run_dir}: not an avzsl run directory (no {CONFIG_JSON})")
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = read_json_file(path)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RunConfigError(f"{path}: not a readable run configuration ({exc})") from exc
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):

@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from avzsl.pipeline.core.safe_read import read_text_file
+
 
 def read_epochs(path: Path) -> list[dict[str, Any]]:
     """The records of an ``epochs.jsonl`` file (empty when absent)."""
-    if not Path(path).is_file():
+    if not Path(path).exists():
         return []
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in read_text_file(Path(path), what="an epochs.jsonl").splitlines()
+            if line.strip()]
 

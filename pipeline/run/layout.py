@@ -15,6 +15,11 @@ Every module that reads or writes a run directory takes the names from here::
     RUN/missing_videos.csv     split videos the cache does not hold (only when there are some)
     RUN/status.json            ``{"state": "complete", "hash": ...}`` once the run finished
 
+Every file avzsl writes in a run directory is listed in :data:`RUN_FILES` and :data:`STAGE_FILES`: a resumed run
+deletes only the temporary files interrupted writes of those left (:func:`remove_run_temporaries`), never another
+file that happens to end in ``.tmp``. JSON files are read through
+:func:`~avzsl.pipeline.core.safe_read.read_json_file` (regular files only, size bounded).
+
 This module stays cheap to import (no torch): the CLIs and the sweep tables take file names from it. The
 configuration reader (:func:`avzsl.pipeline.run.config.read_run_config`) lives beside ``TrainConfig``.
 """
@@ -25,8 +30,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from avzsl.pipeline.core.atomic import atomic_write_text
+from avzsl.pipeline.core.atomic import atomic_write_text, remove_temporaries_of
 from avzsl.pipeline.core.errors import UserError
+from avzsl.pipeline.core.safe_read import read_json_file
 
 CONFIG_JSON = "config.json"
 IDENTITY_JSON = "identity.json"
@@ -42,6 +48,10 @@ EPOCHS_JSONL = "epochs.jsonl"
 """Per stage directory: one JSON line per finished epoch."""
 STAGE_RESULT_JSON = "result.json"
 """In the stage-1 directory: e*, gamma* and their validation metrics."""
+RUN_FILES = (CONFIG_JSON, MODEL_PT, METRICS_JSON, STATUS_JSON, MISSING_VIDEOS_CSV, IDENTITY_JSON)
+"""Files avzsl writes at the top of a run directory (atomically; ``train.log`` is appended to)."""
+STAGE_FILES = (LAST_CHECKPOINT, EPOCHS_JSONL, STAGE_RESULT_JSON)
+"""Files avzsl writes (atomically) in a stage directory."""
 
 RANDOM_WEIGHTS_WARNING = (
     "this cache was extracted with RANDOM encoder weights (--random-weights): numbers are for testing the pipeline, "
@@ -71,13 +81,40 @@ def stage1_result_path(run_dir: Path) -> Path:
 def stored_config_hash(run_dir: Path) -> str | None:
     """The configuration hash in ``RUN/config.json``; None when the file is absent or not readable JSON."""
     path = Path(run_dir) / CONFIG_JSON
-    if not path.is_file():
+    if not path.exists():
         return None
     try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError:
+        record = read_json_file(path)
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return None
     return record.get("hash") if isinstance(record, dict) else None
+
+
+def read_stage1_result(run_dir: Path) -> dict[str, Any] | None:
+    """``RUN/stage1/result.json`` (e*, gamma*, validation metrics), or None when stage 1 has not finished."""
+    path = stage1_result_path(run_dir)
+    if not path.exists():
+        return None
+    try:
+        result = read_json_file(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunConfigError(f"{path}: damaged ({exc}); delete it and rerun avzsl-train to make it again") from exc
+    if not isinstance(result, dict):
+        raise RunConfigError(f"{path}: damaged (not a JSON object); delete it and rerun avzsl-train to make it again")
+    return result
+
+
+def remove_run_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the temporary files that interrupted writes of the run's own files left; returns what was removed.
+
+    Only the temporaries of :data:`RUN_FILES` and :data:`STAGE_FILES` (``.<name>.<random>.tmp``,
+    :func:`~avzsl.pipeline.core.atomic.temporaries_of`) are touched: a user's ``notes.tmp`` anywhere in the run
+    directory stays. The caller holds the run directory's lock.
+    """
+    run_dir = Path(run_dir)
+    targets = [run_dir / name for name in RUN_FILES]
+    targets += [stage_dir(run_dir, stage) / name for stage in STAGES for name in STAGE_FILES]
+    return remove_temporaries_of(targets)
 
 
 def clear_run(run_dir: Path) -> None:
@@ -92,12 +129,13 @@ def clear_run(run_dir: Path) -> None:
 def run_status(run_dir: Path) -> str:
     """The state in ``RUN/status.json``: ``"complete"`` for a finished run, ``"running"`` when absent or unreadable."""
     path = Path(run_dir) / STATUS_JSON
-    if not path.is_file():
+    if not path.exists():
         return "running"
     try:
-        return json.loads(path.read_text()).get("state", "running")
-    except json.JSONDecodeError:
+        record = read_json_file(path)
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return "running"
+    return record.get("state", "running") if isinstance(record, dict) else "running"
 
 
 def mark_run_complete(run_dir: Path, config_hash: str) -> None:

@@ -26,13 +26,14 @@ from avzsl.pipeline.cache import (
     sequences_missing_message,
     weights_are_random,
 )
-from avzsl.pipeline.core.atomic import atomic_write_text, remove_temporaries
+from avzsl.pipeline.core.atomic import atomic_write_text
 from avzsl.pipeline.core.checksums import (
     IntegrityError,
     read_checked_json,
     read_checked_json_or_none,
     write_checked_json,
 )
+from avzsl.pipeline.core.safe_read import read_json_file
 from avzsl.pipeline.data.splits import Splits
 from avzsl.pipeline.run.config import TrainConfig, config_differences, read_run_config, write_run_config
 from avzsl.pipeline.run.identity import RunIdentity, check_run_record, input_changes, write_run_identity
@@ -45,6 +46,8 @@ from avzsl.pipeline.run.layout import (
     RunConfigError,
     clear_run,
     mark_run_complete,
+    read_stage1_result,
+    remove_run_temporaries,
     run_status,
     stage1_result_path,
     stage_dir,
@@ -111,10 +114,10 @@ def check_run_config(
     run records ``identity.json`` first, then ``config.json``.
     """
     path = run_dir / CONFIG_JSON
-    if path.is_file():
+    if path.exists():
         try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
+            old = read_json_file(path)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RunConfigError(f"{path}: corrupt run configuration ({exc}); use --overwrite to start again") from exc
         if old.get("hash") != cfg.result_hash():
             if not overwrite:
@@ -148,9 +151,10 @@ def check_run_config(
 
 def run_stage1(cfg: TrainConfig, data: ProtocolData, run_dir: Path, device: torch.device) -> dict[str, Any]:
     """Stage 1, or its stored result when already finished: ``{"epoch": e*, "gamma": gamma*, S, U, H, ZSL}``."""
+    stored = read_stage1_result(run_dir)
+    if stored is not None:
+        return stored
     result_path = stage1_result_path(run_dir)
-    if result_path.is_file():
-        return json.loads(result_path.read_text())
     steps = batches_per_epoch(cfg, len(data.train1))
     trainer = StageTrainer(cfg, 1, data.train1, stage_dir(run_dir, 1), device, steps, val=data.val)
     trainer.resume()
@@ -313,7 +317,7 @@ def train_run(cfg: TrainConfig, run_dir: Path, device: torch.device, overwrite: 
             return metrics
     if state == "resume":
         _logger.info("resuming the run in %s", run_dir)
-        removed = remove_temporaries(run_dir, recursive=True)
+        removed = remove_run_temporaries(run_dir)
         if removed:
             _logger.info("removed %d temporary file(s) of the interrupted run", len(removed))
     if data.missing:
