@@ -65,6 +65,7 @@ _BUILTIN_MODULES: tuple[str, ...] = (
     "avzsl.model.tcaf",
     "avzsl.model.ce_probe",
     "avzsl.model.zero_shot",
+    "avzsl.model.conse",
 )
 
 

@@ -14,6 +14,7 @@ from here; modules inside it import each other's submodules directly:
 
 from avzsl.pipeline.cache.classes import read_class_table, write_class_table
 from avzsl.pipeline.cache.h5 import verify_datasets, write_h5
+from avzsl.pipeline.cache.heads import label_head_problem
 from avzsl.pipeline.cache.index import (
     all_shards_complete,
     finalize,
@@ -66,7 +67,8 @@ from avzsl.pipeline.core.errors import CacheError  # defined there so the CLIs c
 __all__ = [
     "CACHE_INFO", "CLASS_TABLE", "FAILURES_CSV", "INDEX_CSV", "INDEX_H5", "MANIFEST_CSV", "RECORD_FIELDS", "SHARD_DIR",
     "CacheError", "ClassTable", "FeatureTable", "VideoFeatures", "all_shards_complete", "cache_has_sequences",
-    "check_cache_ready", "discard_extraction", "finalize", "finalize_cache", "index_is_current", "list_shards",
+    "check_cache_ready", "discard_extraction", "finalize", "finalize_cache", "index_is_current", "label_head_problem",
+    "list_shards",
     "load_features", "load_sequences", "mark_finalized", "rank_lock_name", "rank_locks", "read_cache_info",
     "read_class_table", "read_shard", "read_shard_attrs", "read_video_records", "remove_temporary_files",
     "sequences_missing_message", "shard_index", "shard_is_complete", "shard_path", "shards_to_extract",

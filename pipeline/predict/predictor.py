@@ -9,9 +9,10 @@ same word vectors as the cache's class table (bundled GloVe, or a word2vec/fastT
 match) and its OOV policy; a class of the run's cache keeps the phrase it was embedded with in training (recorded
 in ``model.pt``).
 
-Scores are the model's fused probabilities p over the candidates (eq. 6/12). With calibrated stacking (the default
-when seen classes are among the candidates) the run's gamma (chosen on stage-1 validation) is subtracted from the
-scores of candidates that are seen classes of the run. See ``docs/predict.md``.
+Scores are the model's fused probabilities p over the candidates (eq. 6/12), ranked on the run's calibration scale
+(log p for the paper's method). The run's gamma (chosen on stage-1 validation) is subtracted from the scores of seen
+candidates when the candidates are the run's benchmark list, or always with ``full``
+(:mod:`avzsl.pipeline.predict.calibration`). See ``docs/predict.md``.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ import torch
 from avzsl.extractors.text.class_names import release_cached_vectors
 from avzsl.model.scoring import predict_scores
 from avzsl.pipeline.cache import CacheError, read_class_table
+from avzsl.pipeline.predict.calibration import CalibrationPlan, benchmark_classes, plan_calibration
 from avzsl.pipeline.predict.ranking import (
     Candidates,
     EncodedVideo,
     VideoFailure,
     VideoPrediction,
-    calibrated_scores,
     embed_candidates,
     encode_videos,
     rank_candidates,
@@ -57,7 +58,6 @@ RANDOM_PREDICTIONS_WARNING = (
     "the run was trained on features of RANDOM encoder weights (--random-weights): these predictions are "
     "MEANINGLESS and only exercise the pipeline"
 )
-CALIBRATIONS = ("auto", "off")
 
 
 class Predictor:
@@ -119,6 +119,7 @@ class Predictor:
             _logger.warning(RANDOM_PREDICTIONS_WARNING)
         self.selavi_checkpoint = selavi_checkpoint
         self._encoders: Any = None
+        self._benchmark: list[str] | None = None  # the run's benchmark candidate list, read on first use
         self.model.to(self.device)
 
     @property
@@ -176,11 +177,16 @@ class Predictor:
         release_cached_vectors()
         gc.collect()
 
-    def calibrate(self, candidates: Candidates, calibration: str) -> bool:
-        """Whether calibrated stacking applies: ``auto`` and at least one candidate is a seen class."""
-        if calibration not in CALIBRATIONS:
-            raise ValueError(f"calibration must be one of {CALIBRATIONS}, not {calibration!r}")
-        return calibration == "auto" and any(candidates.seen)
+    def calibrate(self, candidates: Candidates, calibration: str) -> CalibrationPlan:
+        """The calibration shift for these candidates under ``calibration`` (``auto``, ``full`` or ``off``)."""
+        return plan_calibration(calibration, candidates.names, candidates.seen, self.gamma, self.score_space(),
+                                self.benchmark_list())
+
+    def benchmark_list(self) -> list[str] | None:
+        """The run's benchmark candidate list (the test classes gamma is applied to), or None when unknown."""
+        if self._benchmark is None:
+            self._benchmark = benchmark_classes(self.state, self.config) or []
+        return self._benchmark or None
 
     def _calibration_space_scores(self, videos: dict[str, EncodedVideo], candidates: Candidates) -> torch.Tensor:
         """``(N, C)`` scores in the space the run's gamma shifts (log p for a run calibrated on log p)."""
@@ -189,25 +195,39 @@ class Predictor:
         class_emb = torch.from_numpy(candidates.embeddings).to(self.device)
         return predict_scores(self.model, audio, visual, class_emb).cpu()
 
-    def _scores_are_log_p(self) -> bool:
-        """Whether the run's scores are log-probabilities (a run calibrated on the paper's log p)."""
+    def score_space(self) -> str:
+        """The scale of the run's ranking scores: ``log p`` (the paper's method calibrated on log p), ``p`` (the
+        paper's method calibrated on p) or ``score`` (a method whose scores are not probabilities)."""
         options = getattr(self.model, "options", None)
-        return (getattr(self.model, "calibrated_on", "scores") == "calibration_scores"
-                and getattr(options, "calibrate_on", "") == "log")
+        if not hasattr(options, "calibrate_on"):  # only the paper's method scores probabilities
+            return "score"
+        if getattr(self.model, "calibrated_on", "scores") == "calibration_scores" and options.calibrate_on == "log":
+            return "log p"
+        return "p"
 
     def rank(
-        self, videos: dict[str, EncodedVideo], candidates: Candidates, calibrate: bool, top: int
+        self, videos: dict[str, EncodedVideo], candidates: Candidates, calibration: CalibrationPlan | bool, top: int
     ) -> dict[str, VideoPrediction]:
-        """Ranked predictions of encoded videos (or cached features) against the candidates, in dict order."""
+        """Ranked predictions of encoded videos (or cached features) against the candidates, in dict order.
+
+        ``calibration``: a :meth:`calibrate` plan, or True/False for the run's gamma / no shift.
+        """
+        if isinstance(calibration, bool):
+            calibration = plan_calibration("full" if calibration else "off", candidates.names, candidates.seen,
+                                           self.gamma, self.score_space(), None)
         results: dict[str, VideoPrediction] = {}
         if videos:
-            # Ranked and calibrated in the run's calibration space; the reported p stays a probability.
+            # Ranked in the run's calibration space; p and log p are reported beside it.
             raw = self._calibration_space_scores(videos, candidates)
-            p = raw.exp() if self._scores_are_log_p() else raw
-            scores = calibrated_scores(raw, candidates.seen, self.gamma) if calibrate else raw
+            space = calibration.space
+            p = raw.exp() if space == "log p" else raw if space == "p" else None
+            log_p = raw if space == "log p" else raw.clamp_min(1e-45).log() if space == "p" else None
+            shift = torch.tensor(candidates.seen, dtype=raw.dtype) * calibration.shift
+            scores = raw - shift
             for row, (key, video) in enumerate(videos.items()):
-                ranked = rank_candidates(p[row].numpy(), scores[row].numpy(), candidates, top)
-                results[key] = VideoPrediction(ranked, video.windows)
+                ranked = rank_candidates(None if p is None else p[row].numpy(), scores[row].numpy(), candidates, top,
+                                         None if log_p is None else log_p[row].numpy(), shift.numpy())
+                results[key] = VideoPrediction(ranked, video.windows, calibration.score_is())
         return results
 
     def predict(
@@ -225,21 +245,18 @@ class Predictor:
             paths: video files.
             class_names: candidate classes (any names the word vectors know), or :meth:`candidates` of them.
             top: predictions kept per video.
-            calibration: ``auto`` (subtract gamma from seen-class scores when seen classes are candidates) or
-                ``off``.
+            calibration: ``auto`` (the run's gamma for seen candidates when the candidates are the run's benchmark
+                list, no shift otherwise), ``full`` (the run's gamma for any list) or ``off``.
             workers / batch_size: decoding processes and windows per encoder forward.
 
         Returns:
             path -> :class:`VideoPrediction`, or :class:`VideoFailure` for a video that could not be used.
         """
         candidates = class_names if isinstance(class_names, Candidates) else self.candidates(class_names)
-        calibrate = self.calibrate(candidates, calibration)
-        if calibrate:
-            _logger.info(
-                "calibrated stacking: gamma %.4g subtracted from the scores of %d seen candidate(s)",
-                self.gamma,
-                sum(candidates.seen),
-            )
+        plan = self.calibrate(candidates, calibration)
+        if plan.applied:
+            _logger.info("calibrated stacking: %.4g subtracted from the scores of %d seen candidate(s)", plan.shift,
+                         sum(candidates.seen))
         encoded = encode_videos(
             [str(p) for p in paths],
             self.encoders,
@@ -248,4 +265,4 @@ class Predictor:
             workers=workers,
             batch_size=batch_size,
         )
-        return with_failures(encoded, self.rank(usable_videos(encoded), candidates, calibrate, top))
+        return with_failures(encoded, self.rank(usable_videos(encoded), candidates, plan, top))

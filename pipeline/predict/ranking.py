@@ -184,34 +184,71 @@ def calibrated_scores(p: torch.Tensor, seen: Sequence[bool], gamma: float) -> to
 
 @dataclass
 class Ranked:
-    """One ranked candidate: class name, score used for ranking, model probability p, seen flag."""
+    """One ranked candidate.
+
+    Attributes:
+        class_name: the candidate's name.
+        score: the ranking score (what :attr:`VideoPrediction.score_is` says it is).
+        probability: p, the model's probability of the class over the candidate list; None when the scorer gives
+            no probability (a cosine).
+        seen: the class is a seen (trained-on) class of the run.
+        log_p: log p (None without a probability).
+        shift: the calibration shift subtracted from this candidate's score (0 for unseen classes or no calibration).
+    """
 
     class_name: str
     score: float
-    probability: float
+    probability: float | None
     seen: bool
+    log_p: float | None = None
+    shift: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"class", "score", "p", "seen"}``."""
-        return {"class": self.class_name, "score": self.score, "p": self.probability, "seen": self.seen}
+        """JSON form: ``{"class", "score", "p", "log_p", "shift", "seen"}`` (``p``/``log_p`` null without a
+        probability)."""
+        return {"class": self.class_name, "score": self.score, "p": self.probability, "log_p": self.log_p,
+                "shift": self.shift, "seen": self.seen}
 
 
-def rank_candidates(p: np.ndarray, scores: np.ndarray, candidates: Candidates, top: int) -> list[Ranked]:
-    """The ``top`` candidates of one video by score (ties: candidate order). ``p``, ``scores``: ``(C,)``."""
+def rank_candidates(
+    p: np.ndarray | None,
+    scores: np.ndarray,
+    candidates: Candidates,
+    top: int,
+    log_p: np.ndarray | None = None,
+    shift: np.ndarray | None = None,
+) -> list[Ranked]:
+    """The ``top`` candidates of one video by score (ties: candidate order).
+
+    Args:
+        p / log_p: ``(C,)`` probabilities and their logarithms, or None (a scorer without probabilities).
+        scores: ``(C,)`` ranking scores.
+        shift: ``(C,)`` calibration shift subtracted from each candidate's score (None: zeros).
+    """
     order = sorted(range(len(candidates.names)), key=lambda c: (-float(scores[c]), c))[: max(1, top)]
-    return [Ranked(candidates.names[c], float(scores[c]), float(p[c]), candidates.seen[c]) for c in order]
+
+    def value(a: np.ndarray | None, c: int) -> float | None:
+        return None if a is None else float(a[c])
+
+    return [
+        Ranked(candidates.names[c], float(scores[c]), value(p, c), candidates.seen[c], value(log_p, c),
+               0.0 if shift is None else float(shift[c]))
+        for c in order
+    ]
 
 
 @dataclass
 class VideoPrediction:
-    """Ranked predictions of one video and the number of windows its feature averages."""
+    """Ranked predictions of one video, the number of windows its feature averages, and what its score is."""
 
     predictions: list[Ranked]
     windows: int
+    score_is: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"predictions": [...], "windows": n}``."""
-        return {"predictions": [r.to_dict() for r in self.predictions], "windows": self.windows}
+        """JSON form: ``{"predictions": [...], "windows": n, "score_is": "..."}``."""
+        return {"predictions": [r.to_dict() for r in self.predictions], "windows": self.windows,
+                "score_is": self.score_is}
 
 
 def usable_videos(encoded: Mapping[str, EncodedVideo | VideoFailure]) -> dict[str, EncodedVideo]:

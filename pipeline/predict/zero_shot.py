@@ -162,11 +162,12 @@ def predict_zero_shot(
         seed: seed of random weights.
 
     Returns:
-        path -> :class:`VideoPrediction` (``score`` = ``p`` = fused cosine; no class is "seen"), or
-        :class:`VideoFailure`.
+        path -> :class:`VideoPrediction` (``score`` = the fused cosine, ``p`` None: no probability; no class is
+        "seen"), or :class:`VideoFailure`.
     """
     if encoder not in ZERO_SHOT_ENCODERS:
-        raise PredictError(f"--zero-shot needs CLIP/CLAP encoders ({', '.join(ZERO_SHOT_ENCODERS)}), not {encoder!r}")
+        raise PredictError(f"--zero-shot scores with CLIP/CLAP encoders ({', '.join(ZERO_SHOT_ENCODERS)}) or with "
+                           f"ConSE on effnet_lite0_aisfx, not {encoder!r}")
     names = list(class_names)
     if not names:
         raise PredictError("no candidate class names given")
@@ -191,6 +192,9 @@ def predict_zero_shot(
         batch = FeatureBatch(torch.from_numpy(np.stack([v.audio_mean for v in good.values()])),
                              torch.from_numpy(np.stack([v.visual_mean for v in good.values()])))
         scores = method.scores(batch, torch.from_numpy(embedded.embeddings)).numpy()
+        score_is = (f"{1 - audio_weight:.3g} cos(visual, CLIP text) + {audio_weight:.3g} cos(audio, CLAP text) "
+                    "(zero_shot, no probability)")
         for row, (path, video) in enumerate(good.items()):
-            results[path] = VideoPrediction(rank_candidates(scores[row], scores[row], candidates, top), video.windows)
+            results[path] = VideoPrediction(rank_candidates(None, scores[row], candidates, top), video.windows,
+                                            score_is)
     return with_failures(encoded, results)
