@@ -57,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Classify raw videos with a run trained by avzsl-train, against any class names (seen, unseen or new). "
             "Each video is decoded and encoded exactly as the run's feature cache was (same encoder, weights, "
             "decoder and 1-s window schedule; the feature is the mean over windows), the class names are embedded "
-            "with the same word vectors, and the model's scores are ranked. Seen classes of the run are marked; the "
-            "run's calibration gamma is applied only to the candidate list it was chosen for (--seen-calibration). "
+            "with the same word vectors, and the model's scores are ranked; the output gives p, log p, the calibration "
+            "shift and the ranking score. Seen classes of the run are marked; the run's calibration gamma is not "
+            "subtracted by default (--seen-calibration). "
             "Weights: a run on SeLaVi features needs --selavi-checkpoint, on CLIP/CLAP features --clip-checkpoint and "
             "--clap-checkpoint; a run on the packaged effnet_lite0_aisfx encoders (avzsl-demo) needs no weight "
             "option. Exit code: 0 when at least one video was predicted, 1 when none could be, 2 for a usage error "
@@ -116,9 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--seen-calibration",
         default="auto",
         choices=("auto", "full", "off"),
-        help="calibrated stacking of seen candidates: auto subtracts the run's gamma when the candidates are the run's "
-        "benchmark list (its test classes) and nothing for any other list; full subtracts it for any list (with a "
-        "warning when the list differs); off never",
+        help="calibrated stacking of seen candidates: auto subtracts nothing (the run's gamma, chosen on validation "
+        "clips, lowered top-1 on new media for every candidate list measured: docs/predict.md); full subtracts the "
+        "run's gamma from every seen candidate (warning when the candidates are not the run's benchmark list, its "
+        "test classes); off subtracts nothing",
     )
     parser.add_argument("--top", type=int, default=5, help="predictions shown per video")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
