@@ -29,8 +29,8 @@ run's benchmark list; the held-out clips of the run's classes against the benchm
 gamma); and two controls on the run's own test clips (the media it was trained on): the benchmark list, and the
 held-out class names. ``±`` is 1.96 bootstrap standard errors, resampling whole media groups (the clips of one
 picture/recording pair; for the run's own clips, of one class), since clips of one group are not independent;
-``Δ auto-off`` and ``Δ full-off`` are paired differences with their intervals: the noise a ranking is judged
-against.
+``Δ auto-off``, ``Δ full-off`` and ``Δ fused-auto`` (``auto + ConSE`` minus ``auto``) are paired differences with
+their intervals: the noise a ranking is judged against.
 """
 
 from __future__ import annotations
@@ -123,8 +123,8 @@ def row(label: str, predictor: Predictor, conse, clips: Clips, names: list[str],
                                                                         benchmark).items()}
     cells = [f"{100 * h.mean():.1f} ± {196 * bootstrap_se(h, clips.groups, rounds, rng):.1f}"
              for h in per_rule.values()]
-    for rule in ("auto", "full gamma"):
-        delta = per_rule[rule] - per_rule["off"]
+    for rule, base in (("auto", "off"), ("full gamma", "off"), ("auto + ConSE", "auto")):
+        delta = per_rule[rule] - per_rule[base]
         cells.append(f"{100 * delta.mean():+.1f} ± {196 * bootstrap_se(delta, clips.groups, rounds, rng):.1f}")
     seen = sum(n.lower() in {s.lower() for s in predictor.seen_classes} for n in names)
     return (f"| {label} | {len(clips.labels)} | {len(names)} ({seen} seen) | " + " | ".join(cells)
@@ -168,8 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run {args.run} (gamma {predictor.gamma:.4g}, benchmark list {len(benchmark)} classes); held-out cache "
           f"{args.heldout_cache}: {len(held.labels)} clips of {len(held_names)} classes; ConSE T = {args.top_labels}")
     print()
-    print("| clips | n | candidates | " + " | ".join(RULES) + " | Δ auto-off | Δ full-off | chance |")
-    print("|---|---|---|" + "---|" * (len(RULES) + 3))
+    print("| clips | n | candidates | " + " | ".join(RULES) + " | Δ auto-off | Δ full-off | Δ fused-auto | chance |")
+    print("|---|---|---|" + "---|" * (len(RULES) + 4))
     settings = [
         ("held-out, their own names", held, held_names),
         ("held-out, own names + benchmark list", held, union),

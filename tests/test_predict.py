@@ -118,7 +118,7 @@ def test_json_ranks_new_and_seen_classes_and_reports_bad_videos(tiny_run, capsys
             assert p["p"] == pytest.approx(float(expected_p[row, names.index(p["class"])]), abs=1e-4)
 
 
-def test_calibration_subtracts_gamma_from_seen_classes(tiny_run, tmp_path: Path, capsys) -> None:
+def test_calibration_subtracts_gamma_from_seen_classes(tiny_run, tmp_path: Path, capsys, caplog) -> None:
     # A copy of the run whose gamma is clearly non-zero (a 2-epoch run may choose gamma = 0).
     run = tmp_path / "run"
     shutil.copytree(tiny_run["run"], run)
@@ -131,6 +131,8 @@ def test_calibration_subtracts_gamma_from_seen_classes(tiny_run, tmp_path: Path,
     assert cli_predict.main([*base, "--seen-calibration", "full", "--top", "6", "--json", video]) == 0
     entry = json.loads(capsys.readouterr().out)[video]
     assert entry["score_is"].startswith("log p - shift, shift = 0.3 for seen candidates")
+    # The candidates (with guitar, trumpet) are not the run's benchmark list: one warning says gamma is not tuned.
+    assert caplog.text.count("--seen-calibration full: the run's gamma 0.3 was chosen for its benchmark") == 1
     auto = {p["class"]: p for p in entry["predictions"]}
     predictor = Predictor(run, random_weights=True)
     p = _cached_p(tiny_run, ["violin/a.mp4"], predictor)[0]

@@ -26,6 +26,7 @@ def test_auto_applies_no_shift_to_the_benchmark_list_or_any_other(caplog) -> Non
     with caplog.at_level(logging.INFO):
         for names in (BENCHMARK, ["goat", "dog", "cow", "violin"], ["dog", "cow", "pig"], ["cow", "zebra"]):
             plan = _plan("auto", names)
+            plan.log()
             assert plan.shift == 0.0 and not plan.applied
             assert plan.score_is().startswith("log p (no calibration shift: --seen-calibration auto")
     assert _plan("auto", ["goat", "dog", "cow", "violin"]).benchmark_list is True  # any order, any case
@@ -38,6 +39,7 @@ def test_auto_applies_no_shift_to_the_benchmark_list_or_any_other(caplog) -> Non
 def test_full_applies_gamma_and_warns_off_the_benchmark_list(caplog) -> None:
     with caplog.at_level(logging.WARNING):
         plan = _plan("full", BENCHMARK)
+        plan.log()
     assert plan.shift == 7.5 and plan.applied and caplog.text == ""
     assert plan.score_is() == ("log p - shift, shift = 7.5 for seen candidates and 0 for the others (the run's "
                                "gamma, the run's benchmark candidate list)")
@@ -45,6 +47,7 @@ def test_full_applies_gamma_and_warns_off_the_benchmark_list(caplog) -> None:
         caplog.clear()
         with caplog.at_level(logging.WARNING):
             plan = _plan("full", names, benchmark)
+            plan.log()
         assert plan.shift == 7.5
         assert "--seen-calibration full: the run's gamma 7.5 was chosen for its benchmark candidate list" in caplog.text
 

@@ -51,7 +51,8 @@ class CalibrationPlan:
         shift: what is subtracted from the score of every seen candidate (0.0: nothing).
         space: the scale of the score (one of :data:`SPACES`).
         benchmark_list: whether the candidates are the run's benchmark list (None: the run does not say).
-        reason: one sentence for the output header and the log.
+        reason: one sentence for the output header.
+        note / note_level: what :meth:`log` says (empty: nothing) and at which logging level.
     """
 
     mode: str
@@ -60,6 +61,13 @@ class CalibrationPlan:
     space: str
     benchmark_list: bool | None
     reason: str
+    note: str = ""
+    note_level: int = logging.INFO
+
+    def log(self) -> None:
+        """Log the plan's note once per prediction (a warning for ``full`` off the benchmark list)."""
+        if self.note:
+            _logger.log(self.note_level, "%s", self.note)
 
     @property
     def applied(self) -> bool:
@@ -124,14 +132,14 @@ def plan_calibration(
     if mode == "off":
         return CalibrationPlan(mode, gamma, 0.0, space, is_benchmark, "--seen-calibration off")
     if mode == "full":
+        note, level = "", logging.INFO
         if not is_benchmark:
-            _logger.warning(
-                "--seen-calibration full: the run's gamma %.4g was chosen for its benchmark candidate list and is "
-                "applied to %s, where it is not a tuned value (measured on new media it can put any unseen "
-                "candidate above every seen one)", gamma, listed)
-        return CalibrationPlan(mode, gamma, gamma, space, is_benchmark, f"the run's gamma, {listed}")
+            note, level = (f"--seen-calibration full: the run's gamma {gamma:.4g} was chosen for its benchmark "
+                           f"candidate list and is applied to {listed}, where it is not a tuned value (measured on "
+                           "new media it can put any unseen candidate above every seen one)"), logging.WARNING
+        return CalibrationPlan(mode, gamma, gamma, space, is_benchmark, f"the run's gamma, {listed}", note, level)
     reason = (f"--seen-calibration auto: the run's gamma {gamma:.4g} is not applied to new media ({listed}; "
               "docs/predict.md)")
-    _logger.info("calibrated stacking not applied: the run's gamma %.4g was chosen on validation clips, and on new "
-                 "media it lowered top-1 (docs/predict.md); --seen-calibration full applies it", gamma)
-    return CalibrationPlan(mode, gamma, 0.0, space, is_benchmark, reason)
+    note = (f"calibrated stacking not applied: the run's gamma {gamma:.4g} was chosen on validation clips, and on new "
+            "media it lowered top-1 (docs/predict.md); --seen-calibration full applies it")
+    return CalibrationPlan(mode, gamma, 0.0, space, is_benchmark, reason, note)

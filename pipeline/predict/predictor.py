@@ -120,6 +120,7 @@ class Predictor:
         self.selavi_checkpoint = selavi_checkpoint
         self._encoders: Any = None
         self._benchmark: list[str] | None = None  # the run's benchmark candidate list, read on first use
+        self._logged_plan: tuple[str, tuple[str, ...]] | None = None
         self.model.to(self.device)
 
     @property
@@ -179,8 +180,13 @@ class Predictor:
 
     def calibrate(self, candidates: Candidates, calibration: str) -> CalibrationPlan:
         """The calibration shift for these candidates under ``calibration`` (``auto``, ``full`` or ``off``)."""
-        return plan_calibration(calibration, candidates.names, candidates.seen, self.gamma, self.score_space(),
+        plan = plan_calibration(calibration, candidates.names, candidates.seen, self.gamma, self.score_space(),
                                 self.benchmark_list())
+        key = (calibration, tuple(candidates.names))
+        if key != self._logged_plan:  # the CLI asks for caches and videos of one prediction: say it once
+            plan.log()
+            self._logged_plan = key
+        return plan
 
     def benchmark_list(self) -> list[str] | None:
         """The run's benchmark candidate list (the test classes gamma is applied to), or None when unknown."""
