@@ -11,8 +11,8 @@ in ``model.pt``).
 
 Scores are the model's fused probabilities p over the candidates (eq. 6/12), ranked on the run's calibration scale
 (log p for the paper's method). The run's gamma (chosen on stage-1 validation) is subtracted from the scores of seen
-candidates when the candidates are the run's benchmark list, or always with ``full``
-(:mod:`avzsl.pipeline.predict.calibration`). See ``docs/predict.md``.
+candidates only with ``calibration="full"``: on new media it was measured to lower top-1
+(:mod:`avzsl.pipeline.predict.calibration`, ``docs/predict.md``).
 """
 
 from __future__ import annotations
@@ -251,8 +251,8 @@ class Predictor:
             paths: video files.
             class_names: candidate classes (any names the word vectors know), or :meth:`candidates` of them.
             top: predictions kept per video.
-            calibration: ``auto`` (the run's gamma for seen candidates when the candidates are the run's benchmark
-                list, no shift otherwise), ``full`` (the run's gamma for any list) or ``off``.
+            calibration: ``auto`` (default: no shift), ``full`` (the run's gamma subtracted from every seen candidate;
+                a warning when the candidates are not the run's benchmark list) or ``off`` (no shift).
             workers / batch_size: decoding processes and windows per encoder forward.
 
         Returns:
