@@ -1,4 +1,4 @@
-"""``avzsl-predict``: rank any class names for raw videos with a trained run (zero-shot)."""
+"""``avzsl-predict``: rank any class names for raw videos with a trained run, or with no run (``--zero-shot``)."""
 
 from __future__ import annotations
 
