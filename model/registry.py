@@ -72,6 +72,7 @@ _BUILTIN_MODULES: tuple[str, ...] = (
     "avzsl.model.ridge",
     "avzsl.model.eszsl",
     "avzsl.model.zero_shot",
+    "avzsl.model.conse",
 )
 
 

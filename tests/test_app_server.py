@@ -168,8 +168,8 @@ def test_zero_shot_towers_answer_with_cosine_branches(app: str, world: dict[str,
     assert status == 200, answer
     entry = answer["document"]["c.mp4"]
     assert entry["branches"] == "cosine" and answer["gamma"] is None
-    for r in entry["predictions"]:
-        assert r["p"] == pytest.approx(0.5 * r["visual"] + 0.5 * r["audio"], abs=1e-5)
+    for r in entry["predictions"]:  # the score is the fused cosine; a cosine is no probability
+        assert r["p"] is None and r["score"] == pytest.approx(0.5 * r["visual"] + 0.5 * r["audio"], abs=1e-5)
     assert len(entry["window_support"]) == 3
 
 

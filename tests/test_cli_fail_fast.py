@@ -105,16 +105,17 @@ def test_train_refusals_create_no_run_folder(tmp_path: Path, caplog) -> None:
     assert not (tmp_path / "runs").exists()
 
 
-def test_predict_reports_missing_video_before_loading_the_run(tmp_path: Path, monkeypatch, caplog) -> None:
+def test_predict_reports_missing_video_before_loading_the_run(tmp_path: Path, monkeypatch, capsys) -> None:
     import avzsl.pipeline.predict.predictor as predict
 
     def forbidden(*args, **kwargs):
-        raise AssertionError("the run was loaded before the inputs were checked")
+        raise AssertionError("the run was loaded although no input exists")
 
     monkeypatch.setattr(predict.Predictor, "__init__", forbidden)
     args = ["--run", str(tmp_path), "--random-weights", "--classes", "a,b", str(tmp_path / "gone.mp4")]
-    assert cli_predict.main(args) == 2
-    assert "1 input(s) not found" in caplog.text and "gone.mp4" in caplog.text
+    # A missing input is one error line of the batch (exit 1: nothing predicted), found before anything loads.
+    assert cli_predict.main(args) == 1
+    assert f"{tmp_path / 'gone.mp4'}: ERROR not_a_file: no such file or folder" in capsys.readouterr().out
 
 
 def test_library_wording_becomes_cli_wording(caplog) -> None:

@@ -129,8 +129,8 @@ def test_cached_feature_has_no_window_support_and_json_keeps_its_shape() -> None
     document = results_document({**results, "bad.mp4": VideoFailure("unreadable", "bad.mp4: no stream")})
     assert document["bad.mp4"] == {"error": "unreadable: bad.mp4: no stream", "status": "unreadable"}
     entry = document["b.mp4"]
-    assert set(entry) == {"predictions", "windows", "branches", "window_support"}
-    assert set(entry["predictions"][0]) == {"class", "score", "p", "seen", "visual", "audio"}
+    assert set(entry) == {"predictions", "windows", "score_is", "branches", "window_support"}
+    assert set(entry["predictions"][0]) == {"class", "score", "p", "log_p", "shift", "seen", "visual", "audio"}
     assert set(entry["window_support"][0]) == {"start", "end", "top", "p"}
 
 

@@ -135,7 +135,7 @@ def test_dry_run_lines_show_seed_and_method_and_all_lists_skips(synthetic_cache,
     assert cli_sweep.main([*_base(synthetic_cache, out), "--methods", "all", "--seeds", "0,1", "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
     planned = [line for line in lines if ": to run: " in line]
-    trained = [s.method for s in parse_methods("all") if s.method not in ("tcaf", "zero_shot")]
+    trained = [s.method for s in parse_methods("all") if s.method not in ("tcaf", "zero_shot", "conse")]
     assert len(planned) == 2 * len(trained)
     assert len(set(planned)) == len(planned)  # seeds no longer read the same
     for line in planned:
@@ -145,6 +145,8 @@ def test_dry_run_lines_show_seed_and_method_and_all_lists_skips(synthetic_cache,
     assert any("--method coordinate_generalize --preset paper" in line for line in planned)
     assert any(line.startswith("method tcaf: skipped: needs per-window sequences") for line in lines)
     assert any(line.startswith("method zero_shot: skipped: needs CLIP/CLAP") for line in lines)
+    assert any(line.startswith("method conse: skipped: needs features of an encoder set with a named classifier")
+               for line in lines)
     assert not [p for p in out.iterdir() if p.is_dir()]
     # The other sweeps' dry runs show the seed too.
     assert cli_sweep.main([*_base(synthetic_cache, out), "--rho", "0.1", "--seeds", "4,5", "--dry-run"]) == 0

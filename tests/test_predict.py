@@ -108,14 +108,17 @@ def test_json_ranks_new_and_seen_classes_and_reports_bad_videos(tiny_run, capsys
         assert sorted(p["class"] for p in preds) == sorted(names)  # new class names work
         scores = [p["score"] for p in preds]
         assert scores == sorted(scores, reverse=True)
-        assert sum(scores) <= 1 + 1e-6 and sum(p["p"] for p in preds) == pytest.approx(1, abs=1e-5)
+        assert sum(p["p"] for p in preds) == pytest.approx(1, abs=1e-5)
+        # The default (auto) applies no calibration shift to a list that is not the run's benchmark list.
+        assert entry["score_is"].startswith("log p (no calibration shift") and gamma is not None
         for p in preds:
             assert p["seen"] == (p["class"] in ("piano", "dog", "violin"))
-            assert p["score"] == pytest.approx(math.log(p["p"]) - (gamma if p["seen"] else 0.0), abs=1e-4)
+            assert p["shift"] == 0.0 and p["log_p"] == pytest.approx(math.log(p["p"]), abs=1e-4)
+            assert p["score"] == pytest.approx(p["log_p"], abs=1e-6)
             assert p["p"] == pytest.approx(float(expected_p[row, names.index(p["class"])]), abs=1e-4)
 
 
-def test_calibration_subtracts_gamma_from_seen_classes(tiny_run, tmp_path: Path, capsys) -> None:
+def test_calibration_subtracts_gamma_from_seen_classes(tiny_run, tmp_path: Path, capsys, caplog) -> None:
     # A copy of the run whose gamma is clearly non-zero (a 2-epoch run may choose gamma = 0).
     run = tmp_path / "run"
     shutil.copytree(tiny_run["run"], run)
@@ -125,25 +128,37 @@ def test_calibration_subtracts_gamma_from_seen_classes(tiny_run, tmp_path: Path,
     video = str(tiny_run["videos"] / "violin/a.mp4")
     base = ["--run", str(run), "--random-weights", "--device", "cpu", "--workers", "0", "--classes", CANDIDATES]
     capsys.readouterr()
-    assert cli_predict.main([*base, "--top", "6", "--json", video]) == 0
-    auto = {p["class"]: p for p in json.loads(capsys.readouterr().out)[video]["predictions"]}
+    assert cli_predict.main([*base, "--seen-calibration", "full", "--top", "6", "--json", video]) == 0
+    entry = json.loads(capsys.readouterr().out)[video]
+    assert entry["score_is"].startswith("log p - shift, shift = 0.3 for seen candidates")
+    # The candidates (with guitar, trumpet) are not the run's benchmark list: one warning says gamma is not tuned.
+    assert caplog.text.count("--seen-calibration full: the run's gamma 0.3 was chosen for its benchmark") == 1
+    auto = {p["class"]: p for p in entry["predictions"]}
     predictor = Predictor(run, random_weights=True)
     p = _cached_p(tiny_run, ["violin/a.mp4"], predictor)[0]
     for c, name in enumerate(CANDIDATES.split(",")):
         assert auto[name]["p"] == pytest.approx(float(p[c]), abs=1e-4)
         shift = 0.3 if auto[name]["seen"] else 0.0
+        assert auto[name]["shift"] == pytest.approx(shift)
         assert auto[name]["score"] == pytest.approx(math.log(float(p[c])) - shift, abs=1e-4)
-    # Calibration off: scores are p. Table output names the calibration and marks seen/unseen.
+    # Calibration off: no shift. Table output says what the score is and marks seen/unseen.
     off = calibrated_scores(p[None], [False] * len(p), 0.3)[0]
     assert torch.equal(off, p)
     assert cli_predict.main([*base, "--seen-calibration", "off", "--top", "3", video]) == 0
     text = capsys.readouterr().out
-    assert "calibrated stacking" not in text and "WARNING" in text and "MEANINGLESS" in text
+    assert "score = log p (no calibration shift: --seen-calibration off)" in text
+    assert "WARNING" in text and "MEANINGLESS" in text
+    assert "p     log p    shift     score  seen" in text
     rows = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
     assert [int(r[0]) for r in rows] == [1, 2, 3]
     top3 = sorted(range(len(p)), key=lambda c: -float(p[c]))[:3]
     assert [r[1] for r in rows] == [CANDIDATES.split(",")[c] for c in top3]
-    assert all(r[3] == ("seen" if r[1] in ("piano", "dog", "violin") else "unseen") for r in rows)
+    for r in rows:  # rank, class, p, log p, shift, score, seen
+        c = CANDIDATES.split(",").index(r[1])
+        assert float(r[2]) == pytest.approx(float(p[c]), abs=1e-4)
+        assert float(r[3]) == pytest.approx(math.log(float(p[c])), abs=1e-3) and float(r[4]) == 0.0
+        assert float(r[5]) == pytest.approx(float(r[3]), abs=1e-4)
+        assert r[6] == ("seen" if r[1] in ("piano", "dog", "violin") else "unseen")
 
 
 def test_refusals_exit_2_with_a_message(tiny_run, tmp_path: Path, caplog) -> None:
@@ -178,10 +193,17 @@ def test_no_usable_video_exits_1(tiny_run, capsys, caplog) -> None:
     capsys.readouterr()
     assert cli_predict.main(args) == 1
     assert f"{tiny_run['bad']}: ERROR unreadable" in capsys.readouterr().out
-    # A path that does not exist is a usage error, reported before the run or any encoder loads.
+    # A path that does not exist is one error line of the batch, like an unreadable file (exit 1: nothing predicted).
     missing = str(tiny_run["root"] / "missing.mp4")
-    assert cli_predict.main(_predict(tiny_run, "--classes", "piano,drum", str(tiny_run["bad"]), missing)) == 2
-    assert f"1 input(s) not found: {missing}" in caplog.text
+    assert cli_predict.main(_predict(tiny_run, "--classes", "piano,drum", str(tiny_run["bad"]), missing)) == 1
+    out = capsys.readouterr().out
+    assert f"{tiny_run['bad']}: ERROR unreadable" in out and f"{missing}: ERROR not_a_file: no such file" in out
+    # ... and the other inputs of the batch are still predicted (exit 0).
+    good = str(tiny_run["videos"] / "drum/a.mp4")
+    assert cli_predict.main(_predict(tiny_run, "--classes", "piano,drum", "--json", missing, good)) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc[missing] == {"error": "not_a_file: no such file or folder", "status": "not_a_file"}
+    assert len(doc[good]["predictions"]) == 2
 
 
 def _json_predictions(capsys) -> dict:

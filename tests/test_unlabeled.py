@@ -54,8 +54,10 @@ def test_predict_inputs(tmp_path: Path) -> None:
     inputs = resolve_inputs([clip, folder, cache])
     assert inputs.videos == [str(clip), str(folder / "1.mp4"), str(folder / "x" / "2.webm")]
     assert inputs.caches == [cache]
-    with pytest.raises(UserError, match=r"2 input\(s\) not found: .*gone1.mp4, .*gone2.mp4"):
-        resolve_inputs([clip, tmp_path / "gone1.mp4", tmp_path / "gone2.mp4"])
+    # Missing paths are listed for the batch's error lines, not raised: the other inputs are still predicted.
+    partial = resolve_inputs([clip, tmp_path / "gone1.mp4", tmp_path / "gone2.mp4"])
+    assert partial.videos == [str(clip)]
+    assert partial.missing == [str(tmp_path / "gone1.mp4"), str(tmp_path / "gone2.mp4")]
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="holds no video file"):
         resolve_inputs([tmp_path / "empty"])

@@ -35,6 +35,8 @@ def test_ranks_arbitrary_names_with_the_fused_cosine(world: dict[str, Path], cap
     assert sorted(r["class"] for r in ranked) == sorted(names)
     scores = [r["score"] for r in ranked]
     assert scores == sorted(scores, reverse=True) and not any(r["seen"] for r in ranked)
+    assert all(r["p"] is None for r in ranked)  # a cosine, not a probability: the output says so
+    assert json_doc_score_is(capsys, argv, video).startswith("0.7 cos(visual, CLIP text) + 0.3 cos(audio, CLAP")
     # The same numbers from the library pieces: towers, extraction code path, fused cosine.
     encoders = build_encoder("clip_clap", {"clip": world["clip"], "clap": world["clap"]})
     encoded = encode_videos([video], encoders, "pyav", "clean", workers=0)[video]
@@ -45,13 +47,19 @@ def test_ranks_arbitrary_names_with_the_fused_cosine(world: dict[str, Path], cap
     np.testing.assert_allclose([got[n] for n in names], expected, rtol=1e-4, atol=1e-5)
 
 
+def json_doc_score_is(capsys, argv: list[str], video: str) -> str:
+    assert cli_predict.main(argv) == 0
+    return json.loads(capsys.readouterr().out)[video]["score_is"]
+
+
 def test_unreadable_video_and_missing_weights(world: dict[str, Path], capsys) -> None:
     base = ["--zero-shot", "--clip-checkpoint", str(world["clip"]), "--clap-checkpoint", str(world["clap"]),
             "--classes", "a,b", "--workers", "0"]
     capsys.readouterr()
     assert cli_predict.main([*base, str(world["root"] / "notes.mp4")]) == 1
     assert "ERROR unreadable" in capsys.readouterr().out
-    assert cli_predict.main(["--zero-shot", "--classes", "a,b", str(world["root"] / "clip.mp4")]) == 2
+    assert cli_predict.main(["--zero-shot", "--encoder", "clip_clap", "--classes", "a,b",
+                             str(world["root"] / "clip.mp4")]) == 2
     assert "needs --clip-checkpoint and --clap-checkpoint" in capsys.readouterr().err
     assert cli_predict.main([*base, "--text-templates", "kinetics", str(world["root"] / "clip.mp4")]) == 2
     assert "unknown template set" in capsys.readouterr().err

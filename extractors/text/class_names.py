@@ -278,6 +278,14 @@ class ClassNameEmbedder:
         phrase = text if self.kind == "fasttext" else phrase_of(text)
         return self.embed([text], phrases={text: phrase}).embeddings[0]
 
+    def phrase_vector(self, text: str) -> np.ndarray | None:
+        """Unit-norm ``(D,)`` float32 vector of ``text`` with its unknown words dropped, or None when no word is
+        known; never raises or logs (for many labels at once, e.g. a classifier's label names)."""
+        vector, _ = self._phrase_vector(text if self.kind == "fasttext" else phrase_of(text))
+        if vector is None or not np.any(vector):
+            return None
+        return (vector / np.linalg.norm(vector)).astype(np.float32)
+
     def embed(self, class_names: Sequence[str], phrases: Mapping[str, str] | None = None) -> EmbeddedClasses:
         """Embed class names.
 

@@ -146,8 +146,9 @@ class Models:
             batch = default_batch_size(predictor.device)
             gamma = None
             candidates = predictor.candidates(list(class_names), phrases_for(list(class_names)))
-            if model.kind == "run" and predictor.calibrate(candidates, "auto"):
-                gamma = predictor.gamma
+            if model.kind == "run":
+                plan = predictor.calibrate(candidates, "auto")
+                gamma = plan.shift if plan.applied else None
             results = predictor.predict(paths, candidates, top=top, workers=0, batch_size=batch)
             seconds = time.perf_counter() - started
         return Prediction(results_document(results), gamma, seconds)

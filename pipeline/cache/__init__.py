@@ -15,6 +15,7 @@ from here; modules inside it import each other's submodules directly:
 
 from avzsl.pipeline.cache.classes import read_class_table, write_class_table
 from avzsl.pipeline.cache.h5 import verify_datasets, write_h5
+from avzsl.pipeline.cache.heads import label_head_problem
 from avzsl.pipeline.cache.identity import content_digest, input_video_ids
 from avzsl.pipeline.cache.index import (
     all_shards_complete,
@@ -71,10 +72,10 @@ __all__ = [
     "CACHE_INFO", "CLASS_TABLE", "FAILURES_CSV", "IDENTITY_KEY", "INDEX_CSV", "INDEX_H5", "MANIFEST_CSV",
     "RECORD_FIELDS", "SHARD_DIR", "CacheError", "ClassTable", "FeatureTable", "VideoFeatures", "all_shards_complete",
     "cache_has_sequences", "check_cache_ready", "content_digest", "discard_extraction", "finalize", "finalize_cache",
-    "identity_digest", "index_is_current", "input_video_ids", "list_shards", "load_features", "load_sequences",
-    "mark_finalized", "rank_lock_name", "rank_locks", "read_cache_info", "read_class_table", "read_shard",
-    "read_shard_attrs", "read_video_records", "remove_temporary_files", "sequences_missing_message", "shard_index",
-    "shard_is_complete", "shard_path", "shards_to_extract", "stats_path", "stored_identity", "verify_datasets",
-    "weights_are_random", "write_cache", "write_cache_info", "write_class_table", "write_h5", "write_shard",
-    "write_shard_stats",
+    "identity_digest", "index_is_current", "input_video_ids", "label_head_problem", "list_shards", "load_features",
+    "load_sequences", "mark_finalized", "rank_lock_name", "rank_locks", "read_cache_info", "read_class_table",
+    "read_shard", "read_shard_attrs", "read_video_records", "remove_temporary_files", "sequences_missing_message",
+    "shard_index", "shard_is_complete", "shard_path", "shards_to_extract", "stats_path", "stored_identity",
+    "verify_datasets", "weights_are_random", "write_cache", "write_cache_info", "write_class_table", "write_h5",
+    "write_shard", "write_shard_stats",
 ]

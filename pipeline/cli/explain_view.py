@@ -35,13 +35,21 @@ def video_lines(path: str, item: Any) -> list[str]:
     lines.append(f"  {'rank':>4}  {'class':<{width}}  {'score':>8}  {'p':>6}  {'seen':<6}  {'saw':>7}  {'heard':>7}")
     for rank, r in enumerate(item.predictions, start=1):
         seen = "seen" if r.seen else "unseen"
-        lines.append(f"  {rank:>4}  {r.class_name:<{width}}  {r.score:>8.4f}  {r.probability:>6.3f}  {seen:<6}  "
+        p = "-" if r.probability is None else f"{r.probability:.3f}"
+        lines.append(f"  {rank:>4}  {r.class_name:<{width}}  {r.score:>8.4f}  {p:>6}  {seen:<6}  "
                      f"{_number(r.visual):>7}  {_number(r.audio):>7}")
     lines.append(f"  {BRANCH_NOTES.get(item.branches, 'this method has no separate visual and audio branch scores')}")
     if not item.window_support:
         lines.append("  per-second support: none (no per-window features)")
         return lines
     windows = item.window_support
+    if not any(w.p for w in windows):  # a scorer without probabilities: each window only names its first class
+        lines.append(f"  per-second support ({len(windows)} windows): this scorer gives no probability, only the "
+                     "class each window ranks first")
+        for rank, r in enumerate(item.predictions, start=1):
+            first = sum(w.top == r.class_name for w in windows)
+            lines.append(f"    {rank:>2} {r.class_name:<{width}} first in {first} of {len(windows)}")
+        return lines
     lines.append(f"  per-second support ({len(windows)} windows, from {windows[0].start:.0f} s to "
                  f"{windows[-1].end:.0f} s; glyph = p of the class in that window alone, ' ' < 0.1 ... '@' >= 0.9)")
     for rank, r in enumerate(item.predictions, start=1):
@@ -54,19 +62,20 @@ def video_lines(path: str, item: Any) -> list[str]:
     return lines
 
 
-def explain_text(results: dict[str, Any], gamma: float | None, random_weights: bool, warning: str = "") -> str:
+def explain_text(results: dict[str, Any], header: str | None, random_weights: bool, warning: str = "") -> str:
     """The ``--explain`` view of ``path -> VideoPrediction | VideoFailure``.
 
     Args:
-        results: from :meth:`Predictor.predict` or the zero-shot predictor.
-        gamma: the gamma subtracted from seen-class scores, or None when calibration did not apply.
+        results: from :meth:`Predictor.predict` or a zero-shot scorer.
+        header: what the ranking score is (``CalibrationPlan.score_is()``); None: taken from the predictions.
         random_weights: print ``warning`` (the meaningless-predictions warning) first.
     """
     lines: list[str] = []
     if random_weights:
         lines.append(f"WARNING: {warning}")
-    if gamma is not None:
-        lines.append(f"calibrated stacking: score = model score - {gamma:.4g} for seen classes")
+    header = header or next((item.score_is for item in results.values() if getattr(item, "score_is", "")), None)
+    if header:
+        lines.append(f"score = {header}")
     for path, item in results.items():
         if not hasattr(item, "predictions"):  # a VideoFailure
             lines.append(f"{path}: ERROR {item.message()}")

@@ -1,9 +1,10 @@
 """What ``avzsl-predict`` classifies: video files, folders of videos (labeled or not) and feature caches.
 
-Inputs are resolved before anything heavy loads, so a missing path is reported at once (not after the encoders
-are built). A feature cache (a folder with ``cache.json``, e.g. one ``avzsl-extract`` wrote from an unlabeled
-folder) is scored from its stored per-video features without decoding anything, provided it was extracted exactly
-like the run's training cache (same encoder spec, weights and window schedule).
+Inputs are resolved before anything heavy loads. A path that does not exist is one failure of the batch (status
+``not_a_file``), reported beside the others like an unreadable file; it does not stop the batch. A feature cache (a
+folder with ``cache.json``, e.g. one ``avzsl-extract`` wrote from an unlabeled folder) is scored from its stored
+per-video features without decoding anything, provided it was extracted exactly like the run's training cache (same
+encoder spec, weights and window schedule).
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ _logger = logging.getLogger(__name__)
 
 @dataclass
 class PredictInputs:
-    """Resolved inputs: video files (in the order given, folders expanded sorted) and feature caches."""
+    """Resolved inputs: video files (in the order given, folders expanded sorted), feature caches, and the paths
+    given that do not exist."""
 
     videos: list[str] = field(default_factory=list)
     caches: list[Path] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
 
 
 def videos_in_folder(folder: Path) -> list[str]:
@@ -44,11 +47,12 @@ def videos_in_folder(folder: Path) -> list[str]:
 def resolve_inputs(items: Sequence[str | Path]) -> PredictInputs:
     """Video files, folders of videos and feature caches -> :class:`PredictInputs`.
 
+    A path that does not exist goes to ``missing`` (logged), not to an error: the other inputs are still predicted.
+
     Raises:
-        UserError: a path that does not exist (all are listed), or a folder with no video file in it.
+        UserError: a folder with no video file in it.
     """
     inputs = PredictInputs()
-    missing: list[str] = []
     for item in items:
         path = Path(item)
         if (path / "cache.json").is_file():
@@ -62,10 +66,8 @@ def resolve_inputs(items: Sequence[str | Path]) -> PredictInputs:
         elif path.is_file():
             inputs.videos.append(str(path))
         else:
-            missing.append(str(path))
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise UserError(f"{len(missing)} input(s) not found: {shown}")
+            _logger.warning("%s: no such file or folder", path)
+            inputs.missing.append(str(path))
     return inputs
 
 

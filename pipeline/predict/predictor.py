@@ -9,9 +9,10 @@ same word vectors as the cache's class table (bundled GloVe, or a word2vec/fastT
 match) and its OOV policy; a class of the run's cache keeps the phrase it was embedded with in training (recorded
 in ``model.pt``).
 
-Scores are the model's fused probabilities p over the candidates (eq. 6/12). With calibrated stacking (the default
-when seen classes are among the candidates) the run's gamma (chosen on stage-1 validation) is subtracted from the
-scores of candidates that are seen classes of the run. See ``docs/predict.md``.
+Scores are the model's fused probabilities p over the candidates (eq. 6/12), ranked on the run's calibration scale
+(log p for the paper's method). The run's gamma (chosen on stage-1 validation) is subtracted from the scores of seen
+candidates only with ``calibration="full"``: on new media it was measured to lower top-1
+(:mod:`avzsl.pipeline.predict.calibration`, ``docs/predict.md``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from avzsl.extractors.text.class_names import release_cached_vectors
 from avzsl.pipeline.cache import CacheError, read_class_table
 from avzsl.pipeline.core.errors import InvalidValueError
+from avzsl.pipeline.predict.calibration import CALIBRATIONS, CalibrationPlan, benchmark_classes, plan_calibration
 from avzsl.pipeline.predict.explain import Scoring, rank_videos
 from avzsl.pipeline.predict.ranking import (
     Candidates,
@@ -56,7 +58,6 @@ RANDOM_PREDICTIONS_WARNING = (
     "the run was trained on features of RANDOM encoder weights (--random-weights): these predictions are "
     "MEANINGLESS and only exercise the pipeline"
 )
-CALIBRATIONS = ("auto", "off")
 
 
 class Predictor:
@@ -122,6 +123,8 @@ class Predictor:
             _logger.warning(RANDOM_PREDICTIONS_WARNING)
         self.selavi_checkpoint = selavi_checkpoint
         self._encoders: Any = None
+        self._benchmark: list[str] | None = None  # the run's benchmark candidate list, read on first use
+        self._logged_plan: tuple[str, tuple[str, ...]] | None = None
         self.model.to(self.device)
 
     @property
@@ -184,32 +187,61 @@ class Predictor:
         release_cached_vectors()
         gc.collect()
 
-    def calibrate(self, candidates: Candidates, calibration: str) -> bool:
-        """Whether calibrated stacking applies: ``auto`` and at least one candidate is a seen class."""
+    def calibrate(self, candidates: Candidates, calibration: str) -> CalibrationPlan:
+        """The calibration shift for these candidates under ``calibration`` (``auto``, ``full`` or ``off``).
+
+        Raises:
+            InvalidValueError: an unknown mode.
+        """
         if calibration not in CALIBRATIONS:
             raise InvalidValueError(f"calibration must be one of {CALIBRATIONS}, not {calibration!r}")
-        return calibration == "auto" and any(candidates.seen)
+        plan = plan_calibration(calibration, candidates.names, candidates.seen, self.gamma, self.score_space(),
+                                self.benchmark_list())
+        key = (calibration, tuple(candidates.names))
+        if key != self._logged_plan:  # the CLI asks for caches and videos of one prediction: say it once
+            plan.log()
+            self._logged_plan = key
+        return plan
 
-    def _scores_are_log_p(self) -> bool:
-        """Whether the run's scores are log-probabilities (a run calibrated on the paper's log p)."""
+    def benchmark_list(self) -> list[str] | None:
+        """The run's benchmark candidate list (the test classes gamma is applied to), or None when unknown."""
+        if self._benchmark is None:
+            self._benchmark = benchmark_classes(self.state, self.config) or []
+        return self._benchmark or None
+
+    def score_space(self) -> str:
+        """The scale of the run's ranking scores: ``log p`` (the paper's method calibrated on log p), ``p`` (the
+        paper's method calibrated on p) or ``score`` (a method whose scores are not probabilities)."""
         options = getattr(self.model, "options", None)
-        return (getattr(self.model, "calibrated_on", "scores") == "calibration_scores"
-                and getattr(options, "calibrate_on", "") == "log")
+        if not hasattr(options, "calibrate_on"):  # only the paper's method scores probabilities
+            return "score"
+        if getattr(self.model, "calibrated_on", "scores") == "calibration_scores" and options.calibrate_on == "log":
+            return "log p"
+        return "p"
 
-    def scoring(self, candidates: Candidates, calibrate: bool) -> Scoring:
-        """The run's model, the candidates and the calibration (the run's gamma when ``calibrate``)."""
-        return Scoring(self.model, candidates, self.gamma if calibrate else None, self._scores_are_log_p(),
-                       self.device)
+    def scoring(self, candidates: Candidates, calibration: CalibrationPlan | bool) -> Scoring:
+        """The run's model, the candidates and the calibration plan (True/False: the run's gamma / no shift)."""
+        plan = self._plan(candidates, calibration)
+        space = plan.space
+        return Scoring(self.model, candidates, plan.shift if plan.applied else None, space == "log p", self.device,
+                       probabilities=space != "score", score_is=plan.score_is())
+
+    def _plan(self, candidates: Candidates, calibration: CalibrationPlan | bool) -> CalibrationPlan:
+        if not isinstance(calibration, bool):
+            return calibration
+        return plan_calibration("full" if calibration else "off", candidates.names, candidates.seen, self.gamma,
+                                self.score_space(), None)
 
     def rank(
-        self, videos: dict[str, EncodedVideo], candidates: Candidates, calibrate: bool, top: int
+        self, videos: dict[str, EncodedVideo], candidates: Candidates, calibration: CalibrationPlan | bool, top: int
     ) -> dict[str, VideoPrediction]:
         """Ranked predictions of encoded videos (or cached features) against the candidates, in dict order.
 
-        Ranked and calibrated in the run's calibration space; the reported p stays a probability. Each prediction
-        carries the branch scores and the window support (:mod:`avzsl.pipeline.predict.explain`).
+        ``calibration``: a :meth:`calibrate` plan, or True/False for the run's gamma / no shift. Ranked in the
+        run's calibration space minus the plan's shift, with p and log p beside the score; each prediction carries
+        the branch scores and the window support (:mod:`avzsl.pipeline.predict.explain`).
         """
-        return rank_videos(self.scoring(candidates, calibrate), videos, top)
+        return rank_videos(self.scoring(candidates, calibration), videos, top)
 
     def predict(
         self,
@@ -226,21 +258,18 @@ class Predictor:
             paths: video files.
             class_names: candidate classes (any names the word vectors know), or :meth:`candidates` of them.
             top: predictions kept per video.
-            calibration: ``auto`` (subtract gamma from seen-class scores when seen classes are candidates) or
-                ``off``.
+            calibration: ``auto`` (default: no shift), ``full`` (the run's gamma subtracted from every seen candidate;
+                a warning when the candidates are not the run's benchmark list) or ``off`` (no shift).
             workers / batch_size: decoding processes and windows per encoder forward.
 
         Returns:
             path -> :class:`VideoPrediction`, or :class:`VideoFailure` for a video that could not be used.
         """
         candidates = class_names if isinstance(class_names, Candidates) else self.candidates(class_names)
-        calibrate = self.calibrate(candidates, calibration)
-        if calibrate:
-            _logger.info(
-                "calibrated stacking: gamma %.4g subtracted from the scores of %d seen candidate(s)",
-                self.gamma,
-                sum(candidates.seen),
-            )
+        plan = self.calibrate(candidates, calibration)
+        if plan.applied:
+            _logger.info("calibrated stacking: %.4g subtracted from the scores of %d seen candidate(s)", plan.shift,
+                         sum(candidates.seen))
         encoded = encode_videos(
             [str(p) for p in paths],
             self.encoders,
@@ -249,4 +278,4 @@ class Predictor:
             workers=workers,
             batch_size=batch_size,
         )
-        return with_failures(encoded, self.rank(usable_videos(encoded), candidates, calibrate, top))
+        return with_failures(encoded, self.rank(usable_videos(encoded), candidates, plan, top))

@@ -198,42 +198,72 @@ def calibrated_scores(p: torch.Tensor, seen: Sequence[bool], gamma: float) -> to
 
 @dataclass
 class Ranked:
-    """One ranked candidate: class name, score used for ranking, model probability p, seen flag, and the scores of
-    the model's visual and audio branches for this class (``None`` for a method without two branches)."""
+    """One ranked candidate.
+
+    Attributes:
+        class_name: the candidate's name.
+        score: the ranking score (what :attr:`VideoPrediction.score_is` says it is).
+        probability: p, the model's probability of the class over the candidate list; None when the scorer gives
+            no probability (a cosine).
+        seen: the class is a seen (trained-on) class of the run.
+        visual / audio: the scores of the model's visual and audio branches for this class (None for a method
+            without two branches).
+        log_p: log p (None without a probability).
+        shift: the calibration shift subtracted from this candidate's score (0 for unseen classes or no calibration).
+    """
 
     class_name: str
     score: float
-    probability: float
+    probability: float | None
     seen: bool
     visual: float | None = None
     audio: float | None = None
+    log_p: float | None = None
+    shift: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"class", "score", "p", "seen", "visual", "audio"}``."""
-        return {"class": self.class_name, "score": self.score, "p": self.probability, "seen": self.seen,
-                "visual": self.visual, "audio": self.audio}
+        """JSON form: ``{"class", "score", "p", "log_p", "shift", "seen", "visual", "audio"}`` (``p``/``log_p``
+        null without a probability)."""
+        return {"class": self.class_name, "score": self.score, "p": self.probability, "log_p": self.log_p,
+                "shift": self.shift, "seen": self.seen, "visual": self.visual, "audio": self.audio}
 
 
 def rank_candidates(
-    p: np.ndarray, scores: np.ndarray, candidates: Candidates, top: int,
-    visual: np.ndarray | None = None, audio: np.ndarray | None = None,
+    p: np.ndarray | None,
+    scores: np.ndarray,
+    candidates: Candidates,
+    top: int,
+    *,
+    visual: np.ndarray | None = None,
+    audio: np.ndarray | None = None,
+    log_p: np.ndarray | None = None,
+    shift: np.ndarray | None = None,
 ) -> list[Ranked]:
-    """The ``top`` candidates of one video by score (ties: candidate order). ``p``, ``scores`` and the optional
-    branch scores ``visual``, ``audio``: ``(C,)``."""
+    """The ``top`` candidates of one video by score (ties: candidate order).
+
+    Args:
+        p / log_p: ``(C,)`` probabilities and their logarithms, or None (a scorer without probabilities).
+        scores: ``(C,)`` ranking scores.
+        visual / audio: ``(C,)`` branch scores, or None (a method without two branches).
+        shift: ``(C,)`` calibration shift subtracted from each candidate's score (None: zeros).
+    """
     order = sorted(range(len(candidates.names)), key=lambda c: (-float(scores[c]), c))[: max(1, top)]
 
-    def branch(values: np.ndarray | None, c: int) -> float | None:
-        return None if values is None else float(values[c])
+    def value(a: np.ndarray | None, c: int) -> float | None:
+        return None if a is None else float(a[c])
 
-    return [Ranked(candidates.names[c], float(scores[c]), float(p[c]), candidates.seen[c], branch(visual, c),
-                   branch(audio, c)) for c in order]
+    return [
+        Ranked(candidates.names[c], float(scores[c]), value(p, c), candidates.seen[c], value(visual, c),
+               value(audio, c), value(log_p, c), 0.0 if shift is None else float(shift[c]))
+        for c in order
+    ]
 
 
 @dataclass
 class WindowSupport:
     """What one window of a video says on its own: its ``start``/``end`` seconds, the candidate it ranks first
     (``top``, by the same calibrated score as the video) and ``p``, the model's p of each of the video's ranked
-    classes in this window alone."""
+    classes in this window alone (empty for a scorer without probabilities)."""
 
     start: float
     end: float
@@ -247,19 +277,23 @@ class WindowSupport:
 
 @dataclass
 class VideoPrediction:
-    """Ranked predictions of one video, the number of windows its feature averages, what the branch scores of its
-    predictions are (``branches``: ``"softmax"``, ``"cosine"`` or ``None``, see :mod:`avzsl.model.branches`) and
-    the support of each window (empty for a cached feature, which keeps no windows)."""
+    """Ranked predictions of one video, the number of windows its feature averages, what its score is
+    (``score_is``), what the branch scores of its predictions are (``branches``: ``"softmax"``, ``"cosine"`` or
+    ``None``, see :mod:`avzsl.model.branches`) and the support of each window (empty for a cached feature, which
+    keeps no windows)."""
 
     predictions: list[Ranked]
     windows: int
+    score_is: str = ""
     branches: str | None = None
     window_support: list[WindowSupport] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form: ``{"predictions": [...], "windows": n, "branches": kind, "window_support": [...]}``."""
+        """JSON form: ``{"predictions": [...], "windows": n, "score_is": "...", "branches": kind,
+        "window_support": [...]}``."""
         return {"predictions": [r.to_dict() for r in self.predictions], "windows": self.windows,
-                "branches": self.branches, "window_support": [w.to_dict() for w in self.window_support]}
+                "score_is": self.score_is, "branches": self.branches,
+                "window_support": [w.to_dict() for w in self.window_support]}
 
 
 def usable_videos(encoded: Mapping[str, EncodedVideo | VideoFailure]) -> dict[str, EncodedVideo]:

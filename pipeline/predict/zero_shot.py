@@ -160,9 +160,8 @@ class ZeroShotPredictor:
         seed: int = 0,
     ) -> None:
         if encoder not in ZERO_SHOT_ENCODERS:
-            raise PredictError(
-                f"--zero-shot needs CLIP/CLAP encoders ({', '.join(ZERO_SHOT_ENCODERS)}), not {encoder!r}"
-            )
+            raise PredictError(f"--zero-shot scores with CLIP/CLAP encoders ({', '.join(ZERO_SHOT_ENCODERS)}) or with "
+                               f"ConSE on effnet_lite0_aisfx, not {encoder!r}")
         self.templates = ("plain", "plain") if templates == "plain" else (f"{templates}_visual", f"{templates}_audio")
         try:
             TextTowerEmbedder(None, *self.templates)  # unknown template names fail before any model loads
@@ -186,19 +185,22 @@ class ZeroShotPredictor:
         return Candidates(embedded.names, embedded.phrases, embedded.embeddings, [False] * len(names))
 
     def scoring(self, candidates: Candidates) -> Scoring:
-        """The frozen scorer for these candidates (fused cosine; no calibration)."""
+        """The frozen scorer for these candidates (fused cosine: no probability, no calibration)."""
         clip_dim = self.encoders.clip.embed_dim
         dims = FeatureDims(audio_dim=self.encoders.clap.embed_dim, visual_dim=clip_dim,
                            text_dim=int(candidates.embeddings.shape[1]))
         method = build_method("zero_shot", dims, {"audio_weight": self.audio_weight, "clap_text_offset": clip_dim})
-        return Scoring(method.to(self.device), candidates, None, False, self.device)
+        w = self.audio_weight
+        score_is = f"{1 - w:.3g} cos(visual, CLIP text) + {w:.3g} cos(audio, CLAP text) (zero_shot, no probability)"
+        return Scoring(method.to(self.device), candidates, None, False, self.device, probabilities=False,
+                       score_is=score_is)
 
     def predict(
         self, paths: Sequence[str | Path], class_names: Sequence[str] | Candidates, top: int = 5, workers: int = 1,
         batch_size: int = 16,
     ) -> dict[str, VideoPrediction | VideoFailure]:
-        """Rank the class names for each video: path -> :class:`VideoPrediction` (``score`` = ``p`` = fused
-        cosine; branch scores: the CLIP and CLAP cosines), or :class:`VideoFailure`."""
+        """Rank the class names for each video: path -> :class:`VideoPrediction` (``score`` = the fused cosine,
+        ``p`` None: no probability; branch scores: the CLIP and CLAP cosines), or :class:`VideoFailure`."""
         candidates = class_names if isinstance(class_names, Candidates) else self.candidates(class_names)
         encoded = encode_videos([str(p) for p in paths], self.encoders, "pyav", "clean", workers=workers,
                                 batch_size=batch_size)
@@ -226,8 +228,8 @@ def predict_zero_shot(
     names are checked before the towers load.
 
     Returns:
-        path -> :class:`VideoPrediction` (``score`` = ``p`` = fused cosine; no class is "seen"), or
-        :class:`VideoFailure`.
+        path -> :class:`VideoPrediction` (``score`` = the fused cosine, ``p`` None: no probability; no class is
+        "seen"), or :class:`VideoFailure`.
     """
     names = list(class_names)
     if not names:

@@ -15,6 +15,8 @@ The file is a checkpoint (:mod:`avzsl.pipeline.run.checkpoint`: ``weights_only``
     cache_info               the training cache's ``cache.json`` (JSON text): encoder, weights, decoding, embedder
     class_phrases            class name -> embedded phrase of every class of the training cache's class table
                              (absent in runs written before it was recorded: readers fall back to the cache)
+    test_classes             the test candidate list gamma* is applied to (stage-2 training classes + test-unseen
+                             classes; absent in runs written before it was recorded: readers use the split files)
 
 The keys keep their meaning across versions; a key added later is optional for readers.
 """
@@ -48,6 +50,7 @@ def save_run_model(
     seen_classes: Sequence[str],
     cache_info: Mapping[str, Any],
     class_phrases: Mapping[str, str],
+    test_classes: Sequence[str] | None = None,
 ) -> None:
     """Write ``RUN/model.pt`` (atomically, with its checksum).
 
@@ -61,6 +64,8 @@ def save_run_model(
         cache_info: the training cache's ``cache.json`` content.
         class_phrases: class name -> phrase embedded for it, for every class of the cache's class table (what
             prediction needs to embed a seen class exactly as in training without the cache).
+        test_classes: the test candidate list (what prediction compares a candidate list with before applying
+            gamma*).
     """
     identity = read_run_identity(run_dir)
     save_checkpoint(
@@ -84,6 +89,7 @@ def save_run_model(
             "cache_info": json.dumps(dict(cache_info), sort_keys=True),
             "class_phrases": {str(name): str(phrase) for name, phrase in class_phrases.items()},
             **({"run_identity": identity.digest()} if identity is not None else {}),
+            **({"test_classes": [str(c) for c in test_classes]} if test_classes is not None else {}),
         },
     )
 

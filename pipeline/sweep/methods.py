@@ -32,7 +32,7 @@ from typing import Any
 from avzsl.extractors.text.text_towers import text_segments
 from avzsl.model.coordinate_generalize import DEFAULT_PRESET, PRESETS
 from avzsl.model.registry import DEFAULT_METHOD, get_method, list_methods
-from avzsl.pipeline.cache import cache_has_sequences, read_class_table
+from avzsl.pipeline.cache import cache_has_sequences, label_head_problem, read_class_table
 from avzsl.pipeline.core.atomic import atomic_write_text
 from avzsl.pipeline.core.errors import InvalidValueError
 from avzsl.pipeline.core.tables import markdown_table
@@ -126,6 +126,8 @@ def skip_reason(spec: MethodSpec, cache_dir: Path) -> str | None:
     entry = get_method(spec.method)
     if entry.needs_sequences and not cache_has_sequences(Path(cache_dir)):
         return "needs per-window sequences; the cache has none (avzsl-synth --windows N, or extract with them)"
+    if getattr(entry.cls, "needs_label_bridge", False):
+        return label_head_problem(Path(cache_dir))
     if spec.method == "zero_shot" and not cache_has_text_towers(cache_dir):
         return ("needs CLIP/CLAP features with text-tower class embeddings (avzsl-extract --encoder clip_clap); "
                 "this cache has other class embeddings")

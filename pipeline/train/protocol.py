@@ -209,7 +209,7 @@ def run_stage2(
     trainer.resume()
     trainer.run(int(best["epoch"]))
     save_run_model(run_dir, cfg, trainer.model, part_dims(data.train2), best, data.train2.classes, info,
-                   data.class_phrases)
+                   data.class_phrases, test_classes=data.test.classes)
 
 
 def evaluate_run(run_dir: Path, data: ProtocolData | None = None, device: torch.device | None = None) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from avzsl.pipeline.core.progress import progress_bar
 from avzsl.pipeline.run.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from avzsl.pipeline.run.config import TrainConfig
 from avzsl.pipeline.run.layout import EPOCHS_JSONL, LAST_CHECKPOINT
+from avzsl.pipeline.train.label_bridge import attach_cache_bridge
 from avzsl.pipeline.train.stage_data import PartData
 
 _logger = logging.getLogger(__name__)
@@ -80,7 +81,10 @@ def batches_per_epoch(cfg: TrainConfig, num_train: int) -> int:
 def build_model(cfg: TrainConfig, seed: int, dims: FeatureDims) -> Method:
     """A freshly initialised method of ``cfg.method`` with ``cfg.method_options``; the seed fixes the weights."""
     torch.manual_seed(seed)
-    return build_method(cfg.method, dims, cfg.method_options)
+    method = build_method(cfg.method, dims, cfg.method_options)
+    if getattr(method, "needs_label_bridge", False):  # ConSE: the encoder's labelled head, from the cache's record
+        attach_cache_bridge(method, Path(cfg.cache))
+    return method
 
 
 def part_dims(part: PartData) -> FeatureDims:
