@@ -78,13 +78,15 @@ def test_request_gives_the_numbers_of_avzsl_predict(app: str, world: dict[str, P
     assert page["windows"] == cli["windows"] == 3 and page["branches"] == cli["branches"] == "softmax"
     assert [r["class"] for r in page["predictions"]] == [r["class"] for r in cli["predictions"]]
     for ours, theirs in zip(page["predictions"], cli["predictions"], strict=True):
-        for key in ("score", "p", "visual", "audio"):
+        for key in ("score", "p", "log_p", "shift", "visual", "audio"):
             assert ours[key] == pytest.approx(theirs[key], abs=1e-5), key
         assert ours["seen"] == (ours["class"] in ("dog", "cow", "cello"))
     assert [w["top"] for w in page["window_support"]] == [w["top"] for w in cli["window_support"]]
     for ours, theirs in zip(page["window_support"], cli["window_support"], strict=True):
         assert ours["p"] == pytest.approx(theirs["p"], abs=1e-5)
-    assert answer["gamma"] is not None  # seen classes among the candidates: calibrated
+    # Seen classes among the candidates, and the page, like avzsl-predict, applies --seen-calibration auto: no shift.
+    assert answer["gamma"] is None and page["score_is"] == cli["score_is"]
+    assert page["score_is"].startswith("log p (no calibration shift")
     rows = answer["csv"].splitlines()
     assert rows[0] == "video,rank,class,score,p,seen,saw,heard,windows,error" and len(rows) == 6
     assert rows[1].startswith(f"violin clip.mp4,1,{page['predictions'][0]['class']},")

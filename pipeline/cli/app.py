@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     next(a for a in parser._actions if a.dest == "zero_shot").help = (
         "offer the frozen CLIP/CLAP text towers too (or alone): --clip-checkpoint and --clap-checkpoint"
     )
+    # The page offers the CLIP/CLAP towers only (not avzsl-predict's ConSE default): its encoder is one of theirs.
+    next(a for a in parser._actions if a.dest == "encoder").help = "--zero-shot towers: clip_clap, clip_clap_per_second"
+    parser.set_defaults(encoder="clip_clap")
     weights = parser.add_mutually_exclusive_group()
     weights.add_argument("--selavi-checkpoint", type=Path,
                          help="the SeLaVi checkpoint the runs' caches were extracted with (sha256 checked)")
