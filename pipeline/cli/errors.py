@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sys
 
 from avzsl.pipeline.core.errors import CacheError, CheckpointCorruptError, UserError
@@ -72,8 +73,10 @@ def report_user_error(exc: BaseException) -> int:
             )
         elif exc.errno == errno.EROFS:
             message = f"{what}: cannot write {exc.filename or exc}; choose a writable output folder"
-        else:
+        elif exc.errno in (errno.EACCES, errno.EPERM, errno.ENOENT) or exc.strerror == os.strerror(exc.errno):
             message = f"{what}: {exc.filename or exc}"
+        else:  # raised by avzsl with its own words (e.g. "--videos-root is not a folder")
+            message = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc.strerror)
     else:
         message = str(exc)
     _logger.error("%s", message)
