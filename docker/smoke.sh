@@ -27,7 +27,7 @@ smoke_start=$SECONDS
 app_container=""
 # shellcheck disable=SC2317  # called by the EXIT trap, which shellcheck does not follow
 cleanup() {
-    if [[ -n "$app_container" ]]; then docker rm -f "$app_container" >/dev/null 2>&1 || true; fi
+    if [[ -n "$app_container" ]]; then docker rm -f -v "$app_container" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
@@ -134,7 +134,7 @@ print(f"HTTP {response.status}, {len(body)} characters of HTML")
         docker logs --tail 40 "$app_container" >&2 || true
         status=1
     fi
-    docker rm -f "$app_container" >/dev/null
+    docker rm -f -v "$app_container" >/dev/null
     app_container=""
 fi
 
