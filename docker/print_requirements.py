@@ -9,8 +9,11 @@ Usage::
     python docker/print_requirements.py [--pyproject PATH] [EXTRA ...]
 
 Each ``EXTRA`` (e.g. ``decord``) appends that ``[project.optional-dependencies]`` group;
-an empty string is ignored so ``--build-arg EXTRAS=`` works unchanged. Needs Python >= 3.11
-(``tomllib``) and nothing else.
+an empty string is ignored so ``--build-arg EXTRAS=`` works unchanged. An unknown name is an
+error (a typo must not silently install less), unless it ends with ``?`` (``app?``): such a
+group is added when pyproject defines it and skipped otherwise, so the Dockerfile can name an
+extra that a branch of the project does not have yet. Needs Python >= 3.11 (``tomllib``) and
+nothing else.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ def requirements(pyproject: Path, extras: list[str]) -> list[str]:
 
     Args:
         pyproject: path of the ``pyproject.toml`` to read.
-        extras: names of ``[project.optional-dependencies]`` groups; blank names are skipped.
+        extras: names of ``[project.optional-dependencies]`` groups; blank names are skipped, and so is a name
+            ending with ``?`` that pyproject does not define.
 
     Raises:
-        KeyError: an extra that pyproject does not define (a typo must not silently install less).
+        KeyError: an extra without ``?`` that pyproject does not define (a typo must not silently install less).
     """
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     result = list(project.get("dependencies", []))
@@ -39,6 +43,10 @@ def requirements(pyproject: Path, extras: list[str]) -> list[str]:
     for extra in (name.strip() for name in extras):
         if not extra:
             continue
+        if extra.endswith("?"):
+            extra = extra[:-1]
+            if extra not in optional:
+                continue
         if extra not in optional:
             raise KeyError(f"unknown extra {extra!r}; pyproject defines {sorted(optional)}")
         result.extend(req for req in optional[extra] if req not in result)
