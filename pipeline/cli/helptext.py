@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from avzsl.pipeline.core.version import add_version_option
 
-__all__ = ["HelpFormatter", "add_version_option"]
+__all__ = ["HelpFormatter", "add_version_option", "layout_subcommands"]
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -35,3 +37,19 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
             shown = ",".join(str(v) for v in action.default).replace("%", "%%")
             return f"{text} (default: {shown})"
         return super()._get_help_string(action)
+
+
+def layout_subcommands(
+    prog: str,
+    description: str,
+    layouts: Mapping[str, Any],
+    add_layout: Callable[[argparse._SubParsersAction, str, Any], None],
+) -> argparse.ArgumentParser:
+    """A parser with one required subcommand per feature layout (``avzsl-import`` / ``avzsl-export``), each added by
+    ``add_layout(subparsers, name, layout)``, and ``--version``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    sub = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    for name, layout in layouts.items():
+        add_layout(sub, name, layout)
+    add_version_option(parser)
+    return parser

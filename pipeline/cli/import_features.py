@@ -10,7 +10,7 @@ from typing import Any
 
 from avzsl.data_manifests import BENCHMARKS
 from avzsl.pipeline.cli.errors import report_user_error, user_errors
-from avzsl.pipeline.cli.helptext import HelpFormatter, add_version_option
+from avzsl.pipeline.cli.helptext import HelpFormatter, layout_subcommands
 from avzsl.pipeline.cli.logs import setup_logging
 
 
@@ -92,16 +92,13 @@ _LAYOUTS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="avzsl-import",
-        description="Import released features into an avzsl feature cache (see docs/avca_interop.md and "
-                    "docs/clipclap_interop.md).",
+    return layout_subcommands(
+        "avzsl-import",
+        "Import released features into an avzsl feature cache (see docs/avca_interop.md and "
+        "docs/clipclap_interop.md).",
+        _LAYOUTS,
+        _add_layout,
     )
-    sub = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
-    for name, layout in _LAYOUTS.items():
-        _add_layout(sub, name, layout)
-    add_version_option(parser)
-    return parser
 
 
 def _add_layout(sub: argparse._SubParsersAction, name: str, layout: _Layout) -> None:
