@@ -1,12 +1,19 @@
-"""Rebuild ``demo_media/`` (the real-media demo's pictures and recordings) from Debian's tuxpaint-stamps-default.
+"""Rebuild ``demo_media/`` (the real-media demo's pictures and recordings) from three Debian packages.
 
-The media ship in the repository (2.2 MB), so nobody needs this script to run the demo; it documents and repeats
-where every file came from. Usage (Debian/Ubuntu with apt sources, or with the .deb given):
+The media ship in the repository, so nobody needs this script to run the demo; it documents and repeats where every
+file came from. Usage (Debian/Ubuntu with apt sources; a .deb already downloaded can be given):
 
-    python scripts/build_demo_media.py [--deb tuxpaint-stamps-default_2022.06.04-1_all.deb]
+    python scripts/build_demo_media.py [--tuxpaint-deb DEB] [--pysiogame-deb DEB] [--0ad-deb DEB]
 
-It copies each chosen stamp's picture (PNG with transparency) and sound (Ogg Vorbis) unchanged, renamed to the class
-name, and writes ``demo_media/attributions.csv`` (class, file, path in the package, sha256, licence, copyright).
+- ``tuxpaint-stamps-default`` (Tux Paint stamps: photo cut-outs with transparency and their recordings): copied
+  unchanged, renamed (``<class>.png``/``.ogg`` for the first stamp of a class, ``<class>-<what>`` for others);
+- ``pysiogame`` (the Art4Apps drawings, 200x200 JPEG on a white card): the white background reached from the border
+  is made transparent by a flood fill and the result saved as PNG (``<class>-art*.png``);
+- ``0ad-data`` (animal recordings of the game 0 A.D., Ogg Vorbis inside ``public.zip``): copied unchanged
+  (``<class>-0ad*.ogg``); the 1.4 GB package is only downloaded when this script runs.
+
+``demo_media/attributions.csv`` gets one row per file: class, file, origin (package, version, path), sha256, licence,
+copyright. Debian's ``gcompris-qt-data`` is reserved for independent checks of avzsl and is never used here.
 """
 
 from __future__ import annotations
@@ -17,89 +24,137 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
 
 from avzsl.hashing import file_sha256
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGE = "tuxpaint-stamps-default"
-VERSION = "2022.06.04-1"
-STAMPS = "usr/share/tuxpaint/stamps"
-COPYRIGHT = "2002-2022 by Bill Kendrick (Tux Paint)"
-LICENCE = "GPL-2.0-or-later"
 
-# class name -> stamp path (without extension) inside the package's stamps folder.
-CLASSES = {
-    "dog": "animals/mammals/dogs/dog",
-    "lion": "animals/mammals/cats/lion",
-    "horse": "animals/mammals/equines/horse",
-    "sheep": "animals/mammals/bovines/sheep",
-    "cow": "animals/mammals/bovines/cow",
-    "bee": "animals/insects/bee",
-    "cello": "hobbies/music/string/cello",
-    "drum": "hobbies/music/percussion/drum_tomtom_floor",
-    "duck": "animals/birds/duck",
-    "crow": "animals/birds/crow",
-    "pig": "animals/mammals/pig",
-    "elephant": "animals/mammals/elephant",
-    "dolphin": "animals/mammals/aquatic/dolphin",
-    "frog": "animals/amphibians/frog",
-    "gorilla": "animals/mammals/apes/gorilla",
-    "mouse": "animals/mammals/rodents/mouse",
-    "owl": "animals/birds/owl",
-    "kettle": "household/kettle",
-    "camel": "animals/mammals/camel/camel",
-    "cymbal": "hobbies/music/percussion/cymbal_crash",
-    "bear": "animals/mammals/bears/bear",
-    "rooster": "animals/birds/rooster",
-    "whale": "animals/mammals/aquatic/whale",
-    "rabbit": "animals/mammals/rodents/rabbit",
-    "penguin": "animals/birds/penguin",
-    "donkey": "animals/mammals/equines/donkey",
-    "goat": "animals/mammals/bovines/goat",
-    "violin": "hobbies/music/string/violin",
-    "deer": "animals/mammals/deer/deer",
-    "squirrel": "animals/mammals/rodents/squirrel",
-    "zebra": "animals/mammals/equines/zebra",
-    "hen": "animals/birds/hen",
-    "bassoon": "hobbies/music/wind/bassoon",
-    "orca": "animals/mammals/aquatic/orca",
-    "bison": "animals/mammals/bovines/bison",
-    "badger": "animals/mammals/badger",
-    "bull": "animals/mammals/bovines/bull",
-    "chimpanzee": "animals/mammals/apes/chimp",
-    "caribou": "animals/mammals/deer/caribou",
+# package key -> (Debian package, version, root of the paths below, licence, copyright)
+PACKAGES = {
+    "tux": ("tuxpaint-stamps-default", "2022.06.04-1", "usr/share/tuxpaint/stamps", "GPL-2.0-or-later",
+            "2002-2022 by Bill Kendrick (Tux Paint)"),
+    "art": ("pysiogame", "4.20.01-1", "usr/share/games/pysiogame/res/images/art4apps/animals",
+            "public domain per the package's debian/copyright (Files: images/*); Art4Apps (art4apps.org) drawings, "
+            "CC-BY-SA-3.0 upstream: shared alike here",
+            "Art4Apps (art4apps.org), packaged by pysiogame (Ireneusz Imiolek)"),
+    "0ad": ("0ad-data", "0.0.26-1", "usr/share/games/0ad/mods/public/public.zip", "CC-BY-SA-3.0",
+            "2010 Wildfire Games (0 A.D.)"),
 }
 
+# The 39 stamps of the first demo world (kept: tests and the app use some of them), then the media added for the
+# world that holds test media out (pipeline/synth/real_catalogue.py).
+TUX_CLASSES = {
+    "dog": "animals/mammals/dogs/dog", "lion": "animals/mammals/cats/lion", "horse": "animals/mammals/equines/horse",
+    "sheep": "animals/mammals/bovines/sheep", "cow": "animals/mammals/bovines/cow", "bee": "animals/insects/bee",
+    "cello": "hobbies/music/string/cello", "drum": "hobbies/music/percussion/drum_tomtom_floor",
+    "duck": "animals/birds/duck", "crow": "animals/birds/crow", "pig": "animals/mammals/pig",
+    "elephant": "animals/mammals/elephant", "dolphin": "animals/mammals/aquatic/dolphin",
+    "frog": "animals/amphibians/frog", "gorilla": "animals/mammals/apes/gorilla",
+    "mouse": "animals/mammals/rodents/mouse", "owl": "animals/birds/owl", "kettle": "household/kettle",
+    "camel": "animals/mammals/camel/camel", "cymbal": "hobbies/music/percussion/cymbal_crash",
+    "bear": "animals/mammals/bears/bear", "rooster": "animals/birds/rooster", "whale": "animals/mammals/aquatic/whale",
+    "rabbit": "animals/mammals/rodents/rabbit", "penguin": "animals/birds/penguin",
+    "donkey": "animals/mammals/equines/donkey", "goat": "animals/mammals/bovines/goat",
+    "violin": "hobbies/music/string/violin", "deer": "animals/mammals/deer/deer",
+    "squirrel": "animals/mammals/rodents/squirrel", "zebra": "animals/mammals/equines/zebra",
+    "hen": "animals/birds/hen", "bassoon": "hobbies/music/wind/bassoon", "orca": "animals/mammals/aquatic/orca",
+    "bison": "animals/mammals/bovines/bison", "badger": "animals/mammals/badger",
+    "bull": "animals/mammals/bovines/bull",
+    "chimpanzee": "animals/mammals/apes/chimp", "caribou": "animals/mammals/deer/caribou",
+    # added: second stamps and stamps of new classes
+    "cow-white": "animals/mammals/bovines/cow_white", "sheep-lamb": "animals/mammals/bovines/sheep_lamb",
+    "pig-golden": "animals/mammals/pig_golden", "camel-dromedary": "animals/mammals/camel/dromedary",
+    "duck-drake": "animals/birds/drake", "deer-doe": "animals/mammals/deer/doe",
+    "goat-mountain": "animals/mammals/bovines/mountaingoat", "drum-kit": "hobbies/music/percussion/drumkit",
+    "fox": "animals/mammals/dogs/fox", "tiger": "animals/mammals/cats/tiger", "goose": "animals/birds/gander",
+}  # fmt: skip
+ART_PICTURES = {
+    "dog-art": "dog", "dog-art-puppy": "puppy", "lion-art": "lion", "lion-art-cub": "lion_cub", "horse-art": "horse",
+    "horse-art-pony": "pony", "cow-art": "cow", "sheep-art": "sheep", "pig-art": "pig", "camel-art": "camel",
+    "hen-art": "hen", "hen-art-chicken": "chicken", "elephant-art": "elephant", "duck-art": "duck", "deer-art": "deer",
+    "goat-art": "goat", "bison-art-buffalo": "buffalo", "goose-art": "goose", "fox-art": "fox", "tiger-art": "tiger",
+}  # fmt: skip
+OAD_RECORDINGS = {
+    "dog-0ad-1": "audio/voice/global/civ_dog_move.ogg", "dog-0ad-2": "audio/voice/global/civ_dog_bark.ogg",
+    "lion-0ad-1": "audio/actor/fauna/animal/lion_attack1.ogg",
+    "lion-0ad-2": "audio/actor/fauna/animal/lion_select1.ogg",
+    "horse-0ad-1": "audio/actor/fauna/animal/horse_idle1.ogg",
+    "horse-0ad-2": "audio/actor/fauna/animal/horse_select2.ogg",
+    "cow-0ad": "audio/actor/fauna/animal/cattle_01.ogg", "sheep-0ad": "audio/actor/fauna/animal/sheep_10.ogg",
+    "pig-0ad": "audio/actor/fauna/animal/pig_10.ogg", "camel-0ad": "audio/actor/fauna/animal/camel_10.ogg",
+    "hen-0ad-1": "audio/actor/fauna/animal/chicken_10.ogg", "hen-0ad-2": "audio/actor/fauna/animal/chicken_12.ogg",
+    "elephant-0ad-1": "audio/actor/fauna/animal/elephant_trained1.ogg",
+    "elephant-0ad-2": "audio/actor/fauna/animal/elephant_select1.ogg",
+}  # fmt: skip
 
+
+def art_to_png(src: Path, dst: Path) -> None:
+    """Save an Art4Apps drawing as RGBA PNG with its white card background (reached from the border) cleared."""
+    with Image.open(src) as image:
+        rgb = image.convert("RGB")
+    marker = (1, 2, 3)
+    filled = rgb.copy()
+    w, h = filled.size
+    for xy in ((0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)):
+        if filled.getpixel(xy) != marker:
+            ImageDraw.floodfill(filled, xy, marker, thresh=40)
+    alpha = np.where(np.all(np.asarray(filled) == marker, axis=-1), 0, 255).astype(np.uint8)
+    Image.fromarray(np.dstack([np.asarray(rgb), alpha]), "RGBA").save(dst, optimize=True)
+
+
+def unpack(key: str, deb: Path | None, tmp: Path) -> Path:
+    package, version = PACKAGES[key][:2]
+    if deb is None:
+        subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=tmp, check=True)
+        deb = next(tmp.glob(f"{package}_*.deb"))
+    root = tmp / key
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    return root
+
+
+def row(cls_file: Path, key: str, inner: str) -> dict[str, str]:
+    package, version, root, licence, copyright_ = PACKAGES[key]
+    where = f"/{root}!{inner}" if key == "0ad" else f"/{root}/{inner}"  # 0 A.D.'s files are inside public.zip
+    return {"class": cls_file.stem.split("-")[0], "file": cls_file.name, "source": f"{package} {version}: {where}",
+            "sha256": file_sha256(cls_file), "licence": licence, "copyright": copyright_}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--deb", type=Path, help=f"{PACKAGE} .deb (default: apt-get download {PACKAGE}={VERSION})")
+    parser.add_argument("--tuxpaint-deb", type=Path)
+    parser.add_argument("--pysiogame-deb", type=Path)
+    parser.add_argument("--0ad-deb", dest="oad_deb", type=Path)
     parser.add_argument("--out", type=Path, default=REPO / "demo_media")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        deb = args.deb
-        if deb is None:
-            subprocess.run(["apt-get", "download", f"{PACKAGE}={VERSION}"], cwd=tmp, check=True)
-            deb = next(Path(tmp).glob("*.deb"))
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(Path(tmp) / "root")], check=True)
-        stamps = Path(tmp) / "root" / STAMPS
-        args.out.mkdir(parents=True, exist_ok=True)
-        rows = []
-        for name, stamp in CLASSES.items():
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        tux = unpack("tux", args.tuxpaint_deb, tmp) / PACKAGES["tux"][2]
+        for name, stamp in TUX_CLASSES.items():
             for ext in (".png", ".ogg"):
-                src = stamps / f"{stamp}{ext}"
-                dst = args.out / f"{name}{ext}"
-                shutil.copyfile(src, dst)
-                rows.append({"class": name, "file": dst.name, "source": f"{PACKAGE} {VERSION}: /{STAMPS}/{stamp}{ext}",
-                             "sha256": file_sha256(dst), "licence": LICENCE, "copyright": COPYRIGHT})
-    with (args.out / "attributions.csv").open("w", newline="", encoding="utf-8") as f:
+                shutil.copyfile(tux / f"{stamp}{ext}", out / f"{name}{ext}")
+                rows.append(row(out / f"{name}{ext}", "tux", f"{stamp}{ext}"))
+        art = unpack("art", args.pysiogame_deb, tmp) / PACKAGES["art"][2]
+        for name, stem in ART_PICTURES.items():
+            art_to_png(art / f"{stem}.jpg", out / f"{name}.png")
+            rows.append(row(out / f"{name}.png", "art", f"{stem}.jpg"))
+        oad = unpack("0ad", args.oad_deb, tmp) / PACKAGES["0ad"][2]
+        with zipfile.ZipFile(oad) as archive:
+            for name, inner in OAD_RECORDINGS.items():
+                (out / f"{name}.ogg").write_bytes(archive.read(inner))
+                rows.append(row(out / f"{name}.ogg", "0ad", inner))
+    with (out / "attributions.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    sys.stderr.write(f"{args.out}: {len(CLASSES)} classes, {len(rows)} files\n")
+    sys.stderr.write(f"{out}: {len(rows)} files\n")
     return 0
 
 

@@ -32,7 +32,7 @@ def build_world(root: Path) -> dict[str, Path]:
     """Clips (1 s for training, one 3-s clip to label), a packaged-encoder run, towers, a videos folder with an
     escaping symlink, a text file named .mp4 and a too-large "mp4"."""
     # 4 clips of a trained class give one to validation and one to the test; one of a test-unseen class is enough.
-    videos = generate_real_videos(root / "videos", 4, seconds=1.0, classes=SEEN + VAL_UNSEEN)
+    videos = generate_real_videos(root / "videos", 4, seconds=1.0, classes=SEEN + VAL_UNSEEN, held_out_clips=0)
     videos.update(generate_real_videos(root / "videos", 1, seconds=1.0, classes=TEST_UNSEEN))
     splits = write_protocol_splits(root / "splits", videos, SEEN, VAL_UNSEEN, TEST_UNSEEN, val_fraction=0.25,
                                    test_fraction=0.25)

@@ -1,4 +1,5 @@
-"""The real-media demo world (issue 11): shipped media with attributions, real clips, packaged-encoder features."""
+"""The real-media demo world (issues 11, 19): shipped media with attributions, test media held out from training,
+real clips, packaged-encoder features."""
 
 from __future__ import annotations
 
@@ -9,56 +10,123 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 
 from avzsl.extractors.decode.probe import probe_video
 from avzsl.pipeline.cli import extract as cli_extract
+from avzsl.pipeline.synth.real_catalogue import CATALOGUE, media_files
 from avzsl.pipeline.synth.real_media import (
     CLIP_SECONDS,
     attributions,
     generate_real_videos,
+    held_out_videos,
+    load_recording,
     media_dir,
     real_classes,
+    validation_videos,
 )
 
 REPO = Path(__file__).resolve().parent.parent
+PACKAGES = {"tuxpaint-stamps-default", "pysiogame", "0ad-data"}
 
 
-def test_every_class_has_attributed_media() -> None:
+def max_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak of the normalised cross-correlation of two recordings over all lags (1.0: one contains the other)."""
+    n = a.size + b.size - 1
+    size = 1 << (n - 1).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(a, size) * np.conj(np.fft.rfft(b, size)), size)
+    return float(np.abs(corr).max() / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+def test_every_catalogue_file_is_attributed_with_its_hash_and_licence() -> None:
     groups = real_classes()
-    assert len(groups.all) == len(set(groups.all)) >= 20
+    assert len(groups.all) == len(set(groups.all)) == len(CATALOGUE)
     assert not set(groups.seen) & set(groups.val_unseen) and not set(groups.test_unseen) & set(groups.seen)
     rows = {row["file"]: row for row in attributions()}
-    for name in groups.all:
-        for ext in (".png", ".ogg"):
-            row = rows.pop(f"{name}{ext}")
-            data = (media_dir() / f"{name}{ext}").read_bytes()
-            assert hashlib.sha256(data).hexdigest() == row["sha256"], name
-            assert row["licence"] == "GPL-2.0-or-later" and "tuxpaint-stamps-default" in row["source"]
-    assert not rows, f"attributed files without a class: {sorted(rows)}"
-    assert (media_dir() / "COPYING.GPL-2").is_file() and (media_dir() / "debian-copyright.txt").is_file()
+    for name in media_files():
+        row = rows[name]
+        assert hashlib.sha256((media_dir() / name).read_bytes()).hexdigest() == row["sha256"], name
+        assert row["licence"] and row["copyright"] and row["source"].split()[0] in PACKAGES, name
+    assert {row["source"].split()[0] for row in rows.values()} == PACKAGES  # three packages, no gcompris
+    assert all((media_dir() / row["file"]).is_file() for row in rows.values())
+    for notice in ("COPYING.GPL-2", "debian-copyright.txt", "more-copyright.txt"):
+        assert (media_dir() / notice).is_file()
 
 
-def test_build_script_lists_the_same_classes() -> None:
+def test_build_script_covers_every_catalogue_file() -> None:
     spec = importlib.util.spec_from_file_location("build_demo_media", REPO / "scripts" / "build_demo_media.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert set(module.CLASSES) == set(real_classes().all)
+    built = ({f"{n}.png" for n in module.TUX_CLASSES} | {f"{n}.ogg" for n in module.TUX_CLASSES}
+             | {f"{n}.png" for n in module.ART_PICTURES} | {f"{n}.ogg" for n in module.OAD_RECORDINGS})
+    assert set(media_files()) <= built
+    assert {row["file"] for row in attributions()} == built
+
+
+def test_trained_classes_hold_out_a_picture_and_a_recording_they_never_train_on() -> None:
+    """Every seen and validation-unseen class has a held-out pair sharing no file with its other pairs, and no
+    held-out recording is a copy of a recording any class trains on (peak normalised cross-correlation)."""
+    groups = real_classes()
+    trained = groups.seen + groups.val_unseen
+    trained_recordings = {p.recording for c in trained for p in CATALOGUE[c].train + CATALOGUE[c].validation}
+    waves = {stem: load_recording(stem) for stem in trained_recordings}
+    for cls in trained:
+        media = CATALOGUE[cls]
+        assert media.held_out, cls
+        others = media.train + media.validation
+        for pair in media.held_out:
+            assert pair.picture not in {p.picture for p in others}, cls
+            assert pair.recording not in {p.recording for p in others}, cls
+            held = load_recording(pair.recording)
+            for stem, wave in waves.items():
+                assert max_correlation(held, wave) < 0.5, (cls, pair.recording, stem)
+    for cls in groups.test_unseen:
+        assert not CATALOGUE[cls].held_out and not CATALOGUE[cls].validation, cls
 
 
 def test_clips_are_real_videos_and_resumable(tmp_path: Path) -> None:
     videos = generate_real_videos(tmp_path, 2, classes=["dog", "violin"])
-    assert videos == {"dog": ["dog/00.mp4", "dog/01.mp4"], "violin": ["violin/00.mp4", "violin/01.mp4"]}
+    assert videos == {"dog": ["dog/00.mp4", "dog/01.mp4", "dog/val-00.mp4", "dog/heldout-00.mp4"],
+                      "violin": ["violin/00.mp4", "violin/01.mp4"]}
+    assert held_out_videos(videos) == {"dog": ["dog/heldout-00.mp4"]}
+    assert validation_videos(videos) == {"dog": ["dog/val-00.mp4"]}
     probe = probe_video(tmp_path / "dog" / "00.mp4")
     assert probe.has_video and probe.has_audio
     assert abs(probe.duration_s - CLIP_SECONDS) < 0.1
     before = (tmp_path / "dog" / "00.mp4").stat().st_mtime_ns
     generate_real_videos(tmp_path, 2, classes=["dog"])
     assert (tmp_path / "dog" / "00.mp4").stat().st_mtime_ns == before  # kept, not rewritten
+    with pytest.raises(ValueError, match="no demo media for class 'unicorn'"):
+        generate_real_videos(tmp_path, 1, classes=["unicorn"])
+
+
+def test_demo_split_tests_trained_classes_only_on_held_out_media(tmp_path: Path) -> None:
+    """The split folder the demo writes: test clips of trained classes are exactly their held-out clips, stage-1
+    validation clips of seen classes their validation-pair clips, and no training list holds a held-out clip."""
+    from avzsl.pipeline.data.splits import load_splits, write_protocol_splits
+
+    groups = real_classes()
+    videos = {c: [f"{c}/{k:02d}.mp4" for k in range(4)] for c in groups.all}
+    for c in groups.seen + groups.val_unseen:
+        videos[c] += [f"{c}/heldout-00.mp4", f"{c}/heldout-01.mp4"]
+        if CATALOGUE[c].validation:
+            videos[c] += [f"{c}/val-00.mp4"]
+    write_protocol_splits(tmp_path, videos, groups.seen, groups.val_unseen, groups.test_unseen,
+                          held_out=held_out_videos(videos), validation=validation_videos(videos))
+    splits = load_splits(tmp_path)
+    listed = {part: [v for v, _ in stage.videos_of_listed_classes()] for part, stage in splits.stages.items()}
+    test_seen = set(listed["stage_2_test_seen"])
+    assert test_seen == {v for ids in held_out_videos(videos).values() for v in ids}
+    for part in ("stage_1_train", "stage_1_val_seen", "stage_1_val_unseen", "stage_2_train"):
+        assert not test_seen & set(listed[part]), part
+    for cls, ids in validation_videos(videos).items():
+        assert {v for v in listed["stage_1_val_seen"] if v.startswith(f"{cls}/")} == set(ids), cls
+    assert not any("/val-" in v for v in listed["stage_1_train"])
 
 
 def test_packaged_extraction_gives_class_structured_features(tmp_path: Path) -> None:
     """avzsl-extract with the packaged encoders (no checkpoint option) on real clips: same-class clips are closer."""
-    generate_real_videos(tmp_path / "videos", 2, classes=["cow", "violin"])
+    generate_real_videos(tmp_path / "videos", 2, classes=["cow", "violin"], held_out_clips=0)
     code = cli_extract.main(["--videos", str(tmp_path / "videos"), "--out", str(tmp_path / "cache"),
                              "--encoder", "effnet_lite0_aisfx"])
     assert code == 0
@@ -114,7 +182,7 @@ def test_real_clips_end_to_end_extract_train_predict(tmp_path: Path, capsys) -> 
     from avzsl.pipeline.data.splits import write_protocol_splits
 
     seen, val_unseen, test_unseen = ["dog", "cello", "cow"], ["bassoon"], ["violin", "goat"]
-    videos = generate_real_videos(tmp_path / "videos", 4, classes=seen + val_unseen + test_unseen)
+    videos = generate_real_videos(tmp_path / "videos", 4, classes=seen + val_unseen + test_unseen, held_out_clips=0)
     write_protocol_splits(tmp_path / "splits", videos, seen, val_unseen, test_unseen, val_fraction=0.25,
                           test_fraction=0.25)
     cache, run = tmp_path / "cache", tmp_path / "run"

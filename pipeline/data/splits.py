@@ -282,6 +282,8 @@ def write_protocol_splits(
     seed: int = 0,
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
+    held_out: Mapping[str, Sequence[str]] | None = None,
+    validation: Mapping[str, Sequence[str]] | None = None,
 ) -> Path:
     """Write a split folder in the reference format for a new dataset (demo, synthetic data, user collections).
 
@@ -295,6 +297,11 @@ def write_protocol_splits(
         class_videos: video ids per class.
         seen, val_unseen, test_unseen: disjoint class lists.
         seed: seed of the per-class shuffles.
+        held_out: ``{class: video ids}`` that are the test videos of a seen or validation-unseen class (made from
+            media the class never trains on); that class's other videos are then never test videos. Classes not
+            in it get ``test_fraction`` of their videos at random.
+        validation: ``{class: video ids}`` that are the stage-1 validation videos of a seen class (instead of
+            ``val_fraction`` of its non-test videos at random).
     """
     import random
 
@@ -310,14 +317,27 @@ def write_protocol_splits(
         k = max(1, round(len(items) * fraction)) if len(items) > 2 else 0
         return items[k:], items[:k]
 
+    held_out = held_out or {}
+    validation = validation or {}
+
+    def test_cut(cls: str) -> tuple[list[str], list[str]]:
+        if cls in held_out:
+            test = set(held_out[cls])
+            return sorted(v for v in class_videos[cls] if v not in test), sorted(test)
+        return cut(class_videos[cls], test_fraction)
+
     for cls in seen:
-        rest, test = cut(class_videos[cls], test_fraction)
-        train, val = cut(rest, val_fraction)
+        rest, test = test_cut(cls)
+        if cls in validation:
+            val = sorted(set(validation[cls]))
+            train = [v for v in rest if v not in set(val)]
+        else:
+            train, val = cut(rest, val_fraction)
         rows["stage_1_train"] += [(v, cls) for v in train]
         rows["stage_1_val_seen"] += [(v, cls) for v in val]
         rows["stage_2_test_seen"] += [(v, cls) for v in test]
     for cls in val_unseen:
-        val, test = cut(class_videos[cls], test_fraction)
+        val, test = test_cut(cls)
         rows["stage_1_val_unseen"] += [(v, cls) for v in val]
         rows["stage_2_test_seen"] += [(v, cls) for v in test]
     for cls in test_unseen:

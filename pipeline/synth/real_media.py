@@ -1,18 +1,10 @@
-"""The real-media demo world: clips made from real pictures and real recordings (``demo_media/``, Tux Paint stamps).
+"""The real-media demo world: clips made from real pictures and real recordings (``demo_media/``).
 
-39 classes, each one picture and one recording. A clip shows the picture on a plain, randomly tinted background,
-slowly panned and zoomed (the visual stream is a still picture in motion, not filmed video), with the recording
-looped from a random offset, at a random gain, with a little noise. Clips of one class therefore differ in framing,
-background and timing, not in content: the demo tests recognition of a class's look and sound, and the transfer to
-unseen classes through their names.
-
-The classes are split by name into 27 seen, 6 validation-unseen and 6 test-unseen classes. Every unseen class has a
-relative among the classes trained before it (violin / cello, goat / sheep, whale / dolphin, chimpanzee / gorilla,
-caribou / deer and bison, rabbit / mouse and squirrel; bassoon / cello, orca / dolphin, ...), and the split was
-chosen, from the class names and the word vectors only, so that the bundled 50-d GloVe vectors place each unseen
-name near such a relative: zero-shot recognition can only work through relations the class-name vectors know. With
-these small vectors some names cannot: "hornet" is nearest to "dolphin" and "thunder" (the sports-team sense),
-"saw" is the verb, so such classes were left out rather than shown failing for a reason unrelated to the method.
+A clip shows a picture on a plain, randomly tinted background, slowly panned and zoomed (the visual stream is a still
+picture in motion, not filmed video), with a recording looped from a random offset, at a random gain, with a little
+noise. Which pictures and recordings make the clips of each class, and which of them are held out for its test
+clips, is :mod:`avzsl.pipeline.synth.real_catalogue`: every class the protocol trains on is tested on a picture
+and a recording it never trained on, so the demo's S, U, H and ZSL measure recognition of new media.
 """
 
 from __future__ import annotations
@@ -26,17 +18,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from avzsl.pipeline.synth.demo_videos import DemoClasses, write_class_videos
+from avzsl.pipeline.synth.demo_videos import DemoClasses, write_video
+from avzsl.pipeline.synth.real_catalogue import CATALOGUE, SEEN, TEST_UNSEEN, VAL_UNSEEN, ClassMedia, MediaPair
 
 _logger = logging.getLogger(__name__)
 
-SEEN = (
-    "dog", "lion", "horse", "sheep", "cow", "bee", "cello", "drum", "duck", "crow", "pig", "elephant", "dolphin",
-    "frog", "gorilla", "mouse", "owl", "kettle", "camel", "cymbal", "bear", "deer", "squirrel", "zebra", "hen",
-    "penguin", "rooster",
-)  # fmt: skip
-VAL_UNSEEN = ("bassoon", "orca", "bison", "badger", "bull", "donkey")
-TEST_UNSEEN = ("violin", "goat", "whale", "chimpanzee", "caribou", "rabbit")
 SAMPLE_RATE = 44100
 FPS = 30
 SIZE = (256, 192)  # width, height
@@ -44,7 +30,7 @@ CLIP_SECONDS = 3.0
 
 
 def real_classes() -> DemoClasses:
-    """The 39 classes in their protocol groups."""
+    """The demo world's classes in their protocol groups (9 seen, 3 validation-unseen, 7 test-unseen)."""
     return DemoClasses(list(SEEN), list(VAL_UNSEEN), list(TEST_UNSEEN))
 
 
@@ -60,7 +46,7 @@ def attributions() -> list[dict[str, str]]:
 
 
 def load_picture(name: str) -> np.ndarray:
-    """``(H, W, 4)`` uint8 RGBA picture of class ``name``."""
+    """``(H, W, 4)`` uint8 RGBA picture ``demo_media/<name>.png`` (a class name or a file stem such as ``cow-art``)."""
     from PIL import Image
 
     path = media_dir() / f"{name}.png"
@@ -69,7 +55,7 @@ def load_picture(name: str) -> np.ndarray:
 
 
 def load_recording(name: str) -> np.ndarray:
-    """Mono float32 samples in [-1, 1] at 44.1 kHz of class ``name``'s recording, peak-normalised."""
+    """Mono float32 samples in [-1, 1] at 44.1 kHz of ``demo_media/<name>.ogg``, peak-normalised."""
     path = media_dir() / f"{name}.ogg"
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     chunks = []
@@ -86,9 +72,9 @@ def load_recording(name: str) -> np.ndarray:
     return samples / peak
 
 
-# A class's media are decoded once for all its clips (write_class_videos writes the classes one after another).
-_picture = functools.lru_cache(maxsize=1)(load_picture)
-_recording = functools.lru_cache(maxsize=1)(load_recording)
+# A class's media are decoded once for all its clips (the classes are written one after another).
+_picture = functools.lru_cache(maxsize=4)(load_picture)
+_recording = functools.lru_cache(maxsize=4)(load_recording)
 
 
 def render_frames(picture: np.ndarray, n_frames: int, rng: np.random.Generator) -> np.ndarray:
@@ -132,22 +118,71 @@ def render_audio(recording: np.ndarray, seconds: float, rng: np.random.Generator
     return np.clip(track, -1, 1).astype(np.float32)
 
 
+def class_media(name: str) -> ClassMedia:
+    """The catalogue's pairs of class ``name``; a class outside the catalogue with a ``demo_media/<name>.png`` and
+    ``.ogg`` (a stamp of the first demo world, used by tests) gets that one pair for training clips."""
+    if name in CATALOGUE:
+        return CATALOGUE[name]
+    if (media_dir() / f"{name}.png").is_file() and (media_dir() / f"{name}.ogg").is_file():
+        return ClassMedia((MediaPair(name, name),))
+    raise ValueError(f"no demo media for class {name!r} (demo_media/ has no {name}.png and {name}.ogg)")
+
+
+HELD_OUT_PREFIX = "heldout-"
+"""Clips made from a class's held-out pair are ``<class>/heldout-<k>.mp4``."""
+VALIDATION_PREFIX = "val-"
+"""Clips made from a class's validation pair are ``<class>/val-<k>.mp4``."""
+
+
+def _with_prefix(videos: dict[str, list[str]], prefix: str) -> dict[str, list[str]]:
+    out = {name: [v for v in ids if Path(v).name.startswith(prefix)] for name, ids in videos.items()}
+    return {name: ids for name, ids in out.items() if ids}
+
+
+def held_out_videos(videos: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``{class: ids of its held-out clips}`` of a :func:`generate_real_videos` result (classes with any)."""
+    return _with_prefix(videos, HELD_OUT_PREFIX)
+
+
+def validation_videos(videos: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``{class: ids of its validation-pair clips}`` of a :func:`generate_real_videos` result (classes with any)."""
+    return _with_prefix(videos, VALIDATION_PREFIX)
+
+
 def generate_real_videos(
     out_dir: Path, videos_per_class: int = 6, seconds: float = CLIP_SECONDS, seed: int = 0,
-    classes: list[str] | None = None,
+    classes: list[str] | None = None, held_out_clips: int | None = None,
 ) -> dict[str, list[str]]:
     """Write ``out_dir/<class>/<k>.mp4`` (H.264 lossless + AAC) for the classes (existing files are kept).
 
+    Clip ``k`` of a class is made from its training pair ``k % len(train)``; ``held_out_clips`` (default
+    ``videos_per_class // 2``) more clips per validation pair are ``out_dir/<class>/val-<k>.mp4`` and as many per
+    held-out pair ``out_dir/<class>/heldout-<k>.mp4``. Every clip has
+    its own rng (``seed``, the class's place in the world, the clip), so a clip does not depend on which other
+    classes or clips are written with it.
+
     Returns:
-        ``{class_name: [video ids]}`` with ids relative to ``out_dir``.
+        ``{class_name: [video ids]}`` with ids relative to ``out_dir`` (:func:`held_out_videos` picks the held-out).
     """
     everything = real_classes().all
     names = classes if classes is not None else everything
-
-    def render(name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        frames = render_frames(_picture(name), round(seconds * FPS), rng)
-        return frames, render_audio(_recording(name), seconds, rng)
-
-    videos = write_class_videos(out_dir, names, everything, videos_per_class, seed, render)
-    _logger.info("real-media demo videos: %d classes x %d in %s", len(names), videos_per_class, out_dir)
+    extra = held_out_clips if held_out_clips is not None else videos_per_class // 2
+    videos: dict[str, list[str]] = {}
+    for name in names:
+        media = class_media(name)
+        c = everything.index(name) if name in everything else len(everything) + sum(map(ord, name))
+        jobs = [(f"{name}/{k:02d}.mp4", media.train[k % len(media.train)], [seed, c, 0, k])
+                for k in range(videos_per_class)]
+        for stream, (prefix, pairs) in enumerate(((VALIDATION_PREFIX, media.validation),
+                                                  (HELD_OUT_PREFIX, media.held_out)), start=1):
+            jobs += [(f"{name}/{prefix}{k:02d}.mp4", pairs[k % len(pairs)], [seed, c, stream, k])
+                     for k in range(extra * len(pairs))]
+        for rel, pair, rng_key in jobs:
+            videos.setdefault(name, []).append(rel)
+            path = Path(out_dir) / rel
+            if not path.is_file():
+                rng = np.random.default_rng(rng_key)
+                frames = render_frames(_picture(pair.picture), round(seconds * FPS), rng)
+                write_video(path, frames, render_audio(_recording(pair.recording), seconds, rng))
+    _logger.info("real-media demo videos: %d classes in %s", len(names), out_dir)
     return videos
