@@ -1,36 +1,26 @@
-"""Top-1 of a trained run and of ConSE on clips of media the run never saw, per calibration rule (issue 19).
+"""Top-1 of a trained run and of ConSE on the demo's test clips, media the run never trained on (issue 19).
 
 Usage:
-    python bench/heldout_media.py --out HELD                      # the held-out clips (Debian packages)
-    avzsl-extract --videos HELD/videos --out HELD/cache --encoder effnet_lite0_aisfx
-    python bench/predict_heldout.py --run DEMO/run --heldout-cache HELD/cache [--bootstrap 2000]
+    avzsl-demo --out DEMO                                  # the real-media demo: held-out test media by design
+    python bench/predict_heldout.py --run DEMO/run [--bootstrap 2000]
 
-The run must be trained on ``effnet_lite0_aisfx`` features (``avzsl-demo``). Every score comes from stored
-features through the code ``avzsl-predict`` uses for a feature cache (:class:`Predictor` ranking, the ``conse``
-method), so no clip is decoded twice. Printed (Markdown), top-1 accuracy over clips (x100) for each setting:
+The demo's test clips of its trained classes are made from a picture and a recording held out from training
+(``pipeline/synth/real_catalogue.py``), and its test-unseen classes are never trained on, so every test clip is new
+media. Every score comes from stored features through the code ``avzsl-predict`` uses (:class:`Predictor`'s
+scoring, the ``conse`` method), so no clip is decoded twice. Printed (Markdown), top-1 accuracy over clips (x100):
 
-- ``full gamma``: the run's gamma subtracted from every seen candidate (``--seen-calibration full``; the default
-  before issue 19);
+- ``full gamma``: the run's gamma subtracted from every seen candidate (``--seen-calibration full``);
 - ``off``: no shift;
-- ``auto``: this version's default (:mod:`avzsl.pipeline.predict.calibration`: no shift, chosen from this
-  measurement);
-- ``gamma x C/C_bench``: the run's gamma scaled by the candidate count ratio (a rescaling rule that was measured and
-  not chosen);
+- ``auto``: this version's default (:mod:`avzsl.pipeline.predict.calibration`);
 - ``ConSE``: the training-free ``conse`` method (visual ImageNet head + GloVe), no run;
 - ``auto + ConSE``: the run's ``auto`` ranking scores and the ConSE cosines, each standardised over the candidate
   list of the clip (z-score), summed;
 - ``chance``: 1/C.
 
-A second table gives top-1 for shifts between 0 and the run's gamma (how the rule was chosen), a third the
-held-out clips against their own names by the demo-run group of their class (seen, test-unseen, new).
-
-Settings (clips x candidate list): the held-out clips against their own class names; against those names plus the
-run's benchmark list; the held-out clips of the run's classes against the benchmark list (where ``auto`` applies
-gamma); and two controls on the run's own test clips (the media it was trained on): the benchmark list, and the
-held-out class names. ``±`` is 1.96 bootstrap standard errors, resampling whole media groups (the clips of one
-picture/recording pair; for the run's own clips, of one class), since clips of one group are not independent;
-``Δ auto-off``, ``Δ full-off`` and ``Δ fused-auto`` (``auto + ConSE`` minus ``auto``) are paired differences with
-their intervals: the noise a ranking is judged against.
+``±`` is 1.96 bootstrap standard errors resampling whole classes (the test clips of a class share their media);
+``Δ auto-off``, ``Δ full-off`` and ``Δ fused-auto`` are paired differences with their intervals. A second table
+gives top-1 for shifts between 0 and the run's gamma. The control row is the run's stage-2 training clips (media it
+trained on).
 """
 
 from __future__ import annotations
@@ -51,10 +41,9 @@ from avzsl.pipeline.cache import load_features
 from avzsl.pipeline.data.splits import load_splits
 from avzsl.pipeline.predict.calibration import plan_calibration
 from avzsl.pipeline.predict.conse import conse_scorer
-from avzsl.pipeline.predict.inputs import CachedVideo
 from avzsl.pipeline.predict.predictor import Predictor
 
-RULES = ("full gamma", "off", "auto", "gamma x C/C_bench", "ConSE", "auto + ConSE")
+RULES = ("full gamma", "off", "auto", "ConSE", "auto + ConSE")
 
 
 @dataclass
@@ -80,20 +69,18 @@ def zscore(x: torch.Tensor) -> torch.Tensor:
 def rule_scores(predictor: Predictor, conse, clips: Clips, names: list[str], benchmark: list[str]) -> dict:
     """(N, C) ranking scores of every rule for the clips against ``names``."""
     candidates = predictor.candidates(names)
-    videos = {str(i): CachedVideo(clips.audio[i].numpy(), clips.visual[i].numpy()) for i in range(len(clips.labels))}
-    raw = predictor._calibration_space_scores(videos, candidates)
+    # the run's scores in its calibration space, no shift (the ranking score of --seen-calibration off)
+    raw = torch.from_numpy(predictor.scoring(candidates, False).table(clips.audio.numpy(), clips.visual.numpy()).score)
     seen = torch.tensor(candidates.seen, dtype=raw.dtype)
     auto = plan_calibration("auto", candidates.names, candidates.seen, predictor.gamma, predictor.score_space(),
                             benchmark)
     with torch.no_grad():
         cos = conse.scores(FeatureBatch(clips.audio, clips.visual), torch.from_numpy(candidates.embeddings))
-    scaled = predictor.gamma * len(names) / len(benchmark)
     auto_scores = raw - auto.shift * seen
     return {
         "full gamma": raw - predictor.gamma * seen,
         "off": raw,
         "auto": auto_scores,
-        "gamma x C/C_bench": raw - scaled * seen,
         "ConSE": cos,
         "auto + ConSE": zscore(auto_scores) + zscore(cos),
     }
@@ -131,10 +118,17 @@ def row(label: str, predictor: Predictor, conse, clips: Clips, names: list[str],
             + f" | {100 / len(names):.1f} |")
 
 
+def split_clips(cfg, part: str) -> Clips:  # noqa: ANN001 - a run config
+    """The clips of one stage split of the run's split folder, from the run's cache; a class is a media group."""
+    splits = load_splits(Path(cfg.splits))
+    ids = [v for v, _ in splits[part].videos_of_listed_classes()]
+    table = load_features(Path(cfg.cache), ids)
+    return Clips(table.audio, table.visual, list(table.class_names), list(table.class_names))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, required=True, help="a run trained on effnet_lite0_aisfx features")
-    parser.add_argument("--heldout-cache", type=Path, required=True, help="avzsl-extract cache of the held-out clips")
+    parser.add_argument("--run", type=Path, required=True, help="a run of avzsl-demo (effnet_lite0_aisfx features)")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap rounds for the intervals")
     parser.add_argument("--top-labels", type=int, default=10, help="ConSE: T")
     args = parser.parse_args(argv)
@@ -145,37 +139,26 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the run's benchmark candidate list is unknown (no test_classes, split files missing)")
     embedder = ClassNameEmbedder(None)
     conse = conse_scorer(build_encoder("effnet_lite0_aisfx", None), embedder, embedder.dim, args.top_labels)
-
-    table = load_features(args.heldout_cache)
-    # A held-out clip is CLASS/SOURCE_STAMP_K.mp4: its group is its picture/recording pair.
-    held = Clips(table.audio, table.visual, list(table.class_names),
-                 [vid.rsplit("_", 1)[0] for vid in table.video_ids])
-    held_names = sorted(set(held.labels))
-    bench_lower = {b.lower() for b in benchmark}
-    union = benchmark + [n for n in held_names if n.lower() not in bench_lower]
-    known = held.subset([c.lower() in bench_lower for c in held.labels])
-
     cfg = predictor.config
-    splits = load_splits(Path(cfg.splits))
-    test_ids = [v for part in ("stage_2_test_seen", "stage_2_test_unseen")
-                for v, _ in splits[part].videos_of_listed_classes()]
-    own_table = load_features(Path(cfg.cache), test_ids)
-    # Every clip of a class of the run's world shares the class's one picture and recording: its group is the class.
-    own = Clips(own_table.audio, own_table.visual, list(own_table.class_names), list(own_table.class_names))
-    held_lower = {n.lower() for n in held_names}
-    own_held = own.subset([c.lower() in held_lower for c in own.labels])
+    seen_test = split_clips(cfg, "stage_2_test_seen")
+    unseen_test = split_clips(cfg, "stage_2_test_unseen")
+    both = Clips(torch.cat([seen_test.audio, unseen_test.audio]), torch.cat([seen_test.visual, unseen_test.visual]),
+                 seen_test.labels + unseen_test.labels, seen_test.groups + unseen_test.groups)
+    trained = split_clips(cfg, "stage_2_train")
+    unseen_names = sorted(set(unseen_test.labels))
 
-    print(f"run {args.run} (gamma {predictor.gamma:.4g}, benchmark list {len(benchmark)} classes); held-out cache "
-          f"{args.heldout_cache}: {len(held.labels)} clips of {len(held_names)} classes; ConSE T = {args.top_labels}")
+    print(f"run {args.run} (gamma {predictor.gamma:.4g}, benchmark list {len(benchmark)} classes); test clips: "
+          f"{len(seen_test.labels)} of trained classes (held-out media), {len(unseen_test.labels)} of "
+          f"{len(unseen_names)} test-unseen classes; ConSE T = {args.top_labels}")
     print()
     print("| clips | n | candidates | " + " | ".join(RULES) + " | Δ auto-off | Δ full-off | Δ fused-auto | chance |")
     print("|---|---|---|" + "---|" * (len(RULES) + 4))
     settings = [
-        ("held-out, their own names", held, held_names),
-        ("held-out, own names + benchmark list", held, union),
-        ("held-out of the run's classes, benchmark list", known, benchmark),
-        ("control: run's test clips, benchmark list", own, benchmark),
-        ("control: run's test clips of held-out classes, held-out names", own_held, held_names),
+        ("all test clips (new media)", both, benchmark),
+        ("test clips of trained classes (held-out media)", seen_test, benchmark),
+        ("test clips of test-unseen classes", unseen_test, benchmark),
+        ("test clips of test-unseen classes, their names (ZSL)", unseen_test, unseen_names),
+        ("control: stage-2 training clips (trained media)", trained, benchmark),
     ]
     for label, clips, names in settings:
         if clips.labels:
@@ -190,18 +173,6 @@ def main(argv: list[str] | None = None) -> int:
             seen = torch.tensor(predictor.candidates(names).seen, dtype=raw.dtype)
             cells = [f"{100 * hits(raw - g * seen, names, clips.labels).mean():.1f}" for g in shifts]
             print(f"| {label} | {len(names)} | " + " | ".join(cells) + " |")
-    print()
-    print("| held-out clips (own names) of | n | " + " | ".join(RULES) + " |")
-    print("|---|---|" + "---|" * len(RULES))
-    seen_lower = {c.lower() for c in predictor.seen_classes}
-    scores = rule_scores(predictor, conse, held, held_names, benchmark)
-    for group in ("seen", "test-unseen", "new"):
-        keep = [("seen" if c.lower() in seen_lower else "test-unseen" if c.lower() in bench_lower else "new") == group
-                for c in held.labels]
-        labels = [c for c, k in zip(held.labels, keep, strict=True) if k]
-        if labels:
-            cells = [f"{100 * hits(s[torch.tensor(keep)], held_names, labels).mean():.1f}" for s in scores.values()]
-            print(f"| {group} classes | {len(labels)} | " + " | ".join(cells) + " |")
     return 0
 
 

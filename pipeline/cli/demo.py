@@ -166,15 +166,21 @@ def _run_world(args: argparse.Namespace, world: _World, write) -> int:  # noqa: 
     clips = [str(out / "videos" / videos[name][0]) for name in groups.test_unseen]
     names = ",".join(groups.test_unseen)
     write(f"[5/{n}] avzsl-predict --run {out / 'run'} --classes {names} --top 3 <one clip of each test-unseen class>\n")
-    return _predict_unseen(out / "run", clips, names, write)
+    code = _predict_unseen(["--run", str(out / "run")], clips, names, "p", write)
+    if code:
+        return code
+    write("      the same clips, training-free: avzsl-predict --zero-shot (ConSE: the packaged ImageNet head's labels "
+          "through the word vectors)\n")
+    return _predict_unseen(["--zero-shot", "--encoder", "effnet_lite0_aisfx"], clips, names, "score", write)
 
 
-def _predict_unseen(run: Path, clips: list[str], names: str, write) -> int:  # noqa: ANN001 - sys.stdout.write
-    """Rank the never-trained class names for each clip; print the top 3 and how often the true class is first."""
+def _predict_unseen(source: list[str], clips: list[str], names: str, shown: str, write) -> int:  # noqa: ANN001
+    """Rank the never-trained class names for each clip with ``source`` (a run, or ``--zero-shot``); print the top 3
+    (their ``shown`` value: p of a run, the cosine score of ConSE) and how often the true class is first."""
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        code = cli_predict.main(["--run", str(run), "--classes", names, "--top", "3", "--json", *clips])
+        code = cli_predict.main([*source, "--classes", names, "--top", "3", "--json", *clips])
     if code:
         return code
     results = json.loads(buffer.getvalue())
@@ -183,8 +189,8 @@ def _predict_unseen(run: Path, clips: list[str], names: str, write) -> int:  # n
         truth = Path(clip).parent.name
         ranked = results[clip]["predictions"]
         first += ranked[0]["class"] == truth
-        shown = ", ".join(f"{r['class']} {r['p']:.2f}" for r in ranked)
-        write(f"      {truth + '/' + Path(clip).name:<17} -> {shown}\n")
+        line = ", ".join(f"{r['class']} {r[shown]:.2f}" for r in ranked)
+        write(f"      {truth + '/' + Path(clip).name:<17} -> {line}\n")
     n = len(clips)
     write(f"      true class ranked first for {first} of {n} clips (chance {100 / len(names.split(',')):.1f} %)\n")
     return 0
