@@ -1,4 +1,4 @@
-"""The real-media benchmark (issue 18): 83 classes of clips from real packaged pictures and recordings, split by name.
+"""The real-media benchmark (issue 18): 81 classes of clips from real packaged pictures and recordings, split by name.
 
 Usage:
     python bench/real_media_benchmark.py build --out DIR [--tuxpaint-deb DEB] [--pysiogame-deb DEB]

@@ -111,7 +111,7 @@ def test_held_out_media_never_in_training_lists(world: tuple[Path, dict]) -> Non
         assert {v for v in test_seen if v.startswith(f"{name}/")} == ids  # its test clips are all held-out ones
     # and the held-out files make no training pair
     classes, _ = tiny_classes()
-    for name, files in classes.items():
+    for files in classes.values():
         train, _ = files.pairs()
         assert not {f for pair in train for f in pair} & files.held_out_files()
 
@@ -144,11 +144,9 @@ def test_catalogue_classes_are_glove_words_with_picture_and_recording() -> None:
     assert len(CATALOGUE) >= 80
     embedded = ClassNameEmbedder(None).embed(sorted(CATALOGUE))  # raises OOVError for an unknown word
     assert embedded.phrases == sorted(CATALOGUE)  # each name is one word, embedded as itself
-    names_staged = set()
     for name, sources in CATALOGUE.items():
         assert sources.pictures and sources.recordings, name
         assert all(s.package in PACKAGES for s in sources.pictures + sources.recordings)
         staged = [staged_name(s) for s in sources.pictures + sources.recordings]
         assert len(set(staged)) == len(staged), name  # one file per name in media/<class>/
-        names_staged |= {(name, s) for s in staged}
     assert not any("gcompris" in source_row(s)["source"] for c in CATALOGUE.values() for s in c.pictures)
