@@ -84,7 +84,10 @@ def run_entry(world: Path, label: str, epochs: int, seed: int) -> dict:
         timing.write_text(json.dumps({"seconds": round(time.perf_counter() - started, 1)}))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     calib = metrics.get("calibration") or {}
+    stage1 = run_dir / "stage1" / "result.json"
+    val_h = json.loads(stage1.read_text()).get("H") if stage1.is_file() else None
     return {"label": label, **{k: metrics.get(k) for k in ("S", "U", "H", "ZSL", "epoch", "gamma")},
+            "val_H": None if val_h is None else 100 * val_h,
             "at_edge": calib.get("at_edge"), "edge_optimal": calib.get("edge_optimal"),
             "seconds": json.loads(timing.read_text())["seconds"]}
 
@@ -107,15 +110,16 @@ def measure(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(row) + "\n")
         sys.stdout.flush()
     (args.world / "runs" / "rows.json").write_text(json.dumps(rows, indent=1))
-    lines = ["| entry | S | U | H | ZSL | e* | gamma | at edge | s |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| entry | S | U | H | ZSL | val H | e* | gamma | at edge | s |", "|---" * 10 + "|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['label']} | failed: {' '.join(r['error'])} |||||||| ")
+            lines.append(f"| {r['label']} | failed: {' '.join(r['error'])} | | | | | | | | |")
             continue
         gamma = "-" if r["gamma"] is None else f"{r['gamma']:.3g}"
         edge = "-" if r["at_edge"] is None else ("yes" if r["at_edge"] else "no")
+        val_h = "-" if r["val_H"] is None else f"{r['val_H']:.2f}"
         lines.append(f"| {r['label']} | " + " | ".join(f"{r[k]:.2f}" for k in ("S", "U", "H", "ZSL"))
-                     + f" | {r['epoch']} | {gamma} | {edge} | {r['seconds']:.0f} |")
+                     + f" | {val_h} | {r['epoch']} | {gamma} | {edge} | {r['seconds']:.0f} |")
     sys.stdout.write("\n".join(lines) + "\n" + chance(args.world) + "\n")
     return 0
 
