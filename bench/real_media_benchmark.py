@@ -14,8 +14,11 @@ split folder (``DIR/splits``: 15 test-unseen, 15 validation-unseen, the rest see
 and ``DIR/benchmark.json``. A rerun re-uses ``DIR``: staged files and written clips are kept, and no package is
 needed once ``DIR/media`` is complete.
 
-``measure`` runs ``avzsl-train`` (seed 0, CPU) for each entry on ``DIR/cache`` and prints test S/U/H/ZSL (x100),
-e*, gamma and whether it was at an edge of its search range, seconds, and the chance levels.
+``measure`` runs ``avzsl-train`` (``--seed``, default 0; CPU) for each entry on ``DIR/cache`` (runs in
+``DIR/runs/s<seed>/<entry>``; a finished one is read back) and prints test S/U/H/ZSL (x100),
+S over the trained classes whose test clips are held-out media ("new media") and over the others (their training
+media in new framings: "same media"), stage-1 validation H, e*, gamma and whether it was at an edge of its search
+range, seconds, and the chance levels.
 
 This is a bench script, not a console tool: it needs Debian packages (or a staged ``DIR/media``) and exists to
 choose and check methods on real features; the library code is ``pipeline/synth/real_benchmark*.py``.
@@ -71,7 +74,7 @@ def build(args: argparse.Namespace) -> int:
 
 def run_entry(world: Path, label: str, epochs: int, seed: int) -> dict:
     """One ``avzsl-train`` run (a finished one is read back with its recorded time)."""
-    run_dir = world / "runs" / label.replace(" ", "_")
+    run_dir = world / "runs" / f"s{seed}" / label.replace(" ", "_")
     cmd = [sys.executable, "-m", "avzsl.pipeline.cli.train", "--splits", str(world / "splits"), "--cache",
            str(world / "cache"), "--out", str(run_dir), "--seed", str(seed), "--epochs", str(epochs),
            "--device", "cpu", *ENTRIES[label]]
@@ -83,11 +86,17 @@ def run_entry(world: Path, label: str, epochs: int, seed: int) -> dict:
             return {"label": label, "error": proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]}
         timing.write_text(json.dumps({"seconds": round(time.perf_counter() - started, 1)}))
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    # S split by what the class's test clips are: held-out media, or its training media in new framings
+    held = set(json.loads((world / "benchmark.json").read_text())["held_out"])
+    per_class = metrics.get("per_class_seen") or {}
+    parts = {key: [v for k, v in per_class.items() if (k in held) == flag] for key, flag in (("S_new", True),
+                                                                                             ("S_same", False))}
     calib = metrics.get("calibration") or {}
     stage1 = run_dir / "stage1" / "result.json"
     val_h = json.loads(stage1.read_text()).get("H") if stage1.is_file() else None
     return {"label": label, **{k: metrics.get(k) for k in ("S", "U", "H", "ZSL", "epoch", "gamma")},
             "val_H": None if val_h is None else 100 * val_h,
+            **{key: sum(v) / len(v) if v else None for key, v in parts.items()},
             "at_edge": calib.get("at_edge"), "edge_optimal": calib.get("edge_optimal"),
             "seconds": json.loads(timing.read_text())["seconds"]}
 
@@ -109,16 +118,17 @@ def measure(args: argparse.Namespace) -> int:
         rows.append(row)
         sys.stdout.write(json.dumps(row) + "\n")
         sys.stdout.flush()
-    (args.world / "runs" / "rows.json").write_text(json.dumps(rows, indent=1))
-    lines = ["| entry | S | U | H | ZSL | val H | e* | gamma | at edge | s |", "|---" * 10 + "|"]
+    (args.world / "runs" / f"s{args.seed}" / "rows.json").write_text(json.dumps(rows, indent=1))
+    lines = ["| entry | S | U | H | ZSL | S new media | S same media | val H | e* | gamma | at edge | s |",
+             "|---" * 12 + "|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['label']} | failed: {' '.join(r['error'])} | | | | | | | | |")
+            lines.append(f"| {r['label']} | failed: {' '.join(r['error'])} |" + " |" * 10)
             continue
         gamma = "-" if r["gamma"] is None else f"{r['gamma']:.3g}"
         edge = "-" if r["at_edge"] is None else ("yes" if r["at_edge"] else "no")
         val_h = "-" if r["val_H"] is None else f"{r['val_H']:.2f}"
-        lines.append(f"| {r['label']} | " + " | ".join(f"{r[k]:.2f}" for k in ("S", "U", "H", "ZSL"))
+        lines.append(f"| {r['label']} | " + " | ".join(f"{r[k]:.2f}" for k in ("S", "U", "H", "ZSL", "S_new", "S_same"))
                      + f" | {val_h} | {r['epoch']} | {gamma} | {edge} | {r['seconds']:.0f} |")
     sys.stdout.write("\n".join(lines) + "\n" + chance(args.world) + "\n")
     return 0
