@@ -27,10 +27,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw
-
 from avzsl.hashing import file_sha256
+from avzsl.pipeline.synth.real_benchmark_media import clear_card  # the Art4Apps card removal, shared
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -93,20 +91,6 @@ OAD_RECORDINGS = {
 }  # fmt: skip
 
 
-def art_to_png(src: Path, dst: Path) -> None:
-    """Save an Art4Apps drawing as RGBA PNG with its white card background (reached from the border) cleared."""
-    with Image.open(src) as image:
-        rgb = image.convert("RGB")
-    marker = (1, 2, 3)
-    filled = rgb.copy()
-    w, h = filled.size
-    for xy in ((0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)):
-        if filled.getpixel(xy) != marker:
-            ImageDraw.floodfill(filled, xy, marker, thresh=40)
-    alpha = np.where(np.all(np.asarray(filled) == marker, axis=-1), 0, 255).astype(np.uint8)
-    Image.fromarray(np.dstack([np.asarray(rgb), alpha]), "RGBA").save(dst, optimize=True)
-
-
 def unpack(key: str, deb: Path | None, tmp: Path) -> Path:
     package, version = PACKAGES[key][:2]
     if deb is None:
@@ -143,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row(out / f"{name}{ext}", "tux", f"{stamp}{ext}"))
         art = unpack("art", args.pysiogame_deb, tmp) / PACKAGES["art"][2]
         for name, stem in ART_PICTURES.items():
-            art_to_png(art / f"{stem}.jpg", out / f"{name}.png")
+            clear_card(art / f"{stem}.jpg", out / f"{name}.png")
             rows.append(row(out / f"{name}.png", "art", f"{stem}.jpg"))
         oad = unpack("0ad", args.oad_deb, tmp) / PACKAGES["0ad"][2]
         with zipfile.ZipFile(oad) as archive:
