@@ -68,15 +68,16 @@ EXTRA_SCREEN: dict[str, dict[str, Any]] = {
 }
 # Issue 18 (--study scale): one change of the current default (recommended, BASE_SCALE = no override) at a time.
 BASE_SCALE: dict[str, Any] = {}
-SCALE_SCREEN: dict[str, dict[str, Any]] = {
+SCALE_SCREEN: dict[str, dict[str, Any]] = {  # in the order run (the first ones when time is short)
     "base": {},
-    "adam_l2_1e-4": {"weight_decay": 1e-4},
-    "adamw_0.01": {"weight_decay": 0.01, "decoupled_weight_decay": True},
     "fw_residual": {"text_form": "residual"},
-    "fw_linear": {"text_form": "linear"},
-    "fw_dropout0.3": {"text_dropout": 0.3},
+    "adamw_0.01": {"weight_decay": 0.01, "decoupled_weight_decay": True},
     "tau0.1": {"tau": 0.1},
+    "adam_l2_1e-4": {"weight_decay": 1e-4},
+    "fw_dropout0.3": {"text_dropout": 0.3},
 }
+# Screened only with --all-factors in the scale study (f_w as one linear layer leaves the paper's "two-layer MLP").
+EXTRA_SCALE_SCREEN: dict[str, dict[str, Any]] = {"fw_linear": {"text_form": "linear"}, "tau0.02": {"tau": 0.02}}
 # Changes never combined: reference rows and changes of the same field as another change.
 NOT_COMBINED = {"base", "paper"}
 
@@ -108,11 +109,11 @@ def ensure_cache(root: Path, seed: int, benchmark: str = "ucf", difficulty: str 
 
 
 def run_one(root: str, name: str, overrides: dict[str, Any], seed: int, epochs: int, base: dict[str, Any],
-            benchmark: str = "ucf", difficulty: str = "v1") -> dict[str, Any]:
+            benchmark: str = "ucf", difficulty: str = "v1", patience: int | None = None) -> dict[str, Any]:
     """Stage 1 of one configuration on the data of ``seed``; returns the table row (validation only)."""
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))  # 1 unless set (--jobs 1: the cores)
     torch.set_flush_denormal(True)
     logging.basicConfig(level=logging.WARNING)
     from avzsl.pipeline.run.config import PAPER_MASK_RATIO, TrainConfig
@@ -120,7 +121,7 @@ def run_one(root: str, name: str, overrides: dict[str, Any], seed: int, epochs: 
 
     cache = ensure_cache(Path(root), seed, benchmark, difficulty)
     options = {**base, **overrides, "mask_ratio": PAPER_MASK_RATIO[benchmark]}
-    cfg = TrainConfig(cache=str(cache), benchmark=benchmark, seed=STUDY_MODEL_SEED, epochs=epochs,
+    cfg = TrainConfig(cache=str(cache), benchmark=benchmark, seed=STUDY_MODEL_SEED, epochs=epochs, patience=patience,
                       method="coordinate_generalize", method_options=options)
     run_dir = Path(root) / "runs" / f"{name}_s{seed}_{cfg.result_hash()}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -146,16 +147,18 @@ class Study:
     """Cached rows (``DIR/rows.json``) and parallel execution of the missing ones."""
 
     def __init__(self, root: Path, epochs: int, jobs: int, base: dict[str, Any] | None = None,
-                 benchmark: str = "ucf", difficulty: str = "v1") -> None:
+                 benchmark: str = "ucf", difficulty: str = "v1", patience: int | None = None) -> None:
         self.root, self.epochs, self.jobs = root, epochs, jobs
         self.base = BASE if base is None else base
-        self.benchmark, self.difficulty = benchmark, difficulty
+        self.benchmark, self.difficulty, self.patience = benchmark, difficulty, patience
         self.path = root / "rows.json"
         self.rows: dict[str, dict[str, Any]] = json.loads(self.path.read_text()) if self.path.is_file() else {}
 
     def _id(self, overrides: dict[str, Any], seed: int) -> str:
         data = data_name(self.benchmark, self.difficulty)
-        return f"{config_key(overrides, self.base)}|seed={seed}|epochs={self.epochs}" + (f"|{data}" if data else "")
+        stop = f"|patience={self.patience}" if self.patience else ""
+        suffix = stop + (f"|{data}" if data else "")
+        return f"{config_key(overrides, self.base)}|seed={seed}|epochs={self.epochs}{suffix}"
 
     def run(self, jobs: list[tuple[str, dict[str, Any], int]]) -> list[dict[str, Any]]:
         todo = [(n, o, s) for n, o, s in jobs if self._id(o, s) not in self.rows]
@@ -164,7 +167,7 @@ class Study:
         if todo:
             with ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn")) as pool:
                 futures = {pool.submit(run_one, str(self.root), n, o, s, self.epochs, self.base, self.benchmark,
-                                       self.difficulty): (n, o, s) for n, o, s in todo}
+                                       self.difficulty, self.patience): (n, o, s) for n, o, s in todo}
                 for fut in as_completed(futures):
                     n, o, s = futures[fut]
                     row = fut.result()
@@ -203,6 +206,9 @@ def main() -> int:
     parser.add_argument("--difficulty", default=None,
                         help="avzsl-synth difficulty level (default: v1 for --study issue8, the generator's default "
                         "for --study scale)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="stop a run once validation H has not improved for this many epochs (H@ columns then "
+                        "cover the epochs run)")
     args = parser.parse_args()
     if args.all_factors:
         SCREEN.update(EXTRA_SCREEN)
@@ -213,13 +219,16 @@ def main() -> int:
         BASE = BASE_SCALE
         SCREEN.clear()
         SCREEN.update(SCALE_SCREEN)
+        if args.all_factors:
+            SCREEN.update(EXTRA_SCALE_SCREEN)
     difficulty = args.difficulty or ("v1" if args.study == "issue8" else DEFAULT_DIFFICULTY)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     seeds = [int(s) for s in args.seeds.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
-    study = Study(args.out, args.epochs, args.jobs, BASE, args.benchmark, difficulty)
+    study = Study(args.out, args.epochs, args.jobs, BASE, args.benchmark, difficulty, args.patience)
     out: list[str] = [f"data: avzsl-synth --benchmark {args.benchmark} --difficulty {difficulty}, seeds {seeds}; "
-                      f"model seed {STUDY_MODEL_SEED}; {args.epochs} stage-1 epochs; stage-1 validation metrics x100",
+                      f"model seed {STUDY_MODEL_SEED}; {args.epochs} stage-1 epochs"
+                      + (f" (patience {args.patience})" if args.patience else "") + "; stage-1 validation metrics x100",
                       f"base: {json.dumps(BASE, sort_keys=True)} (over the defaults, i.e. recommended)"]
 
     sys.stdout.write("round 1: screening\n")
