@@ -38,8 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--windows", type=int, default=0,
                         help="also store about this many per-window features per video (for TCAF); 0 = none")
     parser.add_argument("--difficulty", choices=tuple(DIFFICULTY_NAMES), default=DIFFICULTY_NAMES[0],
-                        help="how hard the data are: 'benchmark' (issue 18: a closed-form linear map clearly beats "
-                        "the trained methods at ActivityNet size, as on the benchmarks) or 'v1' (issue 8's generator)")
+                        help="how hard the data are: 'benchmark' (issue 18: at ActivityNet size a closed-form linear "
+                        "map is well ahead of the paper's method, as on the benchmarks) or 'v1' (issue 8's generator)")
     parser.add_argument("--transfer", type=float, default=None,
                         help="share of class-mean variance predictable from the class embedding (default: spec)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
