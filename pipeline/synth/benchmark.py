@@ -30,8 +30,8 @@ How hard the data are is a named level (``difficulty``, :data:`DIFFICULTY_LEVELS
 on which a linear map barely beats the paper's method at ActivityNet size; ``benchmark`` (the default, issue 18)
 reproduces, on stage-1 validation, the pattern measured on benchmark-shaped data there: a closed-form linear map
 ahead of the trained methods and the paper's about 6 H points behind it. The class-specific nuisance and
-unreliable modalities are off in both
-(measured: they lowered every method about equally and did not change the ranking; docs/baselines.md).
+unreliable modalities are off in both (measured: they lowered every method about equally and did not change the
+ranking; docs/baselines.md).
 """
 
 from __future__ import annotations
