@@ -77,7 +77,12 @@ SCALE_SCREEN: dict[str, dict[str, Any]] = {  # in the order run (the first ones 
     "fw_dropout0.3": {"text_dropout": 0.3},
 }
 # Screened only with --all-factors in the scale study (f_w as one linear layer leaves the paper's "two-layer MLP").
-EXTRA_SCALE_SCREEN: dict[str, dict[str, Any]] = {"fw_linear": {"text_form": "linear"}, "tau0.02": {"tau": 0.02}}
+EXTRA_SCALE_SCREEN: dict[str, dict[str, Any]] = {
+    "fw_linear": {"text_form": "linear"},
+    "tau0.02": {"tau": 0.02},
+    "adam_l2_1e-3": {"weight_decay": 1e-3},
+    "embed_hidden128": {"embed_hidden": 128},
+}
 # Changes never combined: reference rows and changes of the same field as another change.
 NOT_COMBINED = {"base", "paper"}
 
