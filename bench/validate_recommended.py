@@ -1,6 +1,12 @@
-"""Validation study behind ``PRESETS["recommended"]`` of ``coordinate_generalize`` (issue 8).
+"""Validation study behind ``PRESETS["recommended"]`` of ``coordinate_generalize`` (issues 8 and 18).
 
 Usage: python bench/validate_recommended.py --out DIR [--jobs 2] [--epochs 20] [--seeds 101,102,103] [--all-factors]
+       python bench/validate_recommended.py --out DIR --study scale --benchmark activitynet [--seeds 101] [--jobs 1]
+
+``--study issue8`` (default) is the study that chose ``recommended`` on UCF-size data of the version-1 generator
+(``--difficulty v1``, the default of this study); ``--study scale`` (issue 18) screens the open choices that matter
+at scale (weight decay, the form of f_w, the temperature) one at a time against the current default
+(``recommended`` itself), on data of ``--benchmark`` size and the generator's default ``--difficulty``.
 
 On ``avzsl-synth`` UCF-size data (benchmark-shaped: the real UCF-GZSL split files and released fastText class
 embeddings, synthetic features; seeds 101-103 are used for this study only, never for the test comparison),
@@ -60,6 +66,23 @@ EXTRA_SCREEN: dict[str, dict[str, Any]] = {
     "mask_mse": {"mask_norm": "mse"},
     "mask_batch": {"pseudo_mask_scope": "batch"},
 }
+# Issue 18 (--study scale): one change of the current default (recommended, BASE_SCALE = no override) at a time.
+BASE_SCALE: dict[str, Any] = {}
+SCALE_SCREEN: dict[str, dict[str, Any]] = {  # in the order run (the first ones when time is short)
+    "base": {},
+    "fw_residual": {"text_form": "residual"},
+    "adamw_0.01": {"weight_decay": 0.01, "decoupled_weight_decay": True},
+    "tau0.1": {"tau": 0.1},
+    "adam_l2_1e-4": {"weight_decay": 1e-4},
+    "fw_dropout0.3": {"text_dropout": 0.3},
+}
+# Screened only with --all-factors in the scale study (f_w as one linear layer leaves the paper's "two-layer MLP").
+EXTRA_SCALE_SCREEN: dict[str, dict[str, Any]] = {
+    "fw_linear": {"text_form": "linear"},
+    "tau0.02": {"tau": 0.02},
+    "adam_l2_1e-3": {"weight_decay": 1e-3},
+    "embed_hidden128": {"embed_hidden": 128},
+}
 # Changes never combined: reference rows and changes of the same field as another change.
 NOT_COMBINED = {"base", "paper"}
 
@@ -67,37 +90,43 @@ STUDY_MODEL_SEED = 42
 _DATA: dict[int, Any] = {}
 
 
-def config_key(overrides: dict[str, Any]) -> str:
-    return json.dumps(dict(sorted({**BASE, **overrides}.items())), sort_keys=True)
+def config_key(overrides: dict[str, Any], base: dict[str, Any] | None = None) -> str:
+    return json.dumps(dict(sorted({**(BASE if base is None else base), **overrides}.items())), sort_keys=True)
 
 
-def ensure_cache(root: Path, seed: int) -> Path:
-    """The UCF-size benchmark-shaped cache of ``seed`` (built once)."""
+def data_name(benchmark: str, difficulty: str) -> str:
+    """Cache folder prefix and row-id suffix of a data set (the issue-8 study's own data keep their old names)."""
+    return "" if (benchmark, difficulty) == ("ucf", "v1") else f"{benchmark}_{difficulty}"
+
+
+def ensure_cache(root: Path, seed: int, benchmark: str = "ucf", difficulty: str = "v1") -> Path:
+    """The benchmark-shaped cache of ``benchmark`` size, ``difficulty`` and ``seed`` (built once)."""
     from avzsl.pipeline.synth.benchmark import BenchmarkSynthSpec, write_benchmark_cache
 
-    path = root / "caches" / f"ucf_s{seed}"
+    path = root / "caches" / f"{data_name(benchmark, difficulty) or 'ucf'}_s{seed}"
     if not (path / "cache.json").is_file():
         if path.exists():
             import shutil
 
             shutil.rmtree(path)
-        write_benchmark_cache(path, BenchmarkSynthSpec(benchmark="ucf", seed=seed))
+        write_benchmark_cache(path, BenchmarkSynthSpec(benchmark=benchmark, seed=seed, difficulty=difficulty))
     return path
 
 
-def run_one(root: str, name: str, overrides: dict[str, Any], seed: int, epochs: int) -> dict[str, Any]:
+def run_one(root: str, name: str, overrides: dict[str, Any], seed: int, epochs: int, base: dict[str, Any],
+            benchmark: str = "ucf", difficulty: str = "v1", patience: int | None = None) -> dict[str, Any]:
     """Stage 1 of one configuration on the data of ``seed``; returns the table row (validation only)."""
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))  # 1 unless set (--jobs 1: the cores)
     torch.set_flush_denormal(True)
     logging.basicConfig(level=logging.WARNING)
-    from avzsl.pipeline.run.config import TrainConfig
+    from avzsl.pipeline.run.config import PAPER_MASK_RATIO, TrainConfig
     from avzsl.pipeline.train.protocol import load_protocol_data, run_stage1
 
-    cache = ensure_cache(Path(root), seed)
-    options = {**BASE, **overrides, "mask_ratio": 0.1}
-    cfg = TrainConfig(cache=str(cache), benchmark="ucf", seed=STUDY_MODEL_SEED, epochs=epochs,
+    cache = ensure_cache(Path(root), seed, benchmark, difficulty)
+    options = {**base, **overrides, "mask_ratio": PAPER_MASK_RATIO[benchmark]}
+    cfg = TrainConfig(cache=str(cache), benchmark=benchmark, seed=STUDY_MODEL_SEED, epochs=epochs, patience=patience,
                       method="coordinate_generalize", method_options=options)
     run_dir = Path(root) / "runs" / f"{name}_s{seed}_{cfg.result_hash()}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -112,7 +141,8 @@ def run_one(root: str, name: str, overrides: dict[str, Any], seed: int, epochs: 
         return max(r["val"]["H"] for r in history[:k])
 
     calib = best.get("calibration") or {}
-    return {"name": name, "seed": seed, "overrides": overrides, "key": config_key(overrides), "epoch": best["epoch"],
+    return {"name": name, "seed": seed, "overrides": overrides, "key": config_key(overrides, base),
+            "epoch": best["epoch"],
             "S": best["S"], "U": best["U"], "H": best["H"], "ZSL": best["ZSL"], "H@a": best_within(epochs // 2),
             "H@b": best_within(3 * epochs // 4), "at_edge": bool(calib.get("at_edge")), "seconds": round(seconds, 1),
             "epochs": epochs}
@@ -121,21 +151,28 @@ def run_one(root: str, name: str, overrides: dict[str, Any], seed: int, epochs: 
 class Study:
     """Cached rows (``DIR/rows.json``) and parallel execution of the missing ones."""
 
-    def __init__(self, root: Path, epochs: int, jobs: int) -> None:
+    def __init__(self, root: Path, epochs: int, jobs: int, base: dict[str, Any] | None = None,
+                 benchmark: str = "ucf", difficulty: str = "v1", patience: int | None = None) -> None:
         self.root, self.epochs, self.jobs = root, epochs, jobs
+        self.base = BASE if base is None else base
+        self.benchmark, self.difficulty, self.patience = benchmark, difficulty, patience
         self.path = root / "rows.json"
         self.rows: dict[str, dict[str, Any]] = json.loads(self.path.read_text()) if self.path.is_file() else {}
 
     def _id(self, overrides: dict[str, Any], seed: int) -> str:
-        return f"{config_key(overrides)}|seed={seed}|epochs={self.epochs}"
+        data = data_name(self.benchmark, self.difficulty)
+        stop = f"|patience={self.patience}" if self.patience else ""
+        suffix = stop + (f"|{data}" if data else "")
+        return f"{config_key(overrides, self.base)}|seed={seed}|epochs={self.epochs}{suffix}"
 
     def run(self, jobs: list[tuple[str, dict[str, Any], int]]) -> list[dict[str, Any]]:
         todo = [(n, o, s) for n, o, s in jobs if self._id(o, s) not in self.rows]
         for seed in sorted({s for _, _, s in todo}):
-            ensure_cache(self.root, seed)  # built here once, not raced by the workers
+            ensure_cache(self.root, seed, self.benchmark, self.difficulty)  # built here once, not raced by workers
         if todo:
             with ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(run_one, str(self.root), n, o, s, self.epochs): (n, o, s) for n, o, s in todo}
+                futures = {pool.submit(run_one, str(self.root), n, o, s, self.epochs, self.base, self.benchmark,
+                                       self.difficulty, self.patience): (n, o, s) for n, o, s in todo}
                 for fut in as_completed(futures):
                     n, o, s = futures[fut]
                     row = fut.result()
@@ -167,16 +204,37 @@ def main() -> int:
     parser.add_argument("--all-factors", action="store_true", help="also screen dropout 0 and the mask details")
     parser.add_argument("--pairs", action="store_true", help="round 2 also tries each pair of gaining changes")
     parser.add_argument("--paper-confirm", action="store_true", help="also run paper on the confirmation seeds")
+    parser.add_argument("--study", choices=("issue8", "scale"), default="issue8",
+                        help="issue8: the study behind recommended; scale: issue 18's choices against recommended")
+    parser.add_argument("--benchmark", choices=("ucf", "activitynet", "vggsound"), default="ucf",
+                        help="size of the avzsl-synth data (split files and class embeddings of this benchmark)")
+    parser.add_argument("--difficulty", default=None,
+                        help="avzsl-synth difficulty level (default: v1 for --study issue8, the generator's default "
+                        "for --study scale)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="stop a run once validation H has not improved for this many epochs (H@ columns then "
+                        "cover the epochs run)")
     args = parser.parse_args()
     if args.all_factors:
         SCREEN.update(EXTRA_SCREEN)
+    global BASE
+    if args.study == "scale":
+        from avzsl.pipeline.synth.benchmark import DEFAULT_DIFFICULTY
+
+        BASE = BASE_SCALE
+        SCREEN.clear()
+        SCREEN.update(SCALE_SCREEN)
+        if args.all_factors:
+            SCREEN.update(EXTRA_SCALE_SCREEN)
+    difficulty = args.difficulty or ("v1" if args.study == "issue8" else DEFAULT_DIFFICULTY)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     seeds = [int(s) for s in args.seeds.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
-    study = Study(args.out, args.epochs, args.jobs)
-    out: list[str] = [f"data: avzsl-synth --benchmark ucf (BenchmarkSynthSpec defaults), seeds {seeds}; model seed "
-                      f"{STUDY_MODEL_SEED}; {args.epochs} stage-1 epochs; stage-1 validation metrics x100",
-                      f"base: {json.dumps(BASE, sort_keys=True)}"]
+    study = Study(args.out, args.epochs, args.jobs, BASE, args.benchmark, difficulty, args.patience)
+    out: list[str] = [f"data: avzsl-synth --benchmark {args.benchmark} --difficulty {difficulty}, seeds {seeds}; "
+                      f"model seed {STUDY_MODEL_SEED}; {args.epochs} stage-1 epochs"
+                      + (f" (patience {args.patience})" if args.patience else "") + "; stage-1 validation metrics x100",
+                      f"base: {json.dumps(BASE, sort_keys=True)} (over the defaults, i.e. recommended)"]
 
     sys.stdout.write("round 1: screening\n")
     screen = study.run([(n, o, seeds[0]) for n, o in SCREEN.items()])
@@ -204,6 +262,8 @@ def main() -> int:
                                      f"(seed {seeds[0]})", args.epochs))
     ranked = sorted([r for r in screen + combo_rows if r["name"] != "paper"], key=lambda r: -r["H"])
     top = ranked[: args.confirm]
+    if not any(r["name"] == "base" for r in top):  # the base is always confirmed too: a gain is over it, per seed
+        top.append(next(r for r in screen if r["name"] == "base"))
     confirm_jobs = [(r["name"], r["overrides"], s) for r in top for s in seeds[1:]]
     if args.paper_confirm:
         confirm_jobs += [("paper", SCREEN["paper"], s) for s in seeds[1:]]
@@ -213,7 +273,7 @@ def main() -> int:
     lines = [f"\nmean over seeds {seeds}", f"{'config':<34}{'S':>7}{'U':>7}{'H':>7}{'H std':>7}{'ZSL':>7}"
              f"{'H@' + str(args.epochs // 2):>7}{'H@' + str(3 * args.epochs // 4):>7}"]
     summary = []
-    for r in top + [next(r for r in screen if r["name"] == "paper")]:
+    for r in top + [r for r in screen if r["name"] == "paper"]:
         group = [r] + [c for c in confirm if c["key"] == r["key"]]
         mean = {k: sum(g[k] for g in group) / len(group) for k in ("S", "U", "H", "ZSL", "H@a", "H@b")}
         std = (sum((g["H"] - mean["H"]) ** 2 for g in group) / max(len(group) - 1, 1)) ** 0.5

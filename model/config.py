@@ -16,6 +16,7 @@ MASK_NORMS = ("l2", "l1", "mse")
 PSEUDO_MASK_SCOPES = ("sample", "batch")
 SIMILARITIES = ("dot", "cosine")
 MASK_RATIO_MEANINGS = ("ones", "zeros")
+TEXT_FORMS = ("mlp", "residual", "linear")
 
 
 def _check_positive_int(name: str, value: Any) -> None:
@@ -70,6 +71,11 @@ class ModelConfig:
     L2-normalised embeddings (bounded logits; tau then sets the sharpness). Not fixed by the paper."""
     learn_temperature: bool = False
     """Learn the logit scale 1/tau (initialised at 1/tau, one scalar shared by both branches); not in the paper."""
+    text_form: str = "mlp"
+    """Form of f_w: "mlp" (the paper's two-layer MLP), "residual" (a linear map plus that MLP with its output layer
+    initialised at zero: starts linear) or "linear" (one layer); not fixed by the paper beyond "two-layer MLP"."""
+    text_dropout: float = 0.0
+    """Dropout on the hidden units of f_w's MLP (training only); not given in the paper."""
 
     def __post_init__(self) -> None:
         for name in ("audio_dim", "visual_dim", "text_dim", "att_dim", "embed_dim", "mask_hidden", "embed_hidden",
@@ -82,6 +88,9 @@ class ModelConfig:
         if not self.tau > 0.0:
             raise ValueError(f"tau must be > 0, got {self.tau!r}")
         _check_choice("similarity", self.similarity, SIMILARITIES)
+        _check_choice("text_form", self.text_form, TEXT_FORMS)
+        if not 0.0 <= self.text_dropout < 1.0:
+            raise ValueError(f"text_dropout must be in [0, 1), got {self.text_dropout!r}")
         if not 0.0 <= self.branch_beta <= 1.0:
             raise ValueError(f"branch_beta must be in [0, 1], got {self.branch_beta!r}")
 

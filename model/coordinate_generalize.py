@@ -44,6 +44,8 @@ class CoordinateGeneralizeOptions:
     branch_beta: float = 0.5
     similarity: str = "cosine"
     learn_temperature: bool = False
+    text_form: str = "mlp"
+    text_dropout: float = 0.0
     variant: str = "cls+kd+mask"
     lambda_kd: float = 1.0
     lambda_mask: float = 0.5
@@ -56,12 +58,18 @@ class CoordinateGeneralizeOptions:
     """z-score inputs per dimension with training-set statistics (not in the paper)."""
     calibrate_on: str = "log"
     """Scores calibrated stacking shifts: "log" = log p (unbounded, no saturation) or "prob" = p (eq. 6)."""
+    weight_decay: float = 0.0
+    """Weight decay of the optimiser (the paper names Adam, lr 1e-3, and no weight decay; open)."""
+    decoupled_weight_decay: bool = False
+    """False: Adam with ``weight_decay`` as an L2 term of the gradient; True: AdamW (decoupled decay)."""
 
     def __post_init__(self) -> None:
         self.model_config(FeatureDims(1, 1, 1))  # validates the architecture fields
         self.loss_config()
         if self.calibrate_on not in ("log", "prob"):
             raise ValueError(f"calibrate_on must be 'log' or 'prob', got {self.calibrate_on!r}")
+        if not self.weight_decay >= 0.0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
 
     def model_config(self, dims: FeatureDims) -> ModelConfig:
         return ModelConfig(audio_dim=dims.audio_dim, visual_dim=dims.visual_dim, text_dim=dims.text_dim,
@@ -105,6 +113,8 @@ class CoordinateGeneralizeMethod(Method):
     """The paper's model as a registered method; ``self.net`` is the :class:`CoordinateGeneralize` network."""
 
     Options = CoordinateGeneralizeOptions
+    hash_neutral_options = {"text_form": "mlp", "text_dropout": 0.0, "weight_decay": 0.0,
+                            "decoupled_weight_decay": False}  # added for issue 18
 
     def __init__(self, dims: FeatureDims, options: CoordinateGeneralizeOptions) -> None:
         super().__init__(dims, options)
@@ -114,6 +124,11 @@ class CoordinateGeneralizeMethod(Method):
     def prepare(self, train: FeatureBatch, labels: torch.Tensor, class_emb: torch.Tensor) -> None:
         if self.options.standardize:
             self.net.set_feature_standardization(train.audio, train.visual)
+
+    def configure_optimizer(self, lr: float) -> torch.optim.Optimizer:
+        """Adam (the paper), with ``weight_decay`` as L2 (Adam) or decoupled (AdamW); no decay by default."""
+        optimizer = torch.optim.AdamW if self.options.decoupled_weight_decay else torch.optim.Adam
+        return optimizer(self.parameters(), lr=lr, weight_decay=self.options.weight_decay)
 
     def training_loss(self, batch: FeatureBatch, labels: torch.Tensor, class_emb: torch.Tensor) -> LossTerms:
         out = compute_losses(self.net, batch.audio, batch.visual, labels, class_emb, self.loss_cfg)

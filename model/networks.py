@@ -75,6 +75,35 @@ class EmbeddingMLP(nn.Module):
         return self.net(x)
 
 
+class TextProjection(nn.Module):
+    """f_w in the ``text_form`` of :class:`ModelConfig`: class-name embeddings (C, D_W) -> (C, embed_dim).
+
+    "mlp": the paper's Linear-ReLU-Linear (:class:`EmbeddingMLP`, the same parameter names under ``f_w.net``);
+    "residual": a linear map plus the same two-layer MLP whose output layer starts at zero, so f_w starts linear and
+    the MLP learns a correction (less room to bend the text space away from the unseen classes at the start);
+    "linear": one linear layer. ``dropout`` acts on the MLP's hidden units (training only).
+    """
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, form: str = "mlp", dropout: float = 0.0) -> None:
+        super().__init__()
+        self.form = form
+        if form == "linear":
+            self.skip = nn.Linear(in_dim, out_dim)
+            return
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim))
+        if form == "residual":
+            self.skip = nn.Linear(in_dim, out_dim)
+            nn.init.zeros_(self.net[3].weight)
+            nn.init.zeros_(self.net[3].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map (C, in_dim) to (C, out_dim)."""
+        if self.form == "linear":
+            return self.skip(x)
+        out = self.net(x)
+        return out + self.skip(x) if self.form == "residual" else out
+
+
 def similarity_logits(emb: torch.Tensor, class_embed: torch.Tensor, tau: float | torch.Tensor,
                       similarity: str = "dot") -> torch.Tensor:
     """Logits of eq. 3/4 of sample embeddings (B, E) and class embeddings (C, E) -> (B, C).
@@ -152,7 +181,11 @@ class CoordinateGeneralize(nn.Module):
                                    config.att_ff, config.dropout)
         self.f_v = EmbeddingMLP(config.att_dim, config.embed_hidden, config.embed_dim)
         self.f_a = EmbeddingMLP(config.att_dim, config.embed_hidden, config.embed_dim)
-        self.f_w = EmbeddingMLP(config.text_dim, config.embed_hidden, config.embed_dim)
+        if config.text_form == "mlp" and not config.text_dropout:  # the paper's f_w; the state-dict keys of before
+            self.f_w: nn.Module = EmbeddingMLP(config.text_dim, config.embed_hidden, config.embed_dim)
+        else:
+            self.f_w = TextProjection(config.text_dim, config.embed_hidden, config.embed_dim, config.text_form,
+                                      config.text_dropout)
         # Optional per-dimension standardization of the input features (identity unless set from training data
         # with set_feature_standardization). Buffers, so checkpoints carry them to evaluation and prediction.
         self.register_buffer("visual_shift", torch.zeros(config.visual_dim))

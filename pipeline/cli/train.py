@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="class-balanced batches per epoch (default: one pass, ceil(N_train/batch); the reference uses 500)",
     )
+    parser.add_argument("--patience", type=int, default=None,
+                        help="stop stage 1 once validation H has not improved for this many epochs (default: train "
+                        "all --epochs); stage 2 still trains the best epoch's count")
     parser.add_argument("--batch-size", type=int, default=256, help="batch size (paper: 256)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-3)")
     parser.add_argument("--loss", default=None, choices=LOSS_VARIANTS,
@@ -162,6 +165,7 @@ def config_from_args(args: argparse.Namespace):  # -> TrainConfig (import kept l
         method=args.method,
         method_options=method_options_from_args(args),
         calibration=args.calibration,
+        patience=args.patience,
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from avzsl.model.calibration import CALIBRATION_MODES
 from avzsl.model.coordinate_generalize import options_from_model_and_loss
-from avzsl.model.registry import DEFAULT_METHOD, method_options, options_to_dict
+from avzsl.model.registry import DEFAULT_METHOD, get_method, method_options, options_to_dict
 from avzsl.pipeline.core.atomic import atomic_write_text
 from avzsl.pipeline.core.errors import InvalidValueError
 from avzsl.pipeline.core.safe_read import read_json_file
@@ -49,6 +49,8 @@ class TrainConfig:
             later change of a default can never silently change a stored run's meaning).
         calibration: how gamma is chosen on stage-1 validation: ``exact`` (true optimum), ``reference``
             (AVCA's ``linspace(0, 3, 16)``) or ``legacy`` (avzsl's former [0, 1] grid on plain scores).
+        patience: stage 1 stops once validation H has not improved for this many epochs (None: all ``epochs``);
+            e* is still the best epoch seen and stage 2 still trains e* epochs.
     """
 
     cache: str
@@ -64,6 +66,7 @@ class TrainConfig:
     method: str = DEFAULT_METHOD
     method_options: dict[str, Any] = field(default_factory=dict)
     calibration: str = "exact"
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         if (self.splits is None) == (self.benchmark is None):
@@ -74,6 +77,8 @@ class TrainConfig:
             raise InvalidValueError(f"split_variant must be 'main' or 'cls', not {self.split_variant!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise InvalidValueError("epochs and batch_size must be >= 1 and lr > 0")
+        if self.patience is not None and self.patience < 1:
+            raise InvalidValueError("patience must be >= 1 epoch")
         if self.batches_per_epoch is not None and self.batches_per_epoch < 1:
             raise InvalidValueError("batches_per_epoch must be >= 1")
         if self.calibration not in CALIBRATION_MODES:
@@ -105,6 +110,13 @@ class TrainConfig:
         payload = self.to_dict()
         payload.pop("cache")
         payload.pop("eval_batch_size")
+        # Settings added later, at the value that gives the former numbers, leave the hash as it was.
+        if payload.get("patience") is None:
+            payload.pop("patience", None)
+        options = payload["method_options"]
+        for key, neutral in get_method(self.method).cls.hash_neutral_options.items():
+            if key in options and options[key] == neutral:
+                del options[key]
         text = json.dumps(payload, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

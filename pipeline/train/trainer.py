@@ -240,6 +240,17 @@ class StageTrainer:
                 progress.update(1)
         return {k: v / max(self.steps, 1) for k, v in sums.items()}
 
+    def _patience_spent(self) -> bool:
+        """Stage 1 with ``patience``: validation H has not improved for that many epochs (the best stays e*)."""
+        patience = self.cfg.patience
+        if self.stage != 1 or patience is None or self.best is None or self.val is None or self.closed_form:
+            return False
+        if self.epoch - int(self.best["epoch"]) < patience:
+            return False
+        _logger.info("stage 1: validation H has not improved for %d epochs (best epoch %d); stopping at epoch %d "
+                     "(--patience)", patience, self.best["epoch"], self.epoch)
+        return True
+
     def run(self, epochs: int) -> None:
         """Train until ``epochs`` epochs are done (continuing from a resumed epoch)."""
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -259,7 +270,7 @@ class StageTrainer:
                          "per epoch (--epochs does not apply)", self.cfg.method, epochs)
         total = (epochs - self.epoch) * self.steps
         with progress_bar(total, f"stage {self.stage}", "step", leave=False) as progress:
-            while self.epoch < epochs:
+            while self.epoch < epochs and not self._patience_spent():
                 started = time.perf_counter()
                 losses = self.model.fit(self.epoch) if self.closed_form else self.train_epoch(progress)
                 self.epoch += 1
