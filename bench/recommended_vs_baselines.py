@@ -1,7 +1,7 @@
-"""Test-split comparison on benchmark-shaped UCF data: ``recommended`` vs ``paper`` vs every baseline, plus the
-Table 3 ablation of ``recommended`` (issue 8, step 3; run only after the validation study fixed the preset).
+"""Test-split comparison on benchmark-shaped data (UCF by default, ``--benchmark``): ``recommended`` vs ``paper``
+vs every baseline, plus the Table 3 ablation of ``recommended`` (issue 8, step 3; issue 18 at other sizes).
 
-Usage: python bench/recommended_vs_baselines.py --out DIR [--seeds 0,1,2] [--epochs 20] [--jobs 2]
+Usage: python bench/recommended_vs_baselines.py --out DIR [--benchmark ucf] [--seeds 0,1,2] [--epochs 20] [--jobs 2]
 
 For each seed s a cache is made with ``avzsl-synth --benchmark ucf --seed s`` (the validation study used seeds
 101-103, so these data were never looked at while choosing) and every entry runs the full two-stage protocol
@@ -36,12 +36,16 @@ ENTRIES: dict[str, list[str]] = {
 }
 
 
+BENCHMARK = "ucf"
+"""Which benchmark's shape the caches and runs take (``--benchmark``)."""
+
+
 def ensure_cache(root: Path, seed: int) -> Path:
     from avzsl.pipeline.synth.benchmark import BenchmarkSynthSpec, write_benchmark_cache
 
-    path = root / "caches" / f"ucf_s{seed}"
+    path = root / "caches" / f"{BENCHMARK}_s{seed}"
     if not (path / "cache.json").is_file():
-        write_benchmark_cache(path, BenchmarkSynthSpec(benchmark="ucf", seed=seed))
+        write_benchmark_cache(path, BenchmarkSynthSpec(benchmark=BENCHMARK, seed=seed))
     return path
 
 
@@ -49,7 +53,7 @@ def run_entry(root: Path, label: str, seed: int, epochs: int) -> dict:
     """One avzsl-train run (skipped when complete); returns test metrics, validation H, edge flag and seconds."""
     run_dir = root / "runs" / f"{label.replace(' ', '_')}_s{seed}"
     train = Path(sys.executable).with_name("avzsl-train")
-    cmd = [str(train), "--benchmark", "ucf", "--cache", str(root / "caches" / f"ucf_s{seed}"), "--out",
+    cmd = [str(train), "--benchmark", BENCHMARK, "--cache", str(root / "caches" / f"{BENCHMARK}_s{seed}"), "--out",
            str(run_dir), "--seed", str(seed), "--epochs", str(epochs), "--device", "cpu", *ENTRIES[label]]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     started = time.perf_counter()
@@ -75,11 +79,15 @@ def run_entry(root: Path, label: str, seed: int, epochs: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--benchmark", choices=("ucf", "activitynet", "vggsound"), default="ucf",
+                        help="benchmark shape of the avzsl-synth caches (default difficulty level)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=20, help="stage-1 epochs of every run")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--entries", default=",".join(ENTRIES), help="comma-separated subset of the entries")
     args = parser.parse_args()
+    global BENCHMARK
+    BENCHMARK = args.benchmark
     seeds = [int(s) for s in args.seeds.split(",")]
     labels = [e.strip() for e in args.entries.split(",")]
     for seed in seeds:
@@ -94,7 +102,7 @@ def main() -> int:
                              f"({row['seconds']:.0f} s)\n")
             sys.stdout.flush()
     (args.out / "rows.json").write_text(json.dumps(rows, indent=1, sort_keys=True))
-    out = [f"data: avzsl-synth --benchmark ucf, seeds {seeds}; avzsl-train --seed = data seed; {args.epochs} "
+    out = [f"data: avzsl-synth --benchmark {BENCHMARK}, seeds {seeds}; avzsl-train --seed = data seed; {args.epochs} "
            "stage-1 epochs; test metrics x100, mean +- std over seeds; val H = stage-1 validation H",
            f"{'entry':<13}{'S':>13}{'U':>13}{'H':>13}{'ZSL':>13}{'val H':>8}{'e*':>6}{'edge':>6}{'s/run':>7}"]
 
