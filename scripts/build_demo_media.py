@@ -21,28 +21,18 @@ from __future__ import annotations
 import argparse
 import csv
 import shutil
-import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 from avzsl.hashing import file_sha256
-from avzsl.pipeline.synth.real_benchmark_media import clear_card  # the Art4Apps card removal, shared
+from avzsl.pipeline.synth.real_benchmark_catalogue import PACKAGES  # packages, versions, licences: one table
+from avzsl.pipeline.synth.real_benchmark_media import clear_card, unpack_deb
 
 REPO = Path(__file__).resolve().parent.parent
 
-# package key -> (Debian package, version, root of the paths below, licence, copyright)
-PACKAGES = {
-    "tux": ("tuxpaint-stamps-default", "2022.06.04-1", "usr/share/tuxpaint/stamps", "GPL-2.0-or-later",
-            "2002-2022 by Bill Kendrick (Tux Paint)"),
-    "art": ("pysiogame", "4.20.01-1", "usr/share/games/pysiogame/res/images/art4apps/animals",
-            "public domain per the package's debian/copyright (Files: images/*); Art4Apps (art4apps.org) drawings, "
-            "CC-BY-SA-3.0 upstream: shared alike here",
-            "Art4Apps (art4apps.org), packaged by pysiogame (Ireneusz Imiolek)"),
-    "0ad": ("0ad-data", "0.0.26-1", "usr/share/games/0ad/mods/public/public.zip", "CC-BY-SA-3.0",
-            "2010 Wildfire Games (0 A.D.)"),
-}
+ART_FOLDER = "animals"  # the demo's drawings are all under art4apps/animals
 
 # The 39 stamps of the first demo world (kept: tests and the app use some of them), then the media added for the
 # world that holds test media out (pipeline/synth/real_catalogue.py).
@@ -91,16 +81,6 @@ OAD_RECORDINGS = {
 }  # fmt: skip
 
 
-def unpack(key: str, deb: Path | None, tmp: Path) -> Path:
-    package, version = PACKAGES[key][:2]
-    if deb is None:
-        subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=tmp, check=True)
-        deb = next(tmp.glob(f"{package}_*.deb"))
-    root = tmp / key
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
-    return root
-
-
 def row(cls_file: Path, key: str, inner: str) -> dict[str, str]:
     package, version, root, licence, copyright_ = PACKAGES[key]
     where = f"/{root}!{inner}" if key == "0ad" else f"/{root}/{inner}"  # 0 A.D.'s files are inside public.zip
@@ -120,16 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        tux = unpack("tux", args.tuxpaint_deb, tmp) / PACKAGES["tux"][2]
+        tux = unpack_deb("tux", args.tuxpaint_deb, tmp)
         for name, stamp in TUX_CLASSES.items():
             for ext in (".png", ".ogg"):
                 shutil.copyfile(tux / f"{stamp}{ext}", out / f"{name}{ext}")
                 rows.append(row(out / f"{name}{ext}", "tux", f"{stamp}{ext}"))
-        art = unpack("art", args.pysiogame_deb, tmp) / PACKAGES["art"][2]
+        art = unpack_deb("art", args.pysiogame_deb, tmp) / ART_FOLDER
         for name, stem in ART_PICTURES.items():
             clear_card(art / f"{stem}.jpg", out / f"{name}.png")
-            rows.append(row(out / f"{name}.png", "art", f"{stem}.jpg"))
-        oad = unpack("0ad", args.oad_deb, tmp) / PACKAGES["0ad"][2]
+            rows.append(row(out / f"{name}.png", "art", f"{ART_FOLDER}/{stem}.jpg"))
+        oad = unpack_deb("0ad", args.oad_deb, tmp)
         with zipfile.ZipFile(oad) as archive:
             for name, inner in OAD_RECORDINGS.items():
                 (out / f"{name}.ogg").write_bytes(archive.read(inner))
