@@ -329,8 +329,8 @@ def write_protocol_splits(
     for cls in seen:
         rest, test = test_cut(cls)
         if cls in validation:
-            val = sorted(set(validation[cls]))
-            train = [v for v in rest if v not in set(val)]
+            fixed = set(validation[cls])
+            val, train = sorted(fixed), [v for v in rest if v not in fixed]
         else:
             train, val = cut(rest, val_fraction)
         rows["stage_1_train"] += [(v, cls) for v in train]

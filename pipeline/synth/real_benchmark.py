@@ -34,14 +34,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
 
 from avzsl.hashing import file_sha256
 from avzsl.pipeline.core.atomic import atomic_write_csv, atomic_write_text
 from avzsl.pipeline.data.splits import write_protocol_splits
 from avzsl.pipeline.synth.demo_videos import write_video
-from avzsl.pipeline.synth.real_media import CLIP_SECONDS, FPS, SAMPLE_RATE, SIZE, render_audio, render_frames
+from avzsl.pipeline.synth.real_media import CLIP_SECONDS, FPS, SIZE, read_recording, render_audio, render_frames
 
 _logger = logging.getLogger(__name__)
 
@@ -85,21 +84,6 @@ def read_picture(path: Path, max_side: int = 2 * max(SIZE)) -> np.ndarray:
         image = image.convert("RGBA")
         image.thumbnail((max_side, max_side))
         return np.asarray(image)
-
-
-def read_recording(path: Path) -> np.ndarray:
-    """Mono float32 samples at 44.1 kHz, peak-normalised; a silent recording is an error naming the file."""
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    chunks = []
-    with av.open(str(path)) as container:
-        for frame in container.decode(audio=0):
-            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
-        chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
-    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    peak = float(np.abs(samples).max()) if samples.size else 0.0
-    if peak == 0.0:
-        raise ValueError(f"{path}: the recording is silent")
-    return samples / peak
 
 
 _picture = functools.lru_cache(maxsize=8)(read_picture)

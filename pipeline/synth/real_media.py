@@ -54,22 +54,25 @@ def load_picture(name: str) -> np.ndarray:
         return np.asarray(image.convert("RGBA"))
 
 
-def load_recording(name: str) -> np.ndarray:
-    """Mono float32 samples in [-1, 1] at 44.1 kHz of ``demo_media/<name>.ogg``, peak-normalised."""
-    path = media_dir() / f"{name}.ogg"
+def read_recording(path: Path) -> np.ndarray:
+    """Mono float32 samples in [-1, 1] at 44.1 kHz of a recording file, peak-normalised; a silent (or empty)
+    recording is an error naming the file."""
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     chunks = []
     with av.open(str(path)) as container:
         for frame in container.decode(audio=0):
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1))
-        for out in resampler.resample(None):
-            chunks.append(out.to_ndarray().reshape(-1))
-    samples = np.concatenate(chunks).astype(np.float32)
+            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+        chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     peak = float(np.abs(samples).max()) if samples.size else 0.0
     if peak == 0.0:
         raise ValueError(f"{path}: the recording is silent")
     return samples / peak
+
+
+def load_recording(name: str) -> np.ndarray:
+    """Mono float32 samples in [-1, 1] at 44.1 kHz of ``demo_media/<name>.ogg``, peak-normalised."""
+    return read_recording(media_dir() / f"{name}.ogg")
 
 
 # A class's media are decoded once for all its clips (the classes are written one after another).
