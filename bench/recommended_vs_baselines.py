@@ -49,12 +49,14 @@ def ensure_cache(root: Path, seed: int) -> Path:
     return path
 
 
-def run_entry(root: Path, label: str, seed: int, epochs: int) -> dict:
+def run_entry(root: Path, label: str, seed: int, epochs: int, patience: int | None = None) -> dict:
     """One avzsl-train run (skipped when complete); returns test metrics, validation H, edge flag and seconds."""
     run_dir = root / "runs" / f"{label.replace(' ', '_')}_s{seed}"
     train = Path(sys.executable).with_name("avzsl-train")
     cmd = [str(train), "--benchmark", BENCHMARK, "--cache", str(root / "caches" / f"{BENCHMARK}_s{seed}"), "--out",
            str(run_dir), "--seed", str(seed), "--epochs", str(epochs), "--device", "cpu", *ENTRIES[label]]
+    if patience:
+        cmd += ["--patience", str(patience)]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     started = time.perf_counter()
     done = (run_dir / "status.json").is_file()
@@ -85,6 +87,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=20, help="stage-1 epochs of every run")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--entries", default=",".join(ENTRIES), help="comma-separated subset of the entries")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="avzsl-train --patience for every trained entry (stage 1 stops this many flat epochs "
+                        "after its best; a run already finished keeps how it was run)")
     args = parser.parse_args()
     global BENCHMARK
     BENCHMARK = args.benchmark
@@ -94,7 +99,8 @@ def main() -> int:
         ensure_cache(args.out, seed)
     rows: list[dict] = []
     with ThreadPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(run_entry, args.out, label, seed, args.epochs) for label in labels for seed in seeds]
+        futures = [pool.submit(run_entry, args.out, label, seed, args.epochs, args.patience)
+                   for label in labels for seed in seeds]
         for fut in as_completed(futures):
             row = fut.result()
             rows.append(row)
@@ -103,7 +109,8 @@ def main() -> int:
             sys.stdout.flush()
     (args.out / "rows.json").write_text(json.dumps(rows, indent=1, sort_keys=True))
     out = [f"data: avzsl-synth --benchmark {BENCHMARK}, seeds {seeds}; avzsl-train --seed = data seed; {args.epochs} "
-           "stage-1 epochs; test metrics x100, mean +- std over seeds; val H = stage-1 validation H",
+           f"stage-1 epochs{f' (patience {args.patience})' if args.patience else ''}; test metrics x100, "
+           "mean +- std over seeds; val H = stage-1 validation H",
            f"{'entry':<13}{'S':>13}{'U':>13}{'H':>13}{'ZSL':>13}{'val H':>8}{'e*':>6}{'edge':>6}{'s/run':>7}"]
 
     def ms(values: list[float]) -> str:

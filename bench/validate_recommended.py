@@ -2,11 +2,14 @@
 
 Usage: python bench/validate_recommended.py --out DIR [--jobs 2] [--epochs 20] [--seeds 101,102,103] [--all-factors]
        python bench/validate_recommended.py --out DIR --study scale --benchmark activitynet [--seeds 101] [--jobs 1]
+       python bench/validate_recommended.py --out DIR --study scale --world WORLD [--seeds 0,1,2]
 
 ``--study issue8`` (default) is the study that chose ``recommended`` on UCF-size data of the version-1 generator
 (``--difficulty v1``, the default of this study); ``--study scale`` (issue 18) screens the open choices that matter
 at scale (weight decay, the form of f_w, the temperature) one at a time against the current default
-(``recommended`` itself), on data of ``--benchmark`` size and the generator's default ``--difficulty``.
+(``recommended`` itself), on data of ``--benchmark`` size and the generator's default ``--difficulty``, or on
+the real pretrained features of a real-media benchmark world (``--world``, ``bench/real_media_benchmark.py``; its
+data are fixed, so the seeds are model seeds there).
 
 On ``avzsl-synth`` UCF-size data (benchmark-shaped: the real UCF-GZSL split files and released fastText class
 embeddings, synthetic features; seeds 101-103 are used for this study only, never for the test comparison),
@@ -82,7 +85,12 @@ EXTRA_SCALE_SCREEN: dict[str, dict[str, Any]] = {
     "tau0.02": {"tau": 0.02},
     "adam_l2_1e-3": {"weight_decay": 1e-3},
     "embed_hidden128": {"embed_hidden": 128},
+    # Steps per epoch (a protocol setting, not a model option): ActivityNet's natural count (ceil(9204 / 256)) at
+    # every size, so at VGGSound size (275 natural batches) e* is picked 7.6 times more finely.
+    "batches36": {"batches_per_epoch": 36},
 }
+PROTOCOL_KEYS = ("batches_per_epoch",)
+"""Override keys that set :class:`TrainConfig` fields instead of method options."""
 # Changes never combined: reference rows and changes of the same field as another change.
 NOT_COMBINED = {"base", "paper"}
 
@@ -99,8 +107,12 @@ def data_name(benchmark: str, difficulty: str) -> str:
     return "" if (benchmark, difficulty) == ("ucf", "v1") else f"{benchmark}_{difficulty}"
 
 
-def ensure_cache(root: Path, seed: int, benchmark: str = "ucf", difficulty: str = "v1") -> Path:
-    """The benchmark-shaped cache of ``benchmark`` size, ``difficulty`` and ``seed`` (built once)."""
+def ensure_cache(root: Path, seed: int, benchmark: str = "ucf", difficulty: str = "v1",
+                 world: str | None = None) -> Path:
+    """The benchmark-shaped cache of ``benchmark`` size, ``difficulty`` and ``seed`` (built once), or the cache of
+    a real-media ``world`` (``bench/real_media_benchmark.py build`` + ``avzsl-extract``; fixed data)."""
+    if world:
+        return Path(world) / "cache"
     from avzsl.pipeline.synth.benchmark import BenchmarkSynthSpec, write_benchmark_cache
 
     path = root / "caches" / f"{data_name(benchmark, difficulty) or 'ucf'}_s{seed}"
@@ -114,8 +126,11 @@ def ensure_cache(root: Path, seed: int, benchmark: str = "ucf", difficulty: str 
 
 
 def run_one(root: str, name: str, overrides: dict[str, Any], seed: int, epochs: int, base: dict[str, Any],
-            benchmark: str = "ucf", difficulty: str = "v1", patience: int | None = None) -> dict[str, Any]:
-    """Stage 1 of one configuration on the data of ``seed``; returns the table row (validation only)."""
+            benchmark: str = "ucf", difficulty: str = "v1", patience: int | None = None,
+            world: str | None = None) -> dict[str, Any]:
+    """Stage 1 of one configuration on the data of ``seed``; returns the table row (validation only).
+
+    With ``world`` (a real-media benchmark folder) the data are fixed and ``seed`` is the model seed."""
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))  # 1 unless set (--jobs 1: the cores)
@@ -124,10 +139,16 @@ def run_one(root: str, name: str, overrides: dict[str, Any], seed: int, epochs: 
     from avzsl.pipeline.run.config import PAPER_MASK_RATIO, TrainConfig
     from avzsl.pipeline.train.protocol import load_protocol_data, run_stage1
 
-    cache = ensure_cache(Path(root), seed, benchmark, difficulty)
-    options = {**base, **overrides, "mask_ratio": PAPER_MASK_RATIO[benchmark]}
-    cfg = TrainConfig(cache=str(cache), benchmark=benchmark, seed=STUDY_MODEL_SEED, epochs=epochs, patience=patience,
-                      method="coordinate_generalize", method_options=options)
+    cache = ensure_cache(Path(root), seed, benchmark, difficulty, world)
+    merged = {**base, **overrides}
+    protocol = {k: merged.pop(k) for k in PROTOCOL_KEYS if k in merged}
+    if world:  # the real-media world: its own split folder, the recommended rho (0.1)
+        cfg = TrainConfig(cache=str(cache), splits=str(Path(world) / "splits"), seed=seed, epochs=epochs,
+                          patience=patience, method="coordinate_generalize", method_options=merged, **protocol)
+    else:
+        cfg = TrainConfig(cache=str(cache), benchmark=benchmark, seed=STUDY_MODEL_SEED, epochs=epochs,
+                          patience=patience, method="coordinate_generalize",
+                          method_options={**merged, "mask_ratio": PAPER_MASK_RATIO[benchmark]}, **protocol)
     run_dir = Path(root) / "runs" / f"{name}_s{seed}_{cfg.result_hash()}"
     run_dir.mkdir(parents=True, exist_ok=True)
     if seed not in _DATA:
@@ -152,27 +173,29 @@ class Study:
     """Cached rows (``DIR/rows.json``) and parallel execution of the missing ones."""
 
     def __init__(self, root: Path, epochs: int, jobs: int, base: dict[str, Any] | None = None,
-                 benchmark: str = "ucf", difficulty: str = "v1", patience: int | None = None) -> None:
-        self.root, self.epochs, self.jobs = root, epochs, jobs
+                 benchmark: str = "ucf", difficulty: str = "v1", patience: int | None = None,
+                 world: str | None = None) -> None:
+        self.root, self.epochs, self.jobs, self.world = root, epochs, jobs, world
         self.base = BASE if base is None else base
         self.benchmark, self.difficulty, self.patience = benchmark, difficulty, patience
         self.path = root / "rows.json"
         self.rows: dict[str, dict[str, Any]] = json.loads(self.path.read_text()) if self.path.is_file() else {}
 
     def _id(self, overrides: dict[str, Any], seed: int) -> str:
-        data = data_name(self.benchmark, self.difficulty)
+        data = f"world={Path(self.world).resolve()}" if self.world else data_name(self.benchmark, self.difficulty)
         stop = f"|patience={self.patience}" if self.patience else ""
         suffix = stop + (f"|{data}" if data else "")
         return f"{config_key(overrides, self.base)}|seed={seed}|epochs={self.epochs}{suffix}"
 
     def run(self, jobs: list[tuple[str, dict[str, Any], int]]) -> list[dict[str, Any]]:
         todo = [(n, o, s) for n, o, s in jobs if self._id(o, s) not in self.rows]
-        for seed in sorted({s for _, _, s in todo}):
-            ensure_cache(self.root, seed, self.benchmark, self.difficulty)  # built here once, not raced by workers
+        for seed in sorted({s for _, _, s in todo}):  # built here once, not raced by workers
+            ensure_cache(self.root, seed, self.benchmark, self.difficulty, self.world)
         if todo:
             with ProcessPoolExecutor(self.jobs, mp_context=get_context("spawn")) as pool:
                 futures = {pool.submit(run_one, str(self.root), n, o, s, self.epochs, self.base, self.benchmark,
-                                       self.difficulty, self.patience): (n, o, s) for n, o, s in todo}
+                                       self.difficulty, self.patience, self.world): (n, o, s)
+                           for n, o, s in todo}
                 for fut in as_completed(futures):
                     n, o, s = futures[fut]
                     row = fut.result()
@@ -211,6 +234,9 @@ def main() -> int:
     parser.add_argument("--difficulty", default=None,
                         help="avzsl-synth difficulty level (default: v1 for --study issue8, the generator's default "
                         "for --study scale)")
+    parser.add_argument("--world", default=None,
+                        help="a real-media benchmark folder (bench/real_media_benchmark.py build, then avzsl-extract "
+                        "into DIR/cache) instead of avzsl-synth data; --seeds are then model seeds on its fixed data")
     parser.add_argument("--patience", type=int, default=None,
                         help="stop a run once validation H has not improved for this many epochs (H@ columns then "
                         "cover the epochs run)")
@@ -230,9 +256,11 @@ def main() -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     seeds = [int(s) for s in args.seeds.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
-    study = Study(args.out, args.epochs, args.jobs, BASE, args.benchmark, difficulty, args.patience)
-    out: list[str] = [f"data: avzsl-synth --benchmark {args.benchmark} --difficulty {difficulty}, seeds {seeds}; "
-                      f"model seed {STUDY_MODEL_SEED}; {args.epochs} stage-1 epochs"
+    study = Study(args.out, args.epochs, args.jobs, BASE, args.benchmark, difficulty, args.patience, args.world)
+    data = (f"real-media world {args.world}, model seeds {seeds}" if args.world else
+            f"avzsl-synth --benchmark {args.benchmark} --difficulty {difficulty}, seeds {seeds}; "
+            f"model seed {STUDY_MODEL_SEED}")
+    out: list[str] = [f"data: {data}; {args.epochs} stage-1 epochs"
                       + (f" (patience {args.patience})" if args.patience else "") + "; stage-1 validation metrics x100",
                       f"base: {json.dumps(BASE, sort_keys=True)} (over the defaults, i.e. recommended)"]
 
