@@ -241,6 +241,9 @@ def main() -> int:
     parser.add_argument("--world", default=None,
                         help="a real-media benchmark folder (bench/real_media_benchmark.py build, then avzsl-extract "
                         "into DIR/cache) instead of avzsl-synth data; --seeds are then model seeds on its fixed data")
+    parser.add_argument("--factors", default=None,
+                        help="comma-separated subset of the screened changes to run ('base' is always run), for sizes "
+                        "where a run takes minutes")
     parser.add_argument("--diagnostics", action="store_true",
                         help="also run changes of what the paper fixes (a 300-d common space), on every seed, to "
                         "explain a gap; never combined or chosen")
@@ -261,6 +264,13 @@ def main() -> int:
             SCREEN.update(EXTRA_SCALE_SCREEN)
     if args.diagnostics:
         SCREEN.update(DIAGNOSTICS)
+    if args.factors:
+        wanted = {"base", *(f.strip() for f in args.factors.split(","))}
+        unknown = wanted - set(SCREEN)
+        if unknown:
+            parser.error(f"unknown factors {sorted(unknown)}; known: {', '.join(SCREEN)}")
+        for name in set(SCREEN) - wanted:
+            del SCREEN[name]
     difficulty = args.difficulty or ("v1" if args.study == "issue8" else DEFAULT_DIFFICULTY)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     seeds = [int(s) for s in args.seeds.split(",")]
