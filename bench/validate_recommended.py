@@ -33,6 +33,7 @@ Finished rows are cached in ``DIR/rows.json`` (keyed by configuration and seed),
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import logging
@@ -74,16 +75,17 @@ BASE_SCALE: dict[str, Any] = {}
 SCALE_SCREEN: dict[str, dict[str, Any]] = {  # in the order run (the first ones when time is short)
     "base": {},
     "fw_residual": {"text_form": "residual"},
-    "adamw_0.01": {"weight_decay": 0.01, "decoupled_weight_decay": True},
+    "adamw_0.01": {"weight_decay": 0.01, "decoupled_weight_decay": True},  # recommended since this study
     "tau0.1": {"tau": 0.1},
-    "adam_l2_1e-4": {"weight_decay": 1e-4},
+    "adam_l2_1e-4": {"weight_decay": 1e-4, "decoupled_weight_decay": False},
     "fw_dropout0.3": {"text_dropout": 0.3},
 }
 # Screened only with --all-factors in the scale study (f_w as one linear layer leaves the paper's "two-layer MLP").
 EXTRA_SCALE_SCREEN: dict[str, dict[str, Any]] = {
     "fw_linear": {"text_form": "linear"},
     "tau0.02": {"tau": 0.02},
-    "adam_l2_1e-3": {"weight_decay": 1e-3},
+    "adam_l2_1e-3": {"weight_decay": 1e-3, "decoupled_weight_decay": False},
+    "adam_no_decay": {"weight_decay": 0.0, "decoupled_weight_decay": False},  # recommended before this study
     "embed_hidden128": {"embed_hidden": 128},
     # Steps per epoch (a protocol setting, not a model option): ActivityNet's natural count (ceil(9204 / 256)) at
     # every size, so at VGGSound size (275 natural batches) e* is picked 7.6 times more finely.
@@ -103,7 +105,15 @@ _DATA: dict[int, Any] = {}
 
 
 def config_key(overrides: dict[str, Any], base: dict[str, Any] | None = None) -> str:
-    return json.dumps(dict(sorted({**(BASE if base is None else base), **overrides}.items())), sort_keys=True)
+    """The configuration a row was run with: base and overrides, and a fingerprint of the method's defaults (which
+    fill every field neither sets), so a cached row of an earlier default is not taken for the current one."""
+    import dataclasses
+
+    from avzsl.model.coordinate_generalize import CoordinateGeneralizeOptions
+
+    defaults = json.dumps(dataclasses.asdict(CoordinateGeneralizeOptions()), sort_keys=True)
+    merged = dict(sorted({**(BASE if base is None else base), **overrides}.items()))
+    return json.dumps({**merged, "_defaults": hashlib.sha256(defaults.encode()).hexdigest()[:12]}, sort_keys=True)
 
 
 def data_name(benchmark: str, difficulty: str) -> str:

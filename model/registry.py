@@ -161,8 +161,9 @@ class Method(nn.Module):
     """Set by :func:`register_method`."""
     hash_neutral_options: ClassVar[dict[str, Any]] = {}
     """Options added after runs of the method were stored, each with the value that gives the former numbers: a
-    run's configuration hash leaves them out at that value, so a run directory written before they existed keeps
-    its hash (resumes, is found complete)."""
+    run's configuration hash leaves them out at that value, and a stored configuration without them reads back
+    with that value (whatever today's default), so a run directory written before they existed keeps its hash and
+    its meaning (resumes, is found complete)."""
 
     def __init__(self, dims: FeatureDims, options: Any) -> None:
         super().__init__()

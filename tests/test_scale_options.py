@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from avzsl.model.coordinate_generalize import CoordinateGeneralizeMethod, CoordinateGeneralizeOptions
+from avzsl.model.coordinate_generalize import PRESETS, CoordinateGeneralizeMethod, CoordinateGeneralizeOptions
 from avzsl.model.networks import EmbeddingMLP, TextProjection
 from avzsl.model.registry import FeatureDims, build_method
 from avzsl.pipeline.cli import train as cli_train
@@ -58,16 +58,23 @@ def test_text_dropout_acts_in_training_only() -> None:
 
 
 def test_weight_decay_as_adam_l2_or_adamw() -> None:
-    plain = _method().configure_optimizer(1e-3)
+    default = _method().configure_optimizer(1e-3)  # recommended: AdamW, 0.01 (issue 18's validation)
+    assert type(default) is torch.optim.AdamW and default.param_groups[0]["weight_decay"] == 0.01
+    plain = _method(weight_decay=0.0, decoupled_weight_decay=False).configure_optimizer(1e-3)
     assert type(plain) is torch.optim.Adam and plain.param_groups[0]["weight_decay"] == 0.0
-    l2 = _method(weight_decay=1e-4).configure_optimizer(1e-3)
+    paper = build_method("coordinate_generalize", DIMS, {**PRESETS["paper"], "att_dim": 16, "att_heads": 2,
+                                                         "att_ff": 16, "embed_dim": 6, "embed_hidden": 10})
+    assert type(paper.configure_optimizer(1e-3)) is torch.optim.Adam  # the paper: Adam, no weight decay
+    assert paper.configure_optimizer(1e-3).param_groups[0]["weight_decay"] == 0.0
+    l2 = _method(weight_decay=1e-4, decoupled_weight_decay=False).configure_optimizer(1e-3)
     assert type(l2) is torch.optim.Adam and l2.param_groups[0]["weight_decay"] == 1e-4
     decoupled = _method(weight_decay=0.01, decoupled_weight_decay=True).configure_optimizer(1e-3)
     assert type(decoupled) is torch.optim.AdamW and decoupled.param_groups[0]["weight_decay"] == 0.01
 
 
 def test_new_settings_at_their_former_value_keep_a_stored_run_s_hash() -> None:
-    cfg = TrainConfig(cache="c", benchmark="ucf")
+    former = {"weight_decay": 0.0, "decoupled_weight_decay": False}  # the defaults before issue 18's choice
+    cfg = TrainConfig(cache="c", benchmark="ucf", method_options=former)
     stored = cfg.to_dict()
     stored.pop("patience")
     for key in ("text_form", "text_dropout", "weight_decay", "decoupled_weight_decay"):
@@ -75,13 +82,27 @@ def test_new_settings_at_their_former_value_keep_a_stored_run_s_hash() -> None:
     # A config.json written before these settings existed reads back with the same hash ...
     assert TrainConfig.from_dict(stored).result_hash() == cfg.result_hash()
     # ... and any other value of them is another configuration.
-    hashes = {cfg.result_hash(), TrainConfig(cache="c", benchmark="ucf", patience=3).result_hash()}
+    hashes = {cfg.result_hash(), TrainConfig(cache="c", benchmark="ucf", method_options=former,
+                                             patience=3).result_hash()}
     for option in ({"text_form": "residual"}, {"text_dropout": 0.1}, {"weight_decay": 1e-4},
                    {"weight_decay": 1e-4, "decoupled_weight_decay": True}):
-        hashes.add(TrainConfig(cache="c", benchmark="ucf", method_options=option).result_hash())
-    assert len(hashes) == 6
+        hashes.add(TrainConfig(cache="c", benchmark="ucf", method_options={**former, **option}).result_hash())
+    hashes.add(TrainConfig(cache="c", benchmark="ucf").result_hash())  # today's default: AdamW 0.01
+    assert len(hashes) == 7
     with pytest.raises(ValueError, match="patience"):
         TrainConfig(cache="c", benchmark="ucf", patience=0)
+
+
+def test_a_stored_run_without_the_new_settings_reads_back_as_it_ran() -> None:
+    """A config.json written before weight decay existed ran with Adam and no decay: that is what it reads back as,
+    not today's default (AdamW 0.01), so resuming it continues the same optimiser."""
+    stored = TrainConfig(cache="c", benchmark="ucf").to_dict()
+    for key in ("text_form", "text_dropout", "weight_decay", "decoupled_weight_decay"):
+        stored["method_options"].pop(key)
+    back = TrainConfig.from_dict(stored)
+    assert back.method_options["weight_decay"] == 0.0 and back.method_options["decoupled_weight_decay"] is False
+    assert TrainConfig.from_dict(TrainConfig(cache="c", benchmark="ucf").to_dict()).method_options[
+        "weight_decay"] == 0.01  # a complete stored configuration reads back unchanged
 
 
 def test_patience_stops_stage_1_and_stage_2_trains_e_star(synthetic_cache, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from avzsl.model.calibration import CALIBRATION_MODES
 from avzsl.model.coordinate_generalize import options_from_model_and_loss
-from avzsl.model.registry import DEFAULT_METHOD, get_method, method_options, options_to_dict
+from avzsl.model.registry import DEFAULT_METHOD, get_method, list_methods, method_options, options_to_dict
 from avzsl.pipeline.core.atomic import atomic_write_text
 from avzsl.pipeline.core.errors import InvalidValueError
 from avzsl.pipeline.core.safe_read import read_json_file
@@ -103,6 +103,10 @@ class TrainConfig:
             data["method_options"] = options_from_model_and_loss(
                 data.pop("model", {}), data.pop("loss", {}), bool(data.pop("standardize_features", False)))
             data.setdefault("calibration", "legacy")
+        # Options added after the run was stored: the value it ran with, not today's default.
+        method = data.get("method", DEFAULT_METHOD)
+        if isinstance(data.get("method_options"), dict) and method in list_methods():
+            data["method_options"] = {**get_method(method).cls.hash_neutral_options, **data["method_options"]}
         return cls(**data)
 
     def result_hash(self) -> str:
