@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="stop stage 1 once validation H has not improved for this many epochs (default: train "
                         "all --epochs); stage 2 still trains the best epoch's count")
     parser.add_argument("--batch-size", type=int, default=256, help="batch size (paper: 256)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (paper: 1e-3)")
+    parser.add_argument("--lr", type=float, default=1e-3,
+                        help="learning rate of the method's optimiser (paper: Adam, 1e-3; recommended: AdamW, 1e-3)")
     parser.add_argument("--loss", default=None, choices=LOSS_VARIANTS,
                         help="loss variant (Table 3 ablation) (default: cls+kd+mask)")
     parser.add_argument(
