@@ -60,8 +60,8 @@ DIFFICULTY_LEVELS: dict[str, dict[str, Any]] = {
     # paper's method and the cross-entropy probe is best: too easy at scale (issue 18).
     "v1": {"latent_dim": 64},
     # Issue 18: the class structure an embedding predicts has 256 directions. With it a closed-form linear map is
-    # well ahead of the paper's method at ActivityNet and VGGSound size, as on the benchmarks. (Not because of the
-    # paper's 64-d common space: a 300-d one does no better; docs/baselines.md has the measurements.)
+    # well ahead of the paper's method at ActivityNet and VGGSound size, as on the benchmarks. (Only a small part
+    # of that is the paper's 64-d common space: a 300-d one gains 0.4-3.3 H; docs/baselines.md has the numbers.)
     "benchmark": {"latent_dim": 256},
 }
 """Named settings of the fields that set how hard the data are; a field given explicitly wins over its level."""
