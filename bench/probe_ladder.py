@@ -40,7 +40,7 @@ LADDER: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def run_row(out: Path, args: argparse.Namespace, name: str, seed: int, data: dict[int, Any]) -> dict[str, Any]:
+def run_row(out: Path, args: argparse.Namespace, name: str, seed: int, data: dict[str, Any]) -> dict[str, Any]:
     """Stage 1 of one ladder row with one model seed; returns the validation metrics at the best epoch."""
     import torch
 
@@ -51,12 +51,12 @@ def run_row(out: Path, args: argparse.Namespace, name: str, seed: int, data: dic
     where: dict[str, Any] = ({"cache": str(Path(args.world) / "cache"), "splits": str(Path(args.world) / "splits")}
                              if args.world else {"cache": args.cache, "benchmark": args.benchmark})
     cfg = TrainConfig(**where, seed=seed, epochs=args.epochs, method=method, method_options=options)
-    if seed not in data:
-        data[seed] = load_protocol_data(cfg)[0]
+    if "parts" not in data:  # the same cache and splits for every row and seed (no method here needs sequences)
+        data["parts"] = load_protocol_data(cfg)[0]
     run_dir = out / "runs" / f"{name}_s{seed}_{cfg.result_hash()}"
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    best = run_stage1(cfg, data[seed], run_dir, torch.device("cpu"))
+    best = run_stage1(cfg, data["parts"], run_dir, torch.device("cpu"))
     return {"name": name, "seed": seed, "epoch": best["epoch"], **{k: 100 * best[k] for k in ("S", "U", "H", "ZSL")},
             "seconds": round(time.perf_counter() - started, 1)}
 
@@ -84,7 +84,7 @@ def main() -> int:
     rows_path = args.out / "rows.json"
     rows: dict[str, dict[str, Any]] = json.loads(rows_path.read_text()) if rows_path.is_file() else {}
     seeds = [int(s) for s in args.seeds.split(",")]
-    data: dict[int, Any] = {}
+    data: dict[str, Any] = {}
     for name in names:
         for seed in seeds:
             key = f"{name}|seed={seed}|epochs={args.epochs}"

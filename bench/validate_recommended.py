@@ -101,7 +101,8 @@ DIAGNOSTICS: dict[str, dict[str, Any]] = {
 NOT_COMBINED = {"base", "paper", *DIAGNOSTICS}
 
 STUDY_MODEL_SEED = 42
-_DATA: dict[int, Any] = {}
+_DATA: dict[str, Any] = {}
+"""Loaded protocol data per cache path (one load per worker process and cache)."""
 
 
 def config_key(overrides: dict[str, Any], base: dict[str, Any] | None = None) -> str:
@@ -156,19 +157,20 @@ def run_one(root: str, name: str, overrides: dict[str, Any], seed: int, epochs: 
     cache = ensure_cache(Path(root), seed, benchmark, difficulty, world)
     merged = {**base, **overrides}
     protocol = {k: merged.pop(k) for k in PROTOCOL_KEYS if k in merged}
-    if world:  # the real-media world: its own split folder, the recommended rho (0.1)
-        cfg = TrainConfig(cache=str(cache), splits=str(Path(world) / "splits"), seed=seed, epochs=epochs,
-                          patience=patience, method="coordinate_generalize", method_options=merged, **protocol)
-    else:
-        cfg = TrainConfig(cache=str(cache), benchmark=benchmark, seed=STUDY_MODEL_SEED, epochs=epochs,
-                          patience=patience, method="coordinate_generalize",
-                          method_options={**merged, "mask_ratio": PAPER_MASK_RATIO[benchmark]}, **protocol)
+    # The real-media world: its own split folder, seed = model seed, the recommended rho (0.1); synthetic data:
+    # the benchmark's splits, seed = data seed (the model seed fixed), the paper's rho of that benchmark.
+    where: dict[str, Any] = ({"splits": str(Path(world) / "splits"), "seed": seed} if world else
+                             {"benchmark": benchmark, "seed": STUDY_MODEL_SEED})
+    if not world:
+        merged["mask_ratio"] = PAPER_MASK_RATIO[benchmark]
+    cfg = TrainConfig(cache=str(cache), **where, epochs=epochs, patience=patience, method="coordinate_generalize",
+                      method_options=merged, **protocol)
     run_dir = Path(root) / "runs" / f"{name}_s{seed}_{cfg.result_hash()}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    if seed not in _DATA:
-        _DATA[seed] = load_protocol_data(cfg)[0]
+    if str(cache) not in _DATA:  # the data depend on the cache only (a world's seeds share one)
+        _DATA[str(cache)] = load_protocol_data(cfg)[0]
     started = time.perf_counter()
-    best = run_stage1(cfg, _DATA[seed], run_dir, torch.device("cpu"))
+    best = run_stage1(cfg, _DATA[str(cache)], run_dir, torch.device("cpu"))
     seconds = time.perf_counter() - started
     history = [json.loads(line) for line in (run_dir / "stage1" / "epochs.jsonl").read_text().splitlines()]
 
