@@ -40,7 +40,15 @@ from avzsl.hashing import file_sha256
 from avzsl.pipeline.core.atomic import atomic_write_csv, atomic_write_text
 from avzsl.pipeline.data.splits import write_protocol_splits
 from avzsl.pipeline.synth.demo_videos import write_video
-from avzsl.pipeline.synth.real_media import CLIP_SECONDS, FPS, SIZE, read_recording, render_audio, render_frames
+from avzsl.pipeline.synth.real_media import (
+    CLIP_SECONDS,
+    FPS,
+    SIZE,
+    read_picture,
+    read_recording,
+    render_audio,
+    render_frames,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -75,18 +83,13 @@ class ClassFiles:
             {self.recordings[-1]} if len(self.recordings) > 1 else set())
 
 
-def read_picture(path: Path, max_side: int = 2 * max(SIZE)) -> np.ndarray:
-    """``(H, W, 4)`` uint8 RGBA picture, shrunk to at most ``max_side`` pixels (clips are 256x192; a large stamp
-    would only slow every frame's resize)."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image = image.convert("RGBA")
-        image.thumbnail((max_side, max_side))
-        return np.asarray(image)
+def read_shrunk_picture(path: Path) -> np.ndarray:
+    """``(H, W, 4)`` uint8 RGBA picture, shrunk to at most twice the clip's longer side (clips are 256x192; a large
+    stamp would only slow every frame's resize)."""
+    return read_picture(path, max_side=2 * max(SIZE))
 
 
-_picture = functools.lru_cache(maxsize=8)(read_picture)
+_picture = functools.lru_cache(maxsize=8)(read_shrunk_picture)
 _recording = functools.lru_cache(maxsize=8)(read_recording)
 
 

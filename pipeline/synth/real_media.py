@@ -45,13 +45,20 @@ def attributions() -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def load_picture(name: str) -> np.ndarray:
-    """``(H, W, 4)`` uint8 RGBA picture ``demo_media/<name>.png`` (a class name or a file stem such as ``cow-art``)."""
+def read_picture(path: Path, max_side: int | None = None) -> np.ndarray:
+    """``(H, W, 4)`` uint8 RGBA picture of an image file, shrunk to at most ``max_side`` pixels when given."""
     from PIL import Image
 
-    path = media_dir() / f"{name}.png"
     with Image.open(path) as image:
-        return np.asarray(image.convert("RGBA"))
+        image = image.convert("RGBA")
+        if max_side is not None:
+            image.thumbnail((max_side, max_side))
+        return np.asarray(image)
+
+
+def load_picture(name: str) -> np.ndarray:
+    """``(H, W, 4)`` uint8 RGBA picture ``demo_media/<name>.png`` (a class name or a file stem such as ``cow-art``)."""
+    return read_picture(media_dir() / f"{name}.png")
 
 
 def read_recording(path: Path) -> np.ndarray:
